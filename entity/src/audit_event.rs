@@ -1,0 +1,28 @@
+use sea_orm::entity::prelude::*;
+
+/// One audited change, written in the same transaction as the change it records. It has no
+/// foreign keys, so that it outlives what it describes.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_events")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub organization_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    /// `success` or `failure`.
+    pub result: String,
+    pub before: Option<Json>,
+    pub after: Option<Json>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

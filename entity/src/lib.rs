@@ -1,0 +1,19 @@
+//! SeaORM models of the gateway's tables, and nothing else.
+//!
+//! Only `src/store/` uses these types; every other layer works with the domain types of
+//! `iam_gateway::domain`. The tables are created by the `migration` crate: when a model changes,
+//! a new migration file changes its table.
+
+pub mod audit_event;
+pub mod change_log;
+pub mod credential;
+pub mod invitation;
+pub mod membership;
+pub mod organization;
+pub mod project;
+pub mod role;
+pub mod role_binding;
+pub mod role_policy;
+pub mod session;
+pub mod user;
+pub mod workspace;

@@ -1,0 +1,19 @@
+//! Database migrations, one file each, applied in order by `iam-gateway migrate` and at start-up.
+//!
+//! A migration that has landed is never edited: a change to the schema is a new file. Each one
+//! runs on SQLite and on PostgreSQL, and its `down` undoes its `up` (tested on both).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+pub mod seed;
+
+/// Every migration of the gateway, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}

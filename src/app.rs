@@ -1,0 +1,135 @@
+//! Wiring: the services a request uses, the router, and serving with graceful shutdown.
+//! This is the one place things are put together; tests use the same `router`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::graphql::{self, ApiSchema};
+use crate::http::{self, HttpState};
+use crate::store::{Store, StoreError};
+
+/// What resolvers and handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub auth: Auth,
+}
+
+/// A ready application: services and the schema over them.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub schema: ApiSchema,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the database: {0:?}")]
+    Database(StoreError),
+    #[error("cannot migrate the database: {0:?}")]
+    Migrate(StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+impl AppState {
+    /// Connects to the database, applies pending migrations and builds the schema.
+    pub async fn init(config: Config) -> Result<Self, StartError> {
+        let store = Store::connect(&config.database_url, config.database_max_connections)
+            .await
+            .map_err(StartError::Database)?;
+        store.migrate().await.map_err(StartError::Migrate)?;
+        Ok(Self::with_store(config, store))
+    }
+
+    /// Builds the application over an already migrated store.
+    pub fn with_store(config: Config, store: Store) -> Self {
+        let auth = Auth::new(store.clone(), config.allow_signup, config.session_ttl);
+        let services = Services {
+            config: Arc::new(config),
+            store,
+            auth,
+        };
+        let schema = graphql::build_schema(&services.config, Some(services.clone()));
+        Self { services, schema }
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.services.config.max_body_bytes;
+    http::routes(HttpState {
+        services: state.services,
+        schema: state.schema,
+    })
+    .layer(DefaultBodyLimit::max(body_limit))
+    .layer(TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(30),
+    ))
+    .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    .layer(
+        TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let request_id = req
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id,
+                user_id = tracing::field::Empty,
+                org_id = tracing::field::Empty,
+            )
+        }),
+    )
+    .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then finishes the requests under
+/// way and closes the database pool.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let store = state.services.store.clone();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(StartError::Serve)?;
+    if let Err(e) = store.close().await {
+        tracing::warn!(error = ?e, "closing the database pool");
+    }
+    Ok(())
+}
+
+/// Binds `config.listen`.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })
+}

@@ -1,0 +1,184 @@
+//! Who is calling: accounts with passwords, sessions and their bearer tokens.
+//!
+//! `Auth` holds the sign-in rules (open sign-up or not, session lifetime) and is the one path
+//! to an account or a session, for the GraphQL API and for the `bootstrap` command alike.
+
+pub mod password;
+pub mod token;
+
+use chrono::{Duration, Utc};
+
+use crate::domain::{Actor, Email, InvalidInput, Name, NewPassword, Session, User};
+use crate::store::{SessionLookup, Store, StoreError};
+use token::TokenKind;
+
+/// What can go wrong when signing up, in or out.
+#[derive(Debug)]
+pub enum AuthError {
+    SignupDisabled,
+    /// Unknown email or wrong password: deliberately one answer for both.
+    InvalidCredentials,
+    Invalid(InvalidInput),
+    Store(StoreError),
+    /// Randomness or hashing failed; the detail is for the logs.
+    Internal(String),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<InvalidInput> for AuthError {
+    fn from(e: InvalidInput) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+impl From<password::PasswordError> for AuthError {
+    fn from(e: password::PasswordError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<getrandom::Error> for AuthError {
+    fn from(e: getrandom::Error) -> Self {
+        Self::Internal(format!("no randomness: {e}"))
+    }
+}
+
+/// A new session and the bearer token that opens it (shown once, never stored).
+pub struct SignedIn {
+    pub user: User,
+    pub session: Session,
+    pub token: String,
+}
+
+/// The outcome of presenting (or not) a bearer token.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Anonymous,
+    User { user: User, session: Session },
+    /// A token was presented but opens nothing; the reason is safe to show to the client.
+    Rejected(&'static str),
+}
+
+#[derive(Clone)]
+pub struct Auth {
+    store: Store,
+    allow_signup: bool,
+    session_ttl: Duration,
+}
+
+impl Auth {
+    pub fn new(store: Store, allow_signup: bool, session_ttl: std::time::Duration) -> Self {
+        Self {
+            store,
+            allow_signup,
+            session_ttl: Duration::from_std(session_ttl).unwrap_or(Duration::days(14)),
+        }
+    }
+
+    /// Open sign-up: creates an account and signs it in. Refused when sign-up is turned off.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        name: &str,
+        password: &str,
+        actor: &Actor,
+    ) -> Result<SignedIn, AuthError> {
+        if !self.allow_signup {
+            return Err(AuthError::SignupDisabled);
+        }
+        let user = self.create_account(email, name, password, actor).await?;
+        self.open_session(user, "password", "auth.sign_in", actor).await
+    }
+
+    /// Creates an account, whatever the sign-up setting (for `bootstrap`).
+    pub async fn create_account(
+        &self,
+        email: &str,
+        name: &str,
+        password: &str,
+        actor: &Actor,
+    ) -> Result<User, AuthError> {
+        let email = Email::parse("email", email)?;
+        let name = Name::parse("name", name)?;
+        let password = NewPassword::parse("password", password, &email)?;
+        let phc = password::hash(password.expose().to_owned()).await?;
+        Ok(self.store.create_user(&email, &name, phc, actor).await?)
+    }
+
+    /// Checks an email and password and opens a session.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        actor: &Actor,
+    ) -> Result<SignedIn, AuthError> {
+        // A malformed email cannot belong to an account: same answer as a wrong password.
+        let Ok(email) = Email::parse("email", email) else {
+            password::verify(password.to_owned(), None).await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        let found = self.store.user_with_password(&email).await?;
+        let (user, phc) = match found {
+            Some((user, phc)) => (Some(user), phc),
+            None => (None, None),
+        };
+        let ok = password::verify(password.to_owned(), phc).await?;
+        match user {
+            Some(user) if ok => self.open_session(user, "password", "auth.sign_in", actor).await,
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Opens a session for an account whose identity was proven some other way (bootstrap).
+    pub async fn open_session(
+        &self,
+        user: User,
+        method: &str,
+        action: &'static str,
+        actor: &Actor,
+    ) -> Result<SignedIn, AuthError> {
+        let minted = token::mint(TokenKind::Session)?;
+        let session = self
+            .store
+            .create_session(user.id, minted.hash, method, self.session_ttl, action, actor)
+            .await?;
+        Ok(SignedIn {
+            user,
+            session,
+            token: minted.plaintext,
+        })
+    }
+
+    /// Resolves a bearer token into the calling user, and records the activity.
+    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Caller, StoreError> {
+        let Some(bearer) = bearer else {
+            return Ok(Caller::Anonymous);
+        };
+        let now = Utc::now();
+        match self
+            .store
+            .session_by_token_hash(&token::hash(bearer), now)
+            .await?
+        {
+            SessionLookup::Valid(session, user) => {
+                self.store.touch_session(&session, now).await?;
+                Ok(Caller::User { user, session })
+            }
+            SessionLookup::Expired => Ok(Caller::Rejected("the session has expired; sign in again")),
+            SessionLookup::Revoked => {
+                Ok(Caller::Rejected("the session has been revoked; sign in again"))
+            }
+            SessionLookup::Unknown => Ok(Caller::Rejected("the bearer token is not valid")),
+        }
+    }
+
+    /// Ends a session (sign-out).
+    pub async fn sign_out(&self, session: &Session, actor: &Actor) -> Result<(), StoreError> {
+        self.store.revoke_session(session.id, actor).await
+    }
+}

@@ -1,0 +1,209 @@
+//! Typed configuration, loaded once at start and passed down; nothing reads the environment
+//! after that.
+//!
+//! Sources, later ones winning: built-in defaults, an optional TOML file (`--config` or
+//! `IAM_CONFIG`), `IAM_*` environment variables (`IAM_DATABASE_URL` sets `database_url`), and
+//! command-line flags. An `IAM_*` variable that names no setting is reported at start, so a
+//! typo does not go unnoticed.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::Value;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with the `IAM_` prefix that are not settings but are known.
+const NON_SETTING_VARS: &[&str] = &["IAM_CONFIG", "IAM_TEST_DATABASE_URL", "IAM_TEST_REDIS_URL"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// `sqlite://path?mode=rwc` (embedded) or `postgres://user@host/db`.
+    pub database_url: String,
+    /// Pool size; by default 1 for SQLite (one writer at a time) and 10 for PostgreSQL.
+    pub database_max_connections: Option<u32>,
+    /// Shared cache and change events between instances (used from the decision cache on).
+    pub redis_url: Option<String>,
+    /// Whether anyone may create an account with `signUp`.
+    pub allow_signup: bool,
+    /// How long a session lasts after sign-in (e.g. `14d`, `12h`).
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// How long an invitation can be accepted (e.g. `7d`).
+    #[serde(with = "humantime_serde")]
+    pub invitation_ttl: Duration,
+    /// Base URL of the frontend or gateway, for links in invitations.
+    pub public_url: String,
+    /// Whether GraphQL introspection (and so GraphiQL's docs) is allowed.
+    pub graphql_introspection: bool,
+    /// Deepest nesting a GraphQL query may have.
+    pub graphql_max_depth: usize,
+    /// Largest complexity (roughly, number of fields) a GraphQL query may have.
+    pub graphql_max_complexity: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// `text` or `json` logs.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://iam-gateway.db?mode=rwc".to_owned(),
+            database_max_connections: None,
+            redis_url: None,
+            allow_signup: true,
+            session_ttl: Duration::from_secs(14 * 24 * 3600),
+            invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            graphql_introspection: true,
+            graphql_max_depth: 16,
+            graphql_max_complexity: 1000,
+            max_body_bytes: 1 << 20,
+            trust_forwarded_for: false,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// The setting names, derived from the defaults so that the list cannot drift.
+fn setting_names() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The configuration and what was noticed while loading it.
+pub struct Loaded {
+    pub config: Config,
+    /// `IAM_*` variables that name no setting.
+    pub unknown_vars: Vec<String>,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then the process environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, figment::Error> {
+        Self::load_from(file, std::env::vars(), overrides)
+    }
+
+    /// As [`Config::load`], with the environment given explicitly (tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Loaded, figment::Error> {
+        let names = setting_names();
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("IAM_"))
+            .collect();
+        let unknown_vars = vars
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| {
+                !NON_SETTING_VARS.contains(&k.as_str())
+                    && !names.iter().any(|n| k[4..].eq_ignore_ascii_case(n))
+            })
+            .collect();
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // As figment's `Env` provider does, values are read leniently: `false` is a bool,
+        // `10` a number, anything else a string.
+        for (key, raw) in vars {
+            let name = key[4..].to_ascii_lowercase();
+            if names.contains(&name) {
+                let value: Value = raw.parse().unwrap_or_else(|never| match never {});
+                figment = figment.merge((name, value));
+            }
+        }
+        figment = figment.merge(Serialized::defaults(overrides));
+        Ok(Loaded {
+            config: figment.extract()?,
+            unknown_vars,
+        })
+    }
+}
+
+/// Settings given as command-line flags; `None` leaves the setting to the other sources.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_then_env_then_flags() {
+        let loaded = Config::load_from(
+            None,
+            vars(&[
+                ("IAM_DATABASE_URL", "sqlite::memory:"),
+                ("IAM_ALLOW_SIGNUP", "false"),
+                ("IAM_SESSION_TTL", "12h"),
+                ("IAM_LISTEN", "127.0.0.1:9000"),
+                ("HOME", "/root"),
+            ]),
+            &Overrides {
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
+                database_url: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(loaded.config.database_url, "sqlite::memory:");
+        assert!(!loaded.config.allow_signup);
+        assert_eq!(loaded.config.session_ttl, Duration::from_secs(12 * 3600));
+        assert_eq!(loaded.config.listen.port(), 9100);
+        assert!(loaded.unknown_vars.is_empty());
+    }
+
+    #[test]
+    fn unknown_iam_vars_are_reported() {
+        let loaded = Config::load_from(
+            None,
+            vars(&[("IAM_DATABSE_URL", "x"), ("IAM_CONFIG", "/etc/iam.toml")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(loaded.unknown_vars, vec!["IAM_DATABSE_URL".to_owned()]);
+    }
+
+    #[test]
+    fn bad_values_are_errors_not_panics() {
+        let err = Config::load_from(
+            None,
+            vars(&[("IAM_SESSION_TTL", "forever")]),
+            &Overrides::default(),
+        );
+        assert!(err.is_err());
+    }
+}

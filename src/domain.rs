@@ -1,0 +1,387 @@
+//! The gateway's vocabulary: validated values (slugs, emails, names, passwords) and the records
+//! every layer passes around. Nothing here does I/O.
+//!
+//! `store/` converts its rows into these types; `graphql/` converts these types into its own
+//! objects. A value of a validated type (`Slug`, `Email`, `Name`) is known to be well-formed.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// A value a client sent that cannot be used, with the input field it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidInput {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// A node's short name: lowercase letters, digits and dashes, 1 to 63 characters, not starting
+/// or ending with a dash. Unique among its siblings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Slug(String);
+
+impl Slug {
+    pub const MAX_LEN: usize = 63;
+
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, InvalidInput> {
+        let bad = |why: &str| InvalidInput::new(field, format!("slug `{raw}` {why}"));
+        if raw.is_empty() || raw.len() > Self::MAX_LEN {
+            return Err(bad("must be 1 to 63 characters long"));
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(bad("may contain only lowercase letters, digits and dashes"));
+        }
+        if raw.starts_with('-') || raw.ends_with('-') {
+            return Err(bad("must not start or end with a dash"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A display name: trimmed, 1 to 200 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(String);
+
+impl Name {
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, InvalidInput> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(InvalidInput::new(field, "a name is required"));
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(InvalidInput::new(
+                field,
+                format!("a name may have at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(InvalidInput::new(
+                field,
+                "a name must not contain control characters",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An email address, trimmed and lowercased so that one mailbox is one account.
+///
+/// Only the shape is checked (one `@`, a non-empty local part, a domain with no spaces);
+/// whether the mailbox exists is for the invitation or reset mail to find out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, InvalidInput> {
+        let email = raw.trim().to_lowercase();
+        let bad = || InvalidInput::new(field, format!("`{}` is not an email address", raw.trim()));
+        if email.len() > Self::MAX_LEN || email.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(bad());
+        }
+        match email.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.') =>
+            {
+                Ok(Self(email))
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password as the user typed it, checked against the password policy.
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub const MIN_CHARS: usize = 10;
+    /// Bounds the work of hashing a hostile input.
+    pub const MAX_CHARS: usize = 256;
+
+    pub fn parse(field: &'static str, raw: &str, email: &Email) -> Result<Self, InvalidInput> {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS {
+            return Err(InvalidInput::new(
+                field,
+                format!("a password needs at least {} characters", Self::MIN_CHARS),
+            ));
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(InvalidInput::new(
+                field,
+                format!("a password may have at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if raw.trim().to_lowercase() == email.as_str() {
+            return Err(InvalidInput::new(
+                field,
+                "a password must not be the email address",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where a user stands in one organization. Only `Active` members are granted anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemberStatus {
+    Pending,
+    Active,
+    Suspended,
+    Inactive,
+}
+
+impl MemberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Inactive => "inactive",
+        }
+    }
+
+    /// Reads a stored status; an unknown value reads as `Inactive`, which grants nothing.
+    pub fn from_stored(raw: &str) -> Self {
+        match raw {
+            "pending" => Self::Pending,
+            "active" => Self::Active,
+            "suspended" => Self::Suspended,
+            _ => Self::Inactive,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub workspace_id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One node of an organization's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    Organization(Organization),
+    Workspace(Workspace),
+    Project(Project),
+}
+
+impl Node {
+    pub fn id(&self) -> Uuid {
+        match self {
+            Self::Organization(o) => o.id,
+            Self::Workspace(w) => w.id,
+            Self::Project(p) => p.id,
+        }
+    }
+
+    pub fn organization_id(&self) -> Uuid {
+        match self {
+            Self::Organization(o) => o.id,
+            Self::Workspace(w) => w.organization_id,
+            Self::Project(p) => p.organization_id,
+        }
+    }
+
+    /// The node's ancestors and itself, root first: `[org]`, `[org, ws]` or `[org, ws, project]`.
+    pub fn path_ids(&self) -> Vec<Uuid> {
+        match self {
+            Self::Organization(o) => vec![o.id],
+            Self::Workspace(w) => vec![w.organization_id, w.id],
+            Self::Project(p) => vec![p.organization_id, p.workspace_id, p.id],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub organization_id: Uuid,
+    pub user_id: Uuid,
+    pub status: MemberStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A member as an admin sees them: the account and its standing in the organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user: User,
+    pub status: MemberStatus,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+    /// Still pending in the store, but past its expiry: it can no longer be accepted.
+    Expired,
+}
+
+impl InvitationStatus {
+    pub fn from_stored(raw: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        match raw {
+            "accepted" => Self::Accepted,
+            "revoked" => Self::Revoked,
+            _ if expires_at <= now => Self::Expired,
+            _ => Self::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub email: String,
+    pub status: InvitationStatus,
+    pub invited_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
+/// A signed-in session (never its token: only the token's hash is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub method: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_active_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Who made a change and from where: what every audit event records.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_follow_the_rules() {
+        for ok in ["a", "prod", "team-1", "0", &"a".repeat(63)] {
+            assert!(Slug::parse("slug", ok).is_ok(), "{ok} should be accepted");
+        }
+        for bad in ["", "Prod", "-a", "a-", "a_b", "a b", "ü", &"a".repeat(64), "a/b"] {
+            assert!(Slug::parse("slug", bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        let e = Email::parse("email", "  Ada@Example.COM ").unwrap();
+        assert_eq!(e.as_str(), "ada@example.com");
+        for bad in ["", "ada", "@x.io", "ada@", "a b@x.io", "a@b@c", "a@.x", "a@x."] {
+            assert!(Email::parse("email", bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn names_are_trimmed_and_required() {
+        assert_eq!(Name::parse("name", "  Acme ").unwrap().as_str(), "Acme");
+        assert!(Name::parse("name", "   ").is_err());
+        assert!(Name::parse("name", "a\u{0}b").is_err());
+        assert!(Name::parse("name", &"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn passwords_follow_the_policy() {
+        let email = Email::parse("email", "ada@example.com").unwrap();
+        assert!(NewPassword::parse("password", "short", &email).is_err());
+        assert!(NewPassword::parse("password", "ADA@example.com", &email).is_err());
+        assert!(NewPassword::parse("password", &"p".repeat(257), &email).is_err());
+        assert!(NewPassword::parse("password", "correct horse battery", &email).is_ok());
+    }
+
+    #[test]
+    fn expired_pending_invitations_read_as_expired() {
+        let now = Utc::now();
+        let past = now - chrono::Duration::seconds(1);
+        assert_eq!(
+            InvitationStatus::from_stored("pending", past, now),
+            InvitationStatus::Expired
+        );
+        assert_eq!(
+            InvitationStatus::from_stored("accepted", past, now),
+            InvitationStatus::Accepted
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! What a resolver knows about the request: the caller, the actor recorded in audit events,
+//! and the shared services.
+
+use async_graphql::{Context, ID};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use crate::app::Services;
+use crate::auth::Caller;
+use crate::domain::{Actor, Session, User};
+
+/// Per-request data, put into the GraphQL request by the HTTP handler.
+pub struct RequestCtx {
+    pub caller: Caller,
+    pub actor: Actor,
+}
+
+/// Accessors on async-graphql's `Context`.
+pub trait ContextExt {
+    fn services(&self) -> &Services;
+    fn request(&self) -> &RequestCtx;
+    /// The signed-in user and session, or UNAUTHENTICATED.
+    fn signed_in(&self) -> Result<(&User, &Session), ApiError>;
+}
+
+impl ContextExt for Context<'_> {
+    fn services(&self) -> &Services {
+        self.data_unchecked::<Services>()
+    }
+
+    fn request(&self) -> &RequestCtx {
+        self.data_unchecked::<RequestCtx>()
+    }
+
+    fn signed_in(&self) -> Result<(&User, &Session), ApiError> {
+        match &self.request().caller {
+            Caller::User { user, session } => Ok((user, session)),
+            Caller::Anonymous => Err(ApiError::unauthenticated(
+                "sign in first: send `Authorization: Bearer <token>`",
+            )),
+            Caller::Rejected(why) => Err(ApiError::unauthenticated(*why)),
+        }
+    }
+}
+
+/// Reads an `ID` argument as a UUID, or BAD_USER_INPUT naming the field.
+pub fn parse_id(field: &'static str, id: &ID) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id.as_str())
+        .map_err(|_| ApiError::bad_input(field, format!("`{}` is not a valid id", id.as_str())))
+}

@@ -1,0 +1,40 @@
+//! The GraphQL API: schema, request context, authorization guard, error codes, and the query
+//! and mutation roots. `schema.graphql` at the repository root is this schema's SDL, written by
+//! `iam-gateway export-schema`; a test fails when the two differ.
+
+pub mod access;
+pub mod context;
+pub mod error;
+mod mutation;
+mod query;
+pub mod types;
+
+use async_graphql::{EmptySubscription, Schema};
+
+use crate::app::Services;
+use crate::config::Config;
+
+pub use mutation::Mutation;
+pub use query::Query;
+
+pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema with its limits from `config`, serving with `services`.
+pub fn build_schema(config: &Config, services: Option<Services>) -> ApiSchema {
+    let mut builder = Schema::build(Query, Mutation::default(), EmptySubscription)
+        .limit_depth(config.graphql_max_depth)
+        .limit_complexity(config.graphql_max_complexity)
+        .limit_recursive_depth(64);
+    if !config.graphql_introspection {
+        builder = builder.disable_introspection();
+    }
+    if let Some(services) = services {
+        builder = builder.data(services);
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema, as `export-schema` prints it.
+pub fn sdl() -> String {
+    build_schema(&Config::default(), None).sdl()
+}

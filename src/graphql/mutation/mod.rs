@@ -1,0 +1,11 @@
+//! Mutations, one file per area. Each takes an `input` object and returns a payload object;
+//! each resolver's doc names the permission it needs.
+
+mod auth;
+mod members;
+mod nodes;
+
+use async_graphql::MergedObject;
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(auth::AuthMutation, nodes::NodeMutation, members::MemberMutation);

@@ -1,0 +1,264 @@
+//! Organizations, workspaces and projects.
+
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+
+use crate::domain::{self, Name, Slug};
+use crate::graphql::access::{Permission, authorize};
+use crate::graphql::context::{ContextExt, parse_id};
+use crate::graphql::error::ApiError;
+use crate::graphql::query::dress;
+use crate::graphql::types::{Node, Organization, Project, Workspace};
+use crate::store::NodeChanges;
+
+#[derive(InputObject)]
+pub struct CreateOrganizationInput {
+    /// Lowercase letters, digits and dashes, 1 to 63 characters; unique across the server.
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(InputObject)]
+pub struct CreateWorkspaceInput {
+    pub organization_id: ID,
+    /// Lowercase letters, digits and dashes, 1 to 63 characters; unique in the organization.
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(InputObject)]
+pub struct UpdateWorkspaceInput {
+    pub id: ID,
+    pub slug: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CreateProjectInput {
+    pub workspace_id: ID,
+    /// Lowercase letters, digits and dashes, 1 to 63 characters; unique in the workspace.
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(InputObject)]
+pub struct UpdateProjectInput {
+    pub id: ID,
+    pub slug: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct DeleteInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct OrganizationPayload {
+    pub organization: Organization,
+}
+
+#[derive(SimpleObject)]
+pub struct WorkspacePayload {
+    pub workspace: Workspace,
+}
+
+#[derive(SimpleObject)]
+pub struct ProjectPayload {
+    pub project: Project,
+}
+
+#[derive(SimpleObject)]
+pub struct DeletePayload {
+    pub deleted_id: ID,
+}
+
+/// Reads the optional slug and name of a rename; at least one is needed.
+fn changes(slug: Option<&str>, name: Option<&str>) -> Result<NodeChanges, ApiError> {
+    if slug.is_none() && name.is_none() {
+        return Err(ApiError::bad_input("slug", "give a new `slug`, a new `name`, or both"));
+    }
+    Ok(NodeChanges {
+        slug: slug.map(|s| Slug::parse("slug", s)).transpose()?,
+        name: name.map(|n| Name::parse("name", n)).transpose()?,
+    })
+}
+
+/// The workspace with this id, if the caller may do `permission` on it.
+async fn workspace_for(
+    ctx: &Context<'_>,
+    id: &ID,
+    permission: Permission,
+) -> Result<domain::Workspace, ApiError> {
+    ctx.signed_in()?;
+    let ws = ctx
+        .services()
+        .store
+        .workspace(parse_id("id", id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
+    authorize(ctx, ws.organization_id, permission, "workspace").await?;
+    Ok(ws)
+}
+
+/// The project with this id, if the caller may do `permission` on it.
+async fn project_for(
+    ctx: &Context<'_>,
+    id: &ID,
+    permission: Permission,
+) -> Result<domain::Project, ApiError> {
+    ctx.signed_in()?;
+    let p = ctx
+        .services()
+        .store
+        .project(parse_id("id", id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("project"))?;
+    authorize(ctx, p.organization_id, permission, "project").await?;
+    Ok(p)
+}
+
+async fn workspace_object(ctx: &Context<'_>, ws: domain::Workspace) -> Result<Workspace> {
+    match dress(ctx, domain::Node::Workspace(ws)).await? {
+        Node::Workspace(w) => Ok(w),
+        _ => Err(ApiError::not_found("workspace").into()),
+    }
+}
+
+async fn project_object(ctx: &Context<'_>, p: domain::Project) -> Result<Project> {
+    match dress(ctx, domain::Node::Project(p)).await? {
+        Node::Project(p) => Ok(p),
+        _ => Err(ApiError::not_found("project").into()),
+    }
+}
+
+#[derive(Default)]
+pub struct NodeMutation;
+
+#[Object]
+impl NodeMutation {
+    /// Creates an organization; the caller becomes its first member, holding Admin at the
+    /// organization. Needs a session.
+    async fn create_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOrganizationInput,
+    ) -> Result<OrganizationPayload> {
+        let (user, _) = ctx.signed_in()?;
+        let slug = Slug::parse("slug", &input.slug)?;
+        let name = Name::parse("name", &input.name)?;
+        let org = ctx
+            .services()
+            .store
+            .create_organization(user.id, &slug, &name, &ctx.request().actor)
+            .await?;
+        Ok(OrganizationPayload {
+            organization: Organization(org),
+        })
+    }
+
+    /// Creates a workspace. Needs `workspace:*:manage` at the organization.
+    async fn create_workspace(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateWorkspaceInput,
+    ) -> Result<WorkspacePayload> {
+        ctx.signed_in()?;
+        let org_id = parse_id("organizationId", &input.organization_id)?;
+        authorize(ctx, org_id, Permission::WORKSPACE_MANAGE, "organization").await?;
+        let slug = Slug::parse("slug", &input.slug)?;
+        let name = Name::parse("name", &input.name)?;
+        let ws = ctx
+            .services()
+            .store
+            .create_workspace(org_id, &slug, &name, &ctx.request().actor)
+            .await?;
+        Ok(WorkspacePayload {
+            workspace: workspace_object(ctx, ws).await?,
+        })
+    }
+
+    /// Renames a workspace (slug and/or name). Needs `workspace:*:manage` on it.
+    async fn update_workspace(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateWorkspaceInput,
+    ) -> Result<WorkspacePayload> {
+        let ws = workspace_for(ctx, &input.id, Permission::WORKSPACE_MANAGE).await?;
+        let changes = changes(input.slug.as_deref(), input.name.as_deref())?;
+        let ws = ctx
+            .services()
+            .store
+            .update_workspace(ws.id, changes, &ctx.request().actor)
+            .await?;
+        Ok(WorkspacePayload {
+            workspace: workspace_object(ctx, ws).await?,
+        })
+    }
+
+    /// Deletes a workspace with its projects and every role binding on them.
+    /// Needs `workspace:*:manage` on it.
+    async fn delete_workspace(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletePayload> {
+        let ws = workspace_for(ctx, &input.id, Permission::WORKSPACE_MANAGE).await?;
+        ctx.services()
+            .store
+            .delete_workspace(ws.id, &ctx.request().actor)
+            .await?;
+        Ok(DeletePayload {
+            deleted_id: input.id,
+        })
+    }
+
+    /// Creates a project in a workspace. Needs `workspace:*:write` on the workspace.
+    async fn create_project(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProjectInput,
+    ) -> Result<ProjectPayload> {
+        let ws = workspace_for(ctx, &input.workspace_id, Permission::WORKSPACE_WRITE)
+            .await
+            .map_err(|e| match e.field {
+                Some("id") => ApiError { field: Some("workspaceId"), ..e },
+                _ => e,
+            })?;
+        let slug = Slug::parse("slug", &input.slug)?;
+        let name = Name::parse("name", &input.name)?;
+        let p = ctx
+            .services()
+            .store
+            .create_project(&ws, &slug, &name, &ctx.request().actor)
+            .await?;
+        Ok(ProjectPayload {
+            project: project_object(ctx, p).await?,
+        })
+    }
+
+    /// Renames a project (slug and/or name). Needs `workspace:*:write` on it.
+    async fn update_project(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProjectInput,
+    ) -> Result<ProjectPayload> {
+        let p = project_for(ctx, &input.id, Permission::WORKSPACE_WRITE).await?;
+        let changes = changes(input.slug.as_deref(), input.name.as_deref())?;
+        let p = ctx
+            .services()
+            .store
+            .update_project(p.id, changes, &ctx.request().actor)
+            .await?;
+        Ok(ProjectPayload {
+            project: project_object(ctx, p).await?,
+        })
+    }
+
+    /// Deletes a project and every role binding on it. Needs `workspace:*:write` on it.
+    async fn delete_project(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletePayload> {
+        let p = project_for(ctx, &input.id, Permission::WORKSPACE_WRITE).await?;
+        ctx.services()
+            .store
+            .delete_project(p.id, &ctx.request().actor)
+            .await?;
+        Ok(DeletePayload {
+            deleted_id: input.id,
+        })
+    }
+}

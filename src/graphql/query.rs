@@ -1,0 +1,147 @@
+//! Queries: who am I, and the hierarchy I may see.
+
+use async_graphql::{Context, ID, Object, Result};
+
+use super::access::{Permission, authorize};
+use super::context::{ContextExt, parse_id};
+use super::error::ApiError;
+use super::types::{Me, Node, Organization, Project, Workspace};
+use crate::domain::{self, Slug};
+
+#[derive(Default)]
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The signed-in caller. Needs a session.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
+        let (user, session) = ctx.signed_in()?;
+        Ok(Me {
+            user: user.clone(),
+            session: session.clone(),
+        })
+    }
+
+    /// The organizations where the caller is an active member. Needs a session.
+    async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
+        let (user, _) = ctx.signed_in()?;
+        let orgs = ctx.services().store.organizations_of(user.id).await?;
+        Ok(orgs.into_iter().map(Organization).collect())
+    }
+
+    /// One organization, by id or by slug. Needs `workspace:*:read` there (an active
+    /// membership); anyone else is told NOT_FOUND.
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        slug: Option<String>,
+    ) -> Result<Organization> {
+        ctx.signed_in()?;
+        let node = match (id, slug) {
+            (Some(id), None) => ctx.services().store.node(parse_id("id", &id)?).await?,
+            (None, Some(slug)) => {
+                let slug = Slug::parse("slug", &slug)?;
+                ctx.services().store.node_by_path(&[slug]).await?
+            }
+            _ => {
+                return Err(
+                    ApiError::bad_input("id", "give exactly one of `id` and `slug`").into(),
+                );
+            }
+        };
+        match node {
+            Some(domain::Node::Organization(org)) => {
+                authorize(ctx, org.id, Permission::WORKSPACE_READ, "organization").await?;
+                Ok(Organization(org))
+            }
+            _ => Err(ApiError::not_found("organization").into()),
+        }
+    }
+
+    /// One workspace by id. Needs `workspace:*:read` in its organization.
+    async fn workspace(&self, ctx: &Context<'_>, id: ID) -> Result<Workspace> {
+        ctx.signed_in()?;
+        match ctx.services().store.node(parse_id("id", &id)?).await? {
+            Some(node @ domain::Node::Workspace(_)) => match visible_node(ctx, node).await? {
+                Node::Workspace(ws) => Ok(ws),
+                _ => Err(ApiError::not_found("workspace").into()),
+            },
+            _ => Err(ApiError::not_found("workspace").into()),
+        }
+    }
+
+    /// One project by id. Needs `workspace:*:read` in its organization.
+    async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Project> {
+        ctx.signed_in()?;
+        match ctx.services().store.node(parse_id("id", &id)?).await? {
+            Some(node @ domain::Node::Project(_)) => match visible_node(ctx, node).await? {
+                Node::Project(p) => Ok(p),
+                _ => Err(ApiError::not_found("project").into()),
+            },
+            _ => Err(ApiError::not_found("project").into()),
+        }
+    }
+
+    /// The node at a slug path: `acme`, `acme/prod` or `acme/prod/billing`.
+    /// Needs `workspace:*:read` in its organization.
+    async fn node(&self, ctx: &Context<'_>, path: String) -> Result<Node> {
+        ctx.signed_in()?;
+        let segments = path
+            .split('/')
+            .map(|s| Slug::parse("path", s))
+            .collect::<Result<Vec<_>, _>>()?;
+        if segments.len() > 3 {
+            return Err(ApiError::bad_input(
+                "path",
+                format!("path `{path}` has more than three parts (organization/workspace/project)"),
+            )
+            .into());
+        }
+        match ctx.services().store.node_by_path(&segments).await? {
+            Some(node) => Ok(visible_node(ctx, node).await?),
+            None => Err(ApiError::not_found(&format!("node `{path}`")).into()),
+        }
+    }
+}
+
+/// Checks that the caller may read `node`, and dresses it as a GraphQL object with its path.
+pub(super) async fn visible_node(ctx: &Context<'_>, node: domain::Node) -> Result<Node, ApiError> {
+    let what = match &node {
+        domain::Node::Organization(_) => "organization",
+        domain::Node::Workspace(_) => "workspace",
+        domain::Node::Project(_) => "project",
+    };
+    authorize(ctx, node.organization_id(), Permission::WORKSPACE_READ, what).await?;
+    dress(ctx, node).await
+}
+
+/// A node as a GraphQL object, with the slugs of its ancestors for its path. The caller must
+/// have been authorized for it.
+pub(super) async fn dress(ctx: &Context<'_>, node: domain::Node) -> Result<Node, ApiError> {
+    let store = &ctx.services().store;
+    let org_slug = |id| async move {
+        store
+            .organization(id)
+            .await?
+            .map(|o| o.slug)
+            .ok_or_else(|| ApiError::not_found("organization"))
+    };
+    Ok(match node {
+        domain::Node::Organization(org) => Node::Organization(Organization(org)),
+        domain::Node::Workspace(ws) => Node::Workspace(Workspace {
+            org_slug: org_slug(ws.organization_id).await?,
+            inner: ws,
+        }),
+        domain::Node::Project(p) => {
+            let ws = store
+                .workspace(p.workspace_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("workspace"))?;
+            Node::Project(Project {
+                parent_path: format!("{}/{}", org_slug(p.organization_id).await?, ws.slug),
+                inner: p,
+            })
+        }
+    })
+}

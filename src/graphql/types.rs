@@ -1,0 +1,411 @@
+//! GraphQL object types. Each wraps a domain value; none is a database model.
+//!
+//! An `Organization`, `Workspace` or `Project` object is only ever made for a caller who passed
+//! the `read` check on it, so its plain fields need no further check; fields that reveal more
+//! (members, invitations, audit) check their own permission.
+
+use async_graphql::{ComplexObject, Context, ID, Object, Result, SimpleObject, Union};
+use chrono::{DateTime, Utc};
+
+use super::access::{Permission, authorize};
+use super::context::ContextExt;
+use super::error::ApiError;
+use crate::domain;
+
+/// An account as others see it.
+#[derive(SimpleObject, Clone)]
+pub struct User {
+    pub id: ID,
+    pub email: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<domain::User> for User {
+    fn from(u: domain::User) -> Self {
+        Self {
+            id: ID(u.id.to_string()),
+            email: u.email,
+            name: u.name,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// The signed-in caller.
+pub struct Me {
+    pub user: domain::User,
+    pub session: domain::Session,
+}
+
+#[Object]
+impl Me {
+    async fn id(&self) -> ID {
+        ID(self.user.id.to_string())
+    }
+
+    async fn email(&self) -> &str {
+        &self.user.email
+    }
+
+    async fn name(&self) -> &str {
+        &self.user.name
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.user.created_at
+    }
+
+    /// The session this request was made with.
+    async fn session(&self) -> Session {
+        self.session.clone().into()
+    }
+
+    /// The organizations where the caller is an active member.
+    async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
+        let orgs = ctx.services().store.organizations_of(self.user.id).await?;
+        Ok(orgs.into_iter().map(Organization).collect())
+    }
+}
+
+/// A signed-in session (its token is never shown again after sign-in).
+#[derive(SimpleObject)]
+pub struct Session {
+    pub id: ID,
+    pub method: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_active_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<domain::Session> for Session {
+    fn from(s: domain::Session) -> Self {
+        Self {
+            id: ID(s.id.to_string()),
+            method: s.method,
+            ip: s.ip,
+            user_agent: s.user_agent,
+            created_at: s.created_at,
+            last_active_at: s.last_active_at,
+            expires_at: s.expires_at,
+        }
+    }
+}
+
+/// A tenant: the root of a tree of workspaces and projects.
+pub struct Organization(pub domain::Organization);
+
+#[Object]
+impl Organization {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The slug path of this node (`acme`).
+    async fn path(&self) -> &str {
+        &self.0.slug
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// The workspaces of the organization, by slug. Needs `workspace:*:read`.
+    async fn workspaces(&self, ctx: &Context<'_>) -> Result<Vec<Workspace>> {
+        authorize(ctx, self.0.id, Permission::WORKSPACE_READ, "organization").await?;
+        let list = ctx.services().store.workspaces(self.0.id).await?;
+        Ok(list
+            .into_iter()
+            .map(|w| Workspace {
+                org_slug: self.0.slug.clone(),
+                inner: w,
+            })
+            .collect())
+    }
+
+    /// The members of the organization, by email. Needs `members:*:read`.
+    async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Member>> {
+        authorize(ctx, self.0.id, Permission::MEMBERS_READ, "organization").await?;
+        let list = ctx.services().store.members(self.0.id).await?;
+        Ok(list.into_iter().map(Member::from).collect())
+    }
+
+    /// The invitations of the organization, newest first. Needs `members:*:invite`.
+    async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>> {
+        authorize(ctx, self.0.id, Permission::MEMBERS_INVITE, "organization").await?;
+        let list = ctx.services().store.invitations(self.0.id).await?;
+        Ok(list.into_iter().map(Invitation::from).collect())
+    }
+
+    /// The newest audit events of the organization, newest first (at most 500).
+    /// Needs `audit:*:read`.
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] limit: i32,
+    ) -> Result<Vec<AuditEvent>> {
+        authorize(ctx, self.0.id, Permission::AUDIT_READ, "organization").await?;
+        if !(1..=500).contains(&limit) {
+            return Err(ApiError::bad_input("limit", "`limit` must be between 1 and 500").into());
+        }
+        let list = ctx
+            .services()
+            .store
+            .audit_events(Some(self.0.id), u64::try_from(limit).unwrap_or(50))
+            .await?;
+        Ok(list.into_iter().map(AuditEvent::from).collect())
+    }
+}
+
+/// A namespace inside an organization (`dev`, `prod`, a team area).
+pub struct Workspace {
+    pub inner: domain::Workspace,
+    pub org_slug: String,
+}
+
+#[Object]
+impl Workspace {
+    async fn id(&self) -> ID {
+        ID(self.inner.id.to_string())
+    }
+
+    async fn slug(&self) -> &str {
+        &self.inner.slug
+    }
+
+    async fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The slug path of this node (`acme/prod`).
+    async fn path(&self) -> String {
+        format!("{}/{}", self.org_slug, self.inner.slug)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.inner.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.inner.updated_at
+    }
+
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Organization> {
+        let org = ctx
+            .services()
+            .store
+            .organization(self.inner.organization_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("organization"))?;
+        Ok(Organization(org))
+    }
+
+    /// The projects of the workspace, by slug. Needs `workspace:*:read`.
+    async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
+        authorize(ctx, self.inner.organization_id, Permission::WORKSPACE_READ, "workspace")
+            .await?;
+        let list = ctx.services().store.projects(self.inner.id).await?;
+        let base = format!("{}/{}", self.org_slug, self.inner.slug);
+        Ok(list
+            .into_iter()
+            .map(|p| Project {
+                inner: p,
+                parent_path: base.clone(),
+            })
+            .collect())
+    }
+}
+
+/// A project inside a workspace.
+pub struct Project {
+    pub inner: domain::Project,
+    /// The workspace's path (`acme/prod`).
+    pub parent_path: String,
+}
+
+#[Object]
+impl Project {
+    async fn id(&self) -> ID {
+        ID(self.inner.id.to_string())
+    }
+
+    async fn slug(&self) -> &str {
+        &self.inner.slug
+    }
+
+    async fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The slug path of this node (`acme/prod/billing`).
+    async fn path(&self) -> String {
+        format!("{}/{}", self.parent_path, self.inner.slug)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.inner.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.inner.updated_at
+    }
+
+    async fn workspace(&self, ctx: &Context<'_>) -> Result<Workspace> {
+        let ws = ctx
+            .services()
+            .store
+            .workspace(self.inner.workspace_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("workspace"))?;
+        let org_slug = self
+            .parent_path
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Workspace { inner: ws, org_slug })
+    }
+}
+
+/// Any node of the hierarchy.
+#[derive(Union)]
+pub enum Node {
+    Organization(Organization),
+    Workspace(Workspace),
+    Project(Project),
+}
+
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum MemberStatus {
+    Pending,
+    Active,
+    Suspended,
+    Inactive,
+}
+
+impl From<domain::MemberStatus> for MemberStatus {
+    fn from(s: domain::MemberStatus) -> Self {
+        match s {
+            domain::MemberStatus::Pending => Self::Pending,
+            domain::MemberStatus::Active => Self::Active,
+            domain::MemberStatus::Suspended => Self::Suspended,
+            domain::MemberStatus::Inactive => Self::Inactive,
+        }
+    }
+}
+
+/// A user's membership of an organization.
+#[derive(SimpleObject)]
+pub struct Member {
+    pub user: User,
+    pub status: MemberStatus,
+    pub joined_at: DateTime<Utc>,
+}
+
+impl From<domain::Member> for Member {
+    fn from(m: domain::Member) -> Self {
+        Self {
+            user: m.user.into(),
+            status: m.status.into(),
+            joined_at: m.joined_at,
+        }
+    }
+}
+
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+/// An invitation into an organization.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Invitation {
+    pub id: ID,
+    pub email: String,
+    pub status: InvitationStatus,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    pub organization_id: uuid::Uuid,
+}
+
+#[ComplexObject]
+impl Invitation {
+    async fn organization_id(&self) -> ID {
+        ID(self.organization_id.to_string())
+    }
+}
+
+impl From<domain::Invitation> for Invitation {
+    fn from(i: domain::Invitation) -> Self {
+        Self {
+            id: ID(i.id.to_string()),
+            email: i.email,
+            status: match i.status {
+                domain::InvitationStatus::Pending => InvitationStatus::Pending,
+                domain::InvitationStatus::Accepted => InvitationStatus::Accepted,
+                domain::InvitationStatus::Revoked => InvitationStatus::Revoked,
+                domain::InvitationStatus::Expired => InvitationStatus::Expired,
+            },
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+            accepted_at: i.accepted_at,
+            organization_id: i.organization_id,
+        }
+    }
+}
+
+/// One audited change.
+#[derive(SimpleObject)]
+pub struct AuditEvent {
+    pub id: ID,
+    pub actor_id: Option<ID>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub result: String,
+    pub before: Option<async_graphql::Json<serde_json::Value>>,
+    pub after: Option<async_graphql::Json<serde_json::Value>>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<crate::store::AuditEvent> for AuditEvent {
+    fn from(e: crate::store::AuditEvent) -> Self {
+        Self {
+            id: ID(e.id.to_string()),
+            actor_id: e.actor_id.map(|a| ID(a.to_string())),
+            action: e.action,
+            target_type: e.target_type,
+            target_id: e.target_id,
+            result: e.result,
+            before: e.before.map(async_graphql::Json),
+            after: e.after.map(async_graphql::Json),
+            ip: e.ip,
+            user_agent: e.user_agent,
+            request_id: e.request_id,
+            created_at: e.created_at,
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! # iam-gateway
+//!
+//! Identity and access management for organization → workspace → project hierarchies, served
+//! over GraphQL. Decisions follow the contract in `SEMANTICS.md` (shared with the team).
+//!
+//! ## Architecture map
+//!
+//! ```text
+//! main.rs       clap: serve | migrate | export-schema | bootstrap
+//! config.rs     typed config: defaults -> TOML file -> IAM_* env -> flags; unknown IAM_* reported
+//! app.rs        Services, AppState, router(), serve() with graceful shutdown; all wiring
+//! domain.rs     validated values (Slug, Email, Name, NewPassword) and records; no I/O
+//! auth/         who is calling: argon2id passwords, opaque tokens (SHA-256 at rest), sessions
+//! store/        the only module that touches entity/ and SeaORM; each change, its audit event
+//!               and its organization revision bump commit in one transaction
+//! graphql/      schema, request context, authorization guard (access.rs), error codes,
+//!               query.rs, mutation/ (auth, nodes, members), types.rs
+//! http/         axum routes: /graphql (POST API, GET GraphiQL), /healthz, /readyz
+//! ../entity     SeaORM models only
+//! ../migration  one file per migration (never edited after landing) + built-in role seed
+//! ```
+//!
+//! A request flows: `http` (bearer token → `auth::Caller`, client IP, request id) →
+//! `graphql` resolver → `graphql::access::authorize` (permission at the node) → `store`.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod graphql;
+pub mod http;
+pub mod store;

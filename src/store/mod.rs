@@ -1,0 +1,108 @@
+//! The only module that touches `entity` and SeaORM. It takes and returns domain types.
+//!
+//! Every change runs in one database transaction together with its audit event (and, when it
+//! can alter a decision, the organization's revision bump and change-log row), so a change and
+//! its record are committed or lost together.
+
+mod audit;
+mod error;
+mod invitations;
+mod members;
+mod nodes;
+mod revision;
+mod sessions;
+mod users;
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::SqliteJournalMode;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use migration::MigratorTrait;
+
+pub use audit::AuditEvent;
+pub use error::StoreError;
+pub use invitations::NewInvitation;
+pub use members::OrgAccess;
+pub use nodes::NodeChanges;
+pub use sessions::SessionLookup;
+
+/// Handle on the database; cheap to clone (it wraps the connection pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`).
+    ///
+    /// SQLite gets one connection unless told otherwise: SQLite lets one writer in at a time, and
+    /// a single connection turns would-be `database is locked` failures into a short queue.
+    /// Its connections are never closed for idleness, so `sqlite::memory:` keeps its data.
+    pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<Self, StoreError> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .sqlx_logging(false)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10));
+        if DbBackend::Sqlite.is_prefix_of(url) {
+            options
+                .max_connections(max_connections.unwrap_or(1))
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .map_sqlx_sqlite_opts(|o| {
+                    o.foreign_keys(true)
+                        .busy_timeout(Duration::from_secs(5))
+                        .journal_mode(SqliteJournalMode::Wal)
+                });
+        } else {
+            options.max_connections(max_connections.unwrap_or(10));
+        }
+        let db = Database::connect(options).await?;
+        Ok(Self { db })
+    }
+
+    /// Applies every migration not yet applied.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migration::Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Reverts every migration (used by the migration round-trip test and `migrate --down`).
+    pub async fn migrate_down_all(&self) -> Result<(), StoreError> {
+        migration::Migrator::down(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Succeeds when the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await?;
+        Ok(())
+    }
+
+    /// The names of the tables that exist now (for the migration tests).
+    pub async fn table_names(&self) -> Result<Vec<String>, StoreError> {
+        let sql = match self.db.get_database_backend() {
+            DbBackend::Sqlite => {
+                "SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            }
+            _ => "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name",
+        };
+        let rows = self
+            .db
+            .query_all_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                sql,
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String>("", "t").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Closes the pool (graceful shutdown).
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await?;
+        Ok(())
+    }
+}

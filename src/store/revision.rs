@@ -1,0 +1,61 @@
+//! Organization revisions: every change that can alter a decision bumps its organization's
+//! revision by one and writes a change-log row, in the change's own transaction.
+//!
+//! INVARIANT: the revision of an organization only grows, and change-log rows of one
+//! organization have distinct revisions (a unique index holds it). On PostgreSQL the `UPDATE`
+//! takes the organization row's lock, so concurrent changes of one organization commit in
+//! revision order.
+
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use entity::{change_log, organization};
+
+/// What changed, for the change log and (later) the change events.
+pub(crate) struct Change {
+    pub organization_id: Uuid,
+    pub kind: &'static str,
+    pub principal_id: Option<Uuid>,
+    pub node_id: Option<Uuid>,
+    pub role_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+}
+
+/// Bumps the organization's revision and logs the change; returns the new revision.
+pub(crate) async fn bump<C: ConnectionTrait>(conn: &C, change: Change) -> Result<i64, DbErr> {
+    let updated = organization::Entity::update_many()
+        .col_expr(
+            organization::Column::Revision,
+            Expr::col(organization::Column::Revision).add(1),
+        )
+        .filter(organization::Column::Id.eq(change.organization_id))
+        .exec(conn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(DbErr::RecordNotFound(format!(
+            "organization {} vanished during a change",
+            change.organization_id
+        )));
+    }
+    let revision = organization::Entity::find_by_id(change.organization_id)
+        .one(conn)
+        .await?
+        .map(|o| o.revision)
+        .ok_or_else(|| DbErr::RecordNotFound("organization".to_owned()))?;
+    change_log::Entity::insert(change_log::ActiveModel {
+        organization_id: Set(change.organization_id),
+        revision: Set(revision),
+        kind: Set(change.kind.to_owned()),
+        principal_id: Set(change.principal_id),
+        node_id: Set(change.node_id),
+        role_id: Set(change.role_id),
+        actor_id: Set(change.actor_id),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(revision)
+}
