@@ -131,7 +131,7 @@ impl Config {
             let name = key[4..].to_ascii_lowercase();
             if names.contains(&name) {
                 let value: Value = raw.parse().unwrap_or_else(|never| match never {});
-                figment = figment.merge((name, value));
+                figment = figment.merge(Serialized::default(&name, value));
             }
         }
         figment = figment.merge(Serialized::defaults(overrides));

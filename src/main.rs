@@ -80,7 +80,10 @@ fn main() -> ExitCode {
     for var in &loaded.unknown_vars {
         tracing::warn!(variable = %var, "unknown IAM_* environment variable (ignored)");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("iam-gateway: cannot start the async runtime: {e}");
@@ -142,7 +145,8 @@ async fn bootstrap(
     name: Option<String>,
 ) -> Result<(), String> {
     let slug = Slug::parse("org", &org).map_err(|e| e.message)?;
-    let org_name = Name::parse("org-name", org_name.as_deref().unwrap_or(&org)).map_err(|e| e.message)?;
+    let org_name =
+        Name::parse("org-name", org_name.as_deref().unwrap_or(&org)).map_err(|e| e.message)?;
     let user_name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("admin").to_owned());
     let state = AppState::init(config).await.map_err(|e| e.to_string())?;
     let actor = Actor {

@@ -59,7 +59,10 @@ pub struct SignedIn {
 #[derive(Debug, Clone)]
 pub enum Caller {
     Anonymous,
-    User { user: User, session: Session },
+    User {
+        user: User,
+        session: Session,
+    },
     /// A token was presented but opens nothing; the reason is safe to show to the client.
     Rejected(&'static str),
 }
@@ -92,7 +95,8 @@ impl Auth {
             return Err(AuthError::SignupDisabled);
         }
         let user = self.create_account(email, name, password, actor).await?;
-        self.open_session(user, "password", "auth.sign_in", actor).await
+        self.open_session(user, "password", "auth.sign_in", actor)
+            .await
     }
 
     /// Creates an account, whatever the sign-up setting (for `bootstrap`).
@@ -129,7 +133,10 @@ impl Auth {
         };
         let ok = password::verify(password.to_owned(), phc).await?;
         match user {
-            Some(user) if ok => self.open_session(user, "password", "auth.sign_in", actor).await,
+            Some(user) if ok => {
+                self.open_session(user, "password", "auth.sign_in", actor)
+                    .await
+            }
             _ => Err(AuthError::InvalidCredentials),
         }
     }
@@ -145,7 +152,14 @@ impl Auth {
         let minted = token::mint(TokenKind::Session)?;
         let session = self
             .store
-            .create_session(user.id, minted.hash, method, self.session_ttl, action, actor)
+            .create_session(
+                user.id,
+                minted.hash,
+                method,
+                self.session_ttl,
+                action,
+                actor,
+            )
             .await?;
         Ok(SignedIn {
             user,
@@ -169,10 +183,12 @@ impl Auth {
                 self.store.touch_session(&session, now).await?;
                 Ok(Caller::User { user, session })
             }
-            SessionLookup::Expired => Ok(Caller::Rejected("the session has expired; sign in again")),
-            SessionLookup::Revoked => {
-                Ok(Caller::Rejected("the session has been revoked; sign in again"))
+            SessionLookup::Expired => {
+                Ok(Caller::Rejected("the session has expired; sign in again"))
             }
+            SessionLookup::Revoked => Ok(Caller::Rejected(
+                "the session has been revoked; sign in again",
+            )),
             SessionLookup::Unknown => Ok(Caller::Rejected("the bearer token is not valid")),
         }
     }

@@ -54,13 +54,24 @@ mod tests {
     async fn hash_then_verify() {
         let phc = hash("correct horse battery".to_owned()).await.unwrap();
         assert!(phc.starts_with("$argon2id$"));
-        assert!(verify("correct horse battery".to_owned(), Some(phc.clone())).await.unwrap());
-        assert!(!verify("wrong horse battery".to_owned(), Some(phc)).await.unwrap());
+        assert!(
+            verify("correct horse battery".to_owned(), Some(phc.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify("wrong horse battery".to_owned(), Some(phc))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
     async fn unknown_user_never_verifies() {
         assert!(!verify("anything".to_owned(), None).await.unwrap());
-        assert!(PasswordHash::new(DUMMY_HASH).is_ok(), "the dummy hash must parse");
+        assert!(
+            PasswordHash::new(DUMMY_HASH).is_ok(),
+            "the dummy hash must parse"
+        );
     }
 }

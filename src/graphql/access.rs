@@ -2,8 +2,10 @@
 //!
 //! Every resolver that reveals or changes organization data calls [`authorize`] with the node it
 //! touches and the permission it needs (named as in SEMANTICS.md, e.g. `workspace:*:manage`).
-//! Until the decision engine lands, the rule is: an active membership grants the `read`
-//! actions, and the built-in Admin role at the organization grants everything. Callers that are
+//! Until the decision engine lands, the rule is: an active membership grants reading the
+//! hierarchy and the member list (`workspace:*:read`, `members:*:read`), and the built-in Admin
+//! role at the organization grants everything. Anything else (audit, invitations, changes)
+//! needs Admin. Callers that are
 //! not active members are told NOT_FOUND, so that they learn nothing of other organizations.
 
 use async_graphql::Context;
@@ -26,8 +28,9 @@ impl Permission {
     pub const MEMBERS_INVITE: Self = Self("members:*:invite");
     pub const AUDIT_READ: Self = Self("audit:*:read");
 
-    fn is_read(self) -> bool {
-        self.0.ends_with(":read")
+    /// What every active member holds in the provisional model.
+    fn granted_to_every_member(self) -> bool {
+        self == Self::WORKSPACE_READ || self == Self::MEMBERS_READ
     }
 }
 
@@ -66,7 +69,7 @@ async fn authorize_user(
     if access.status != Some(MemberStatus::Active) {
         return Err(ApiError::not_found(what));
     }
-    if permission.is_read() || access.org_admin {
+    if permission.granted_to_every_member() || access.org_admin {
         return Ok(Granted {
             organization_id,
             user_id: user.id,

@@ -75,7 +75,10 @@ impl ApiError {
     /// Logs `detail` and returns an error that tells the client nothing internal.
     pub fn internal(detail: &dyn std::fmt::Debug) -> Self {
         tracing::error!(detail = ?detail, "internal error");
-        Self::new(Code::Internal, "internal error; the server log has the details")
+        Self::new(
+            Code::Internal,
+            "internal error; the server log has the details",
+        )
     }
 }
 

@@ -112,7 +112,13 @@ pub(super) async fn visible_node(ctx: &Context<'_>, node: domain::Node) -> Resul
         domain::Node::Workspace(_) => "workspace",
         domain::Node::Project(_) => "project",
     };
-    authorize(ctx, node.organization_id(), Permission::WORKSPACE_READ, what).await?;
+    authorize(
+        ctx,
+        node.organization_id(),
+        Permission::WORKSPACE_READ,
+        what,
+    )
+    .await?;
     dress(ctx, node).await
 }
 

@@ -216,8 +216,13 @@ impl Workspace {
 
     /// The projects of the workspace, by slug. Needs `workspace:*:read`.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
-        authorize(ctx, self.inner.organization_id, Permission::WORKSPACE_READ, "workspace")
-            .await?;
+        authorize(
+            ctx,
+            self.inner.organization_id,
+            Permission::WORKSPACE_READ,
+            "workspace",
+        )
+        .await?;
         let list = ctx.services().store.projects(self.inner.id).await?;
         let base = format!("{}/{}", self.org_slug, self.inner.slug);
         Ok(list
@@ -277,7 +282,10 @@ impl Project {
             .next()
             .unwrap_or_default()
             .to_owned();
-        Ok(Workspace { inner: ws, org_slug })
+        Ok(Workspace {
+            inner: ws,
+            org_slug,
+        })
     }
 }
 

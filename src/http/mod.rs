@@ -44,7 +44,10 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     match state.services.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" }))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "database": "ok" })),
+        ),
         Err(e) => {
             tracing::warn!(error = ?e, "readiness: database unreachable");
             (
@@ -127,7 +130,9 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
         .to_str()
         .map_err(|_| "the Authorization header must be `Bearer <token>`")?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim()))
         }
         _ => Err("the Authorization header must be `Bearer <token>`"),

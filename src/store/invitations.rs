@@ -14,7 +14,7 @@ use super::audit::{self, Entry};
 use super::revision::{self, Change};
 use super::{Store, StoreError};
 use crate::domain::{
-    Actor, Email, Invitation, InvitationStatus, InvalidInput, MemberStatus, Organization, User,
+    Actor, Email, InvalidInput, Invitation, InvitationStatus, MemberStatus, Organization, User,
 };
 
 /// What an admin asks for when inviting.

@@ -15,9 +15,9 @@ mod users;
 
 use std::time::Duration;
 
+use migration::MigratorTrait;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
-use migration::MigratorTrait;
 
 pub use audit::AuditEvent;
 pub use error::StoreError;
@@ -86,7 +86,9 @@ impl Store {
             DbBackend::Sqlite => {
                 "SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
             }
-            _ => "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name",
+            _ => {
+                "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name"
+            }
         };
         let rows = self
             .db
@@ -98,6 +100,13 @@ impl Store {
         rows.iter()
             .map(|r| r.try_get::<String>("", "t").map_err(StoreError::from))
             .collect()
+    }
+
+    /// Runs one administrative SQL statement as given (no parameters); the test harness creates
+    /// and drops its PostgreSQL databases with it.
+    pub async fn execute_unprepared(&self, sql: &str) -> Result<(), StoreError> {
+        self.db.execute_unprepared(sql).await?;
+        Ok(())
     }
 
     /// Closes the pool (graceful shutdown).

@@ -5,8 +5,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -91,7 +91,10 @@ impl Store {
         .await
         .map_err(|e| {
             StoreError::unique_or_db(e, || {
-                format!("an organization with slug `{}` already exists", slug.as_str())
+                format!(
+                    "an organization with slug `{}` already exists",
+                    slug.as_str()
+                )
             })
         })?;
         membership::Entity::insert(membership::ActiveModel {

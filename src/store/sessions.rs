@@ -3,8 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -113,17 +112,21 @@ impl Store {
         if found.expires_at <= now {
             return Ok(SessionLookup::Expired);
         }
-        let owner = user::Entity::find_by_id(found.user_id).one(&self.db).await?;
+        let owner = user::Entity::find_by_id(found.user_id)
+            .one(&self.db)
+            .await?;
         match owner {
-            Some(u) if u.deleted_at.is_none() => {
-                Ok(SessionLookup::Valid(found.into(), u.into()))
-            }
+            Some(u) if u.deleted_at.is_none() => Ok(SessionLookup::Valid(found.into(), u.into())),
             _ => Ok(SessionLookup::Revoked),
         }
     }
 
     /// Records activity on a session, at most once a minute.
-    pub async fn touch_session(&self, session: &Session, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn touch_session(
+        &self,
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         if now - session.last_active_at < TOUCH_EVERY {
             return Ok(());
         }

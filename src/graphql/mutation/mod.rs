@@ -8,4 +8,8 @@ mod nodes;
 use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::AuthMutation, nodes::NodeMutation, members::MemberMutation);
+pub struct Mutation(
+    auth::AuthMutation,
+    nodes::NodeMutation,
+    members::MemberMutation,
+);

@@ -75,7 +75,10 @@ pub struct DeletePayload {
 /// Reads the optional slug and name of a rename; at least one is needed.
 fn changes(slug: Option<&str>, name: Option<&str>) -> Result<NodeChanges, ApiError> {
     if slug.is_none() && name.is_none() {
-        return Err(ApiError::bad_input("slug", "give a new `slug`, a new `name`, or both"));
+        return Err(ApiError::bad_input(
+            "slug",
+            "give a new `slug`, a new `name`, or both",
+        ));
     }
     Ok(NodeChanges {
         slug: slug.map(|s| Slug::parse("slug", s)).transpose()?,
@@ -197,7 +200,11 @@ impl NodeMutation {
 
     /// Deletes a workspace with its projects and every role binding on them.
     /// Needs `workspace:*:manage` on it.
-    async fn delete_workspace(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletePayload> {
+    async fn delete_workspace(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteInput,
+    ) -> Result<DeletePayload> {
         let ws = workspace_for(ctx, &input.id, Permission::WORKSPACE_MANAGE).await?;
         ctx.services()
             .store
@@ -217,7 +224,10 @@ impl NodeMutation {
         let ws = workspace_for(ctx, &input.workspace_id, Permission::WORKSPACE_WRITE)
             .await
             .map_err(|e| match e.field {
-                Some("id") => ApiError { field: Some("workspaceId"), ..e },
+                Some("id") => ApiError {
+                    field: Some("workspaceId"),
+                    ..e
+                },
                 _ => e,
             })?;
         let slug = Slug::parse("slug", &input.slug)?;

@@ -1,0 +1,89 @@
+//! The HTTP surface: health, readiness, GraphiQL, limits, request ids.
+
+use serde_json::json;
+
+use crate::common::{TestApp, assert_error};
+
+#[tokio::test]
+async fn health_readiness_and_graphiql() {
+    let app = TestApp::start().await;
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["database"], "ok");
+    let graphiql = app.http.get(app.url("/graphql")).send().await.unwrap();
+    assert_eq!(graphiql.status(), 200);
+    assert!(
+        graphiql
+            .text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
+}
+
+#[tokio::test]
+async fn request_ids_are_returned_and_propagated() {
+    let app = TestApp::start().await;
+    let fresh = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let id = fresh
+        .headers()
+        .get("x-request-id")
+        .expect("a request id is assigned");
+    assert!(uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok());
+    let given = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "trace-me-123");
+}
+
+#[tokio::test]
+async fn oversized_bodies_and_deep_queries_are_refused() {
+    let app = TestApp::start_with(|c| {
+        c.max_body_bytes = 4096;
+        c.graphql_max_depth = 4;
+    })
+    .await;
+    let big = "x".repeat(10_000);
+    let resp = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": format!("{{ me {{ id }} }} # {big}") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+
+    let token = app.sign_up("ada@example.com").await;
+    let deep = app
+        .gql(
+            Some(&token),
+            "{ me { organizations { workspaces { projects { workspace { id } } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_error(&deep, "BAD_USER_INPUT");
+    let syntax = app.gql(Some(&token), "{ me { ", json!({})).await;
+    assert_error(&syntax, "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn introspection_can_be_turned_off() {
+    let on = TestApp::start().await;
+    let q = "{ __schema { queryType { name } } }";
+    let r = on.gql(None, q, json!({})).await;
+    assert_eq!(r["data"]["__schema"]["queryType"]["name"], "Query");
+    let off = TestApp::start_with(|c| c.graphql_introspection = false).await;
+    let r = off.gql(None, q, json!({})).await;
+    assert!(
+        r["data"]["__schema"].is_null(),
+        "introspection must answer nothing: {r}"
+    );
+}

@@ -1,0 +1,15 @@
+//! The integration suite: every test runs the real application over HTTP on an ephemeral port,
+//! with a database of its own (see `tests/common`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod audit;
+mod auth;
+mod cli;
+mod http;
+mod invitations;
+mod isolation;
+mod migrations;
+mod nodes;
+mod schema;

@@ -1,0 +1,287 @@
+//! Starts the real application for a test: the same `router()` the server uses, bound to
+//! `127.0.0.1:0`, over a fresh database of its own.
+//!
+//! By default the database is SQLite in memory. With `IAM_TEST_DATABASE_URL` set to a
+//! PostgreSQL URL (e.g. `postgres://postgres@127.0.0.1:5432/test`), each test gets a new
+//! database created next to that one and dropped when the test ends.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use iam_gateway::app::{self, AppState};
+use iam_gateway::config::Config;
+use iam_gateway::store::Store;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A fresh, empty database for one test; dropped (on PostgreSQL) when this value is dropped.
+pub struct TestDb {
+    pub url: String,
+    admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        match std::env::var("IAM_TEST_DATABASE_URL") {
+            Ok(base) if base.starts_with("postgres") => {
+                let name = format!("iam_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Store::connect(&base, Some(1))
+                    .await
+                    .expect("connect to the test server");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create a test database");
+                admin.close().await.expect("close admin connection");
+                let url = replace_db_name(&base, &name);
+                Self {
+                    url,
+                    admin: Some((base, name)),
+                }
+            }
+            _ => Self {
+                url: "sqlite::memory:".to_owned(),
+                admin: None,
+            },
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.admin.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((base, name)) = self.admin.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; a thread with a runtime of its own can block.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(admin) = Store::connect(&base, Some(1)).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let prefix = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{prefix}/{name}?{q}"),
+        None => format!("{prefix}/{name}"),
+    }
+}
+
+/// A running application and an HTTP client for it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    // Declared last: dropped after the server has been told to stop.
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// The application with default settings.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// The application with settings changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::new().await;
+        let mut config = Config {
+            database_url: db.url.clone(),
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let state = AppState::init(config).await.expect("start the app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an ephemeral port");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let serving = state.clone();
+        tokio::spawn(async move {
+            let _ = app::serve(listener, serving, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Self {
+            addr,
+            state,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            shutdown: Some(tx),
+            db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Posts a GraphQL request, with a bearer token when given; returns the JSON response.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req = self
+            .http
+            .post(self.url("/graphql"))
+            .header("user-agent", "iam-gateway-tests/1.0")
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.expect("send");
+        assert!(
+            resp.status().is_success(),
+            "GraphQL over HTTP answers 200, got {}",
+            resp.status()
+        );
+        resp.json().await.expect("json body")
+    }
+
+    /// Signs up `email` (password [`PASSWORD`]) and returns its session token.
+    pub async fn sign_up(&self, email: &str) -> String {
+        let r = self
+            .gql(
+                None,
+                "mutation($e: String!, $p: String!) { signUp(input: {email: $e, password: $p, name: \"Test User\"}) { token } }",
+                json!({ "e": email, "p": PASSWORD }),
+            )
+            .await;
+        r["data"]["signUp"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("sign-up of {email} failed: {r}"))
+            .to_owned()
+    }
+
+    /// Creates an organization as `token`; returns its id.
+    pub async fn create_org(&self, token: &str, slug: &str) -> String {
+        let r = self
+            .gql(
+                Some(token),
+                "mutation($s: String!) { createOrganization(input: {slug: $s, name: \"Org\"}) { organization { id } } }",
+                json!({ "s": slug }),
+            )
+            .await;
+        data_str(&r, &["createOrganization", "organization", "id"])
+    }
+
+    /// Creates a workspace in `org`; returns its id.
+    pub async fn create_workspace(&self, token: &str, org: &str, slug: &str) -> String {
+        let r = self
+            .gql(
+                Some(token),
+                "mutation($o: ID!, $s: String!) { createWorkspace(input: {organizationId: $o, slug: $s, name: \"Workspace\"}) { workspace { id } } }",
+                json!({ "o": org, "s": slug }),
+            )
+            .await;
+        data_str(&r, &["createWorkspace", "workspace", "id"])
+    }
+
+    /// Creates a project in workspace `ws`; returns its id.
+    pub async fn create_project(&self, token: &str, ws: &str, slug: &str) -> String {
+        let r = self
+            .gql(
+                Some(token),
+                "mutation($w: ID!, $s: String!) { createProject(input: {workspaceId: $w, slug: $s, name: \"Project\"}) { project { id } } }",
+                json!({ "w": ws, "s": slug }),
+            )
+            .await;
+        data_str(&r, &["createProject", "project", "id"])
+    }
+
+    /// Invites `email` into `org`; returns the accept token.
+    pub async fn invite(&self, token: &str, org: &str, email: &str) -> String {
+        let r = self
+            .gql(
+                Some(token),
+                "mutation($o: ID!, $e: String!) { inviteMember(input: {organizationId: $o, email: $e}) { token } }",
+                json!({ "o": org, "e": email }),
+            )
+            .await;
+        data_str(&r, &["inviteMember", "token"])
+    }
+
+    /// Every audit event so far (all organizations), newest first.
+    pub async fn audit_actions(&self) -> Vec<String> {
+        self.state
+            .services
+            .store
+            .audit_events(None, 10_000)
+            .await
+            .expect("read audit events")
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The string at `path` under `data`, or a panic that shows the whole response.
+pub fn data_str(response: &Value, path: &[&str]) -> String {
+    let mut v = &response["data"];
+    for key in path {
+        v = &v[*key];
+    }
+    v.as_str()
+        .unwrap_or_else(|| panic!("no string at data.{}: {response}", path.join(".")))
+        .to_owned()
+}
+
+/// The `extensions.code` of the first error, if any.
+pub fn error_code(response: &Value) -> Option<String> {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Asserts that the response failed with `code` and revealed no data.
+pub fn assert_error(response: &Value, code: &str) {
+    assert_eq!(
+        error_code(response).as_deref(),
+        Some(code),
+        "expected {code}: {response}"
+    );
+    let data = &response["data"];
+    assert!(
+        data.is_null()
+            || data
+                .as_object()
+                .is_some_and(|o| o.values().all(Value::is_null)),
+        "an error response must carry no data: {response}"
+    );
+}
