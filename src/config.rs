@@ -98,7 +98,7 @@ pub struct Loaded {
 
 impl Config {
     /// Loads defaults, then `file` (if any), then the process environment, then `overrides`.
-    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, figment::Error> {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Box<figment::Error>> {
         Self::load_from(file, std::env::vars(), overrides)
     }
 
@@ -107,7 +107,7 @@ impl Config {
         file: Option<&Path>,
         vars: impl IntoIterator<Item = (String, String)>,
         overrides: &Overrides,
-    ) -> Result<Loaded, figment::Error> {
+    ) -> Result<Loaded, Box<figment::Error>> {
         let names = setting_names();
         let vars: Vec<(String, String)> = vars
             .into_iter()
@@ -136,7 +136,7 @@ impl Config {
         }
         figment = figment.merge(Serialized::defaults(overrides));
         Ok(Loaded {
-            config: figment.extract()?,
+            config: figment.extract().map_err(Box::new)?,
             unknown_vars,
         })
     }

@@ -2,29 +2,30 @@
 //! clients may rely on them across deployments.
 
 use sea_orm_migration::sea_orm::prelude::Uuid;
+use uuid::uuid;
 
 /// `(id, key, name, description)` of each built-in role, in the order they are listed.
 pub const BUILTIN_ROLES: [(Uuid, &str, &str, &str); 4] = [
     (
-        Uuid::from_u128(0x0000_0001_0000_4000_8000_000000000001),
+        uuid!("00000001-0000-4000-8000-000000000001"),
         "admin",
         "Admin",
         "Full control of the organization",
     ),
     (
-        Uuid::from_u128(0x0000_0001_0000_4000_8000_000000000002),
+        uuid!("00000001-0000-4000-8000-000000000002"),
         "developer",
         "Developer",
         "Builds apps, pipelines, tools, sources and endpoints; uses secrets by reference",
     ),
     (
-        Uuid::from_u128(0x0000_0001_0000_4000_8000_000000000003),
+        uuid!("00000001-0000-4000-8000-000000000003"),
         "operator",
         "Operator",
         "Runs and watches what is built: triggers endpoints, executes augmentations, reads analytics and audit",
     ),
     (
-        Uuid::from_u128(0x0000_0001_0000_4000_8000_000000000004),
+        uuid!("00000001-0000-4000-8000-000000000004"),
         "viewer",
         "Viewer",
         "Reads apps, endpoints, models, tools, sources and workspaces; views analytics",

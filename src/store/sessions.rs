@@ -33,6 +33,8 @@ impl From<session::Model> for Session {
 }
 
 /// The result of presenting a token.
+// Returned once per request and consumed at once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum SessionLookup {
     Valid(Session, User),
