@@ -15,7 +15,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Auth;
+use crate::authz::Catalog;
 use crate::config::Config;
+use crate::graphql::access::Authz;
 use crate::graphql::{self, ApiSchema};
 use crate::http::{self, HttpState};
 use crate::store::{Store, StoreError};
@@ -26,6 +28,7 @@ pub struct Services {
     pub config: Arc<Config>,
     pub store: Store,
     pub auth: Auth,
+    pub authz: Arc<Authz>,
 }
 
 /// A ready application: services and the schema over them.
@@ -37,6 +40,8 @@ pub struct AppState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("permission catalog: {0}")]
+    Catalog(String),
     #[error("cannot open the database: {0:?}")]
     Database(StoreError),
     #[error("cannot migrate the database: {0:?}")]
@@ -53,24 +58,41 @@ pub enum StartError {
 impl AppState {
     /// Connects to the database, applies pending migrations and builds the schema.
     pub async fn init(config: Config) -> Result<Self, StartError> {
+        let authz = load_authz(&config)?;
         let store = Store::connect(&config.database_url, config.database_max_connections)
             .await
             .map_err(StartError::Database)?;
         store.migrate().await.map_err(StartError::Migrate)?;
-        Ok(Self::with_store(config, store))
+        Ok(Self::with_store(config, store, authz))
     }
 
     /// Builds the application over an already migrated store.
-    pub fn with_store(config: Config, store: Store) -> Self {
+    pub fn with_store(config: Config, store: Store, authz: Authz) -> Self {
         let auth = Auth::new(store.clone(), config.allow_signup, config.session_ttl);
         let services = Services {
             config: Arc::new(config),
             store,
             auth,
+            authz: Arc::new(authz),
         };
         let schema = graphql::build_schema(&services.config, Some(services.clone()));
         Self { services, schema }
     }
+}
+
+/// The permission catalog (the deployment's file, or the default) with the built-in roles.
+pub fn load_authz(config: &Config) -> Result<Authz, StartError> {
+    let catalog = match &config.permission_catalog {
+        None => Catalog::builtin(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                StartError::Catalog(format!("cannot read `{}`: {e}", path.display()))
+            })?;
+            Catalog::from_toml_str(&text)
+                .map_err(|e| StartError::Catalog(format!("`{}`: {e}", path.display())))?
+        }
+    };
+    Authz::new(catalog).map_err(StartError::Catalog)
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -29,6 +29,9 @@ pub struct Config {
     pub database_max_connections: Option<u32>,
     /// Shared cache and change events between instances (used from the decision cache on).
     pub redis_url: Option<String>,
+    /// A TOML file with the deployment's own permission catalog (`[types]` table of resource
+    /// type = [actions]); the default catalog of SEMANTICS.md when unset.
+    pub permission_catalog: Option<std::path::PathBuf>,
     /// Whether anyone may create an account with `signUp`.
     pub allow_signup: bool,
     /// How long a session lasts after sign-in (e.g. `14d`, `12h`).
@@ -67,6 +70,7 @@ impl Default for Config {
             database_url: "sqlite://iam-gateway.db?mode=rwc".to_owned(),
             database_max_connections: None,
             redis_url: None,
+            permission_catalog: None,
             allow_signup: true,
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),

@@ -322,6 +322,51 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A role: built-in (no organization, immutable, policies defined in code) or an
+/// organization's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub id: Uuid,
+    pub organization_id: Option<Uuid>,
+    /// `admin`, `developer`, `operator`, `viewer` for built-in roles.
+    pub key: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub builtin: bool,
+    pub policies: Vec<crate::authz::Policy>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A role granted to a principal at a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleBinding {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub workspace_id: Option<Uuid>,
+    pub project_id: Option<Uuid>,
+    pub principal_id: Uuid,
+    pub role_id: Uuid,
+    pub granted_by: Option<Uuid>,
+    pub granted_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub source: String,
+}
+
+impl RoleBinding {
+    /// The node the role is bound at: the deepest of organization, workspace, project.
+    pub fn node_id(&self) -> Uuid {
+        self.project_id
+            .or(self.workspace_id)
+            .unwrap_or(self.organization_id)
+    }
+
+    /// Whether the binding still applies at `now` (SEMANTICS: expired at `expires_at`).
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
 /// Who made a change and from where: what every audit event records.
 #[derive(Debug, Clone, Default)]
 pub struct Actor {

@@ -10,6 +10,7 @@
 //! config.rs     typed config: defaults -> TOML file -> IAM_* env -> flags; unknown IAM_* reported
 //! app.rs        Services, AppState, router(), serve() with graceful shutdown; all wiring
 //! domain.rs     validated values (Slug, Email, Name, NewPassword) and records; no I/O
+//! authz/        the decision engine, PURE (no I/O): catalog, permissions, roles, decide/explain
 //! auth/         who is calling: argon2id passwords, opaque tokens (SHA-256 at rest), sessions
 //! store/        the only module that touches entity/ and SeaORM; each change, its audit event
 //!               and its organization revision bump commit in one transaction
@@ -25,6 +26,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod authz;
 pub mod config;
 pub mod domain;
 pub mod graphql;

@@ -1,12 +1,16 @@
-//! Authorization of the API itself, in its provisional form.
+//! Authorization of the API itself, by the decision engine.
 //!
-//! Every resolver that reveals or changes organization data calls [`authorize`] with the node it
-//! touches and the permission it needs (named as in SEMANTICS.md, e.g. `workspace:*:manage`).
-//! Until the decision engine lands, the rule is: an active membership grants reading the
-//! hierarchy and the member list (`workspace:*:read`, `members:*:read`), and the built-in Admin
-//! role at the organization grants everything. Anything else (audit, invitations, changes)
-//! needs Admin. Callers that are
-//! not active members are told NOT_FOUND, so that they learn nothing of other organizations.
+//! Every resolver that reveals or changes organization data asks here, naming the node it
+//! touches and the permission it needs (`resource:scope:action`, as SEMANTICS.md writes them;
+//! the README has the table). Nothing else in `graphql/` reads organization data without such
+//! a check, and a test walks the schema to show that no mutation escapes it.
+//!
+//! Who learns what: someone who is not a member of the organization, or who cannot read the
+//! node, is told NOT_FOUND, so nothing of it leaks; someone who can read the node but lacks
+//! the permission is told FORBIDDEN, naming the permission.
+
+use std::fmt;
+use std::sync::Arc;
 
 use async_graphql::Context;
 use chrono::Utc;
@@ -14,69 +18,282 @@ use uuid::Uuid;
 
 use super::context::ContextExt;
 use super::error::ApiError;
-use crate::domain::{MemberStatus, User};
+use crate::authz::{
+    self, ActionIx, Catalog, Check, CompiledRole, Decision, Explanation, Facts, RoleSet, TypeIx,
+};
+use crate::domain::{Node, User};
+use crate::store::PrincipalFacts;
 
-/// A permission the API needs, written `resource:scope:action`.
+/// A permission the API needs: a resource type and an action of the catalog, at any scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Permission(pub &'static str);
+pub struct Permission {
+    pub resource: &'static str,
+    pub action: &'static str,
+}
 
 impl Permission {
-    pub const WORKSPACE_READ: Self = Self("workspace:*:read");
-    pub const WORKSPACE_WRITE: Self = Self("workspace:*:write");
-    pub const WORKSPACE_MANAGE: Self = Self("workspace:*:manage");
-    pub const MEMBERS_READ: Self = Self("members:*:read");
-    pub const MEMBERS_INVITE: Self = Self("members:*:invite");
-    pub const AUDIT_READ: Self = Self("audit:*:read");
+    pub const WORKSPACE_READ: Self = Self::new("workspace", "read");
+    pub const WORKSPACE_WRITE: Self = Self::new("workspace", "write");
+    pub const WORKSPACE_MANAGE: Self = Self::new("workspace", "manage");
+    pub const MEMBERS_READ: Self = Self::new("members", "read");
+    pub const MEMBERS_INVITE: Self = Self::new("members", "invite");
+    pub const ROLES_READ: Self = Self::new("roles", "read");
+    pub const ROLES_WRITE: Self = Self::new("roles", "write");
+    pub const AUDIT_READ: Self = Self::new("audit", "read");
 
-    /// What every active member holds in the provisional model.
-    fn granted_to_every_member(self) -> bool {
-        self == Self::WORKSPACE_READ || self == Self::MEMBERS_READ
+    /// Every permission the API itself relies on: a deployment's catalog must contain them.
+    pub const ALL: [Self; 8] = [
+        Self::WORKSPACE_READ,
+        Self::WORKSPACE_WRITE,
+        Self::WORKSPACE_MANAGE,
+        Self::MEMBERS_READ,
+        Self::MEMBERS_INVITE,
+        Self::ROLES_READ,
+        Self::ROLES_WRITE,
+        Self::AUDIT_READ,
+    ];
+
+    const fn new(resource: &'static str, action: &'static str) -> Self {
+        Self { resource, action }
     }
 }
 
-/// Proof that the caller passed a check in one organization.
-#[derive(Debug, Clone, Copy)]
-pub struct Granted {
-    pub organization_id: Uuid,
-    pub user_id: Uuid,
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:*:{}", self.resource, self.action)
+    }
 }
 
-/// Allows the signed-in caller `permission` in organization `organization_id`, or explains why
-/// not. `what` names the thing for a NOT_FOUND answer (`organization`, `workspace`, ...).
-pub async fn authorize(
+/// The permission catalog and the compiled built-in roles, shared by every request.
+pub struct Authz {
+    pub catalog: Catalog,
+    builtin: Vec<CompiledRole>,
+}
+
+impl Authz {
+    /// Compiles the built-in roles against `catalog` and checks that the catalog holds every
+    /// permission the API needs.
+    pub fn new(catalog: Catalog) -> Result<Self, String> {
+        for p in Permission::ALL {
+            catalog.resolve(p.resource, p.action).map_err(|e| {
+                format!("the permission catalog lacks `{p}`, which the API needs: {e}")
+            })?;
+        }
+        let mut builtin = Vec::new();
+        for (id, key, name, _) in migration::seed::BUILTIN_ROLES {
+            let policies = authz::builtin_policies(key).unwrap_or_default();
+            let role = CompiledRole::compile(&catalog, id, name, &policies).map_err(|(i, e)| {
+                format!("built-in role `{name}` policy {i} does not fit the catalog: {e}")
+            })?;
+            builtin.push(role);
+        }
+        Ok(Self { catalog, builtin })
+    }
+
+    fn resolve(&self, p: Permission) -> Result<(TypeIx, ActionIx), ApiError> {
+        self.catalog
+            .resolve(p.resource, p.action)
+            .map_err(|e| ApiError::internal(&e))
+    }
+}
+
+/// The engine's view of one principal in one organization: decides many checks from facts
+/// loaded once.
+pub struct OrgView {
+    pub facts: PrincipalFacts,
+    roles: RoleSet,
+    /// A custom role that no longer fits the catalog makes the view deny everything: a deny
+    /// policy that cannot be read must not turn into an allow.
+    broken: bool,
+    authz: Arc<Authz>,
+}
+
+impl OrgView {
+    /// Loads the facts of `principal_id` in `organization_id`; NOT_FOUND (as `what`) when the
+    /// organization does not exist.
+    pub async fn load(
+        ctx: &Context<'_>,
+        organization_id: Uuid,
+        principal_id: Uuid,
+        what: &str,
+    ) -> Result<Self, ApiError> {
+        let services = ctx.services();
+        let facts = services
+            .store
+            .principal_facts(organization_id, principal_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(what))?;
+        tracing::Span::current().record("org_id", tracing::field::display(organization_id));
+        let authz = services.authz.clone();
+        let mut roles = RoleSet::new();
+        for role in &authz.builtin {
+            roles.insert(role.clone());
+        }
+        let mut broken = false;
+        for role in &facts.custom_roles {
+            match CompiledRole::compile(&authz.catalog, role.id, &role.name, &role.policies) {
+                Ok(compiled) => roles.insert(compiled),
+                Err((index, e)) => {
+                    tracing::error!(role = %role.id, index, error = %e, "custom role does not fit the catalog; denying");
+                    broken = true;
+                }
+            }
+        }
+        Ok(Self {
+            facts,
+            roles,
+            broken,
+            authz,
+        })
+    }
+
+    /// Whether the principal is an active member (and nothing stops the engine from deciding).
+    pub fn active(&self) -> bool {
+        self.facts.active && !self.broken
+    }
+
+    /// Decides one check at the node whose path (root first) is `path`.
+    pub fn decide(
+        &self,
+        path: &[Uuid],
+        resource_type: TypeIx,
+        action: ActionIx,
+        resource_id: Option<Uuid>,
+    ) -> Decision {
+        authz::decide(
+            &Facts {
+                principal_active: self.active(),
+                bindings: &self.facts.bindings,
+                roles: &self.roles,
+            },
+            &Check {
+                resource_type,
+                action,
+                path,
+                resource_id,
+                now: Utc::now(),
+            },
+        )
+    }
+
+    /// The full trace of one check.
+    pub fn explain(
+        &self,
+        path: &[Uuid],
+        resource_type: TypeIx,
+        action: ActionIx,
+        resource_id: Option<Uuid>,
+    ) -> Explanation {
+        authz::explain(
+            &Facts {
+                principal_active: self.active(),
+                bindings: &self.facts.bindings,
+                roles: &self.roles,
+            },
+            &Check {
+                resource_type,
+                action,
+                path,
+                resource_id,
+                now: Utc::now(),
+            },
+        )
+    }
+
+    /// Whether `permission` holds at the node with `path`.
+    pub fn allows(&self, path: &[Uuid], permission: Permission) -> Result<bool, ApiError> {
+        let (t, a) = self.authz.resolve(permission)?;
+        Ok(self.decide(path, t, a, None).allowed)
+    }
+
+    /// The name of a role the view knows (for reasons and traces).
+    pub fn role_name(&self, id: Uuid) -> Option<&str> {
+        self.roles.get(id).map(|r| r.name.as_str())
+    }
+
+    /// The text of a role's policy, e.g. `apps:*:read`.
+    pub fn policy_text(&self, role_id: Uuid, index: usize) -> Option<String> {
+        let policy = self.roles.get(role_id)?.policies.get(index)?;
+        Some(self.authz.catalog.format_permission(&policy.permission))
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.authz.catalog
+    }
+}
+
+/// Proof that the caller passed a check; carries the view for further checks.
+pub struct Granted {
+    pub user: User,
+    pub view: OrgView,
+}
+
+/// The signed-in caller's view of an organization; NOT_FOUND unless they are an active member.
+pub async fn member_view(
     ctx: &Context<'_>,
     organization_id: Uuid,
-    permission: Permission,
     what: &str,
 ) -> Result<Granted, ApiError> {
     let (user, _) = ctx.signed_in()?;
-    authorize_user(ctx, user, organization_id, permission, what).await
+    let view = OrgView::load(ctx, organization_id, user.id, what).await?;
+    if !view.active() {
+        return Err(ApiError::not_found(what));
+    }
+    Ok(Granted {
+        user: user.clone(),
+        view,
+    })
 }
 
-async fn authorize_user(
+/// Allows the signed-in caller `permission` at `node`, or explains why not.
+/// `what` names the node for a NOT_FOUND answer (`organization`, `workspace`, ...).
+pub async fn authorize(
     ctx: &Context<'_>,
-    user: &User,
-    organization_id: Uuid,
+    node: &Node,
     permission: Permission,
     what: &str,
 ) -> Result<Granted, ApiError> {
-    let access = ctx
-        .services()
-        .store
-        .org_access(organization_id, user.id, Utc::now())
-        .await?;
-    tracing::Span::current().record("org_id", tracing::field::display(organization_id));
-    if access.status != Some(MemberStatus::Active) {
-        return Err(ApiError::not_found(what));
+    let granted = member_view(ctx, node.organization_id(), what).await?;
+    let path = node.path_ids();
+    if granted.view.allows(&path, permission)? {
+        return Ok(granted);
     }
-    if permission.granted_to_every_member() || access.org_admin {
-        return Ok(Granted {
-            organization_id,
-            user_id: user.id,
-        });
+    if matches!(node, Node::Organization(_))
+        || granted.view.allows(&path, Permission::WORKSPACE_READ)?
+    {
+        return Err(forbidden(permission));
     }
-    Err(ApiError::forbidden(format!(
-        "you need the `{}` permission here to do this",
-        permission.0
-    )))
+    Err(ApiError::not_found(what))
+}
+
+/// Allows when the caller holds any of `permissions` at `node`.
+pub async fn authorize_any(
+    ctx: &Context<'_>,
+    node: &Node,
+    permissions: &[Permission],
+    what: &str,
+) -> Result<Granted, ApiError> {
+    let granted = member_view(ctx, node.organization_id(), what).await?;
+    let path = node.path_ids();
+    for p in permissions {
+        if granted.view.allows(&path, *p)? {
+            return Ok(granted);
+        }
+    }
+    if matches!(node, Node::Organization(_))
+        || granted.view.allows(&path, Permission::WORKSPACE_READ)?
+    {
+        let names: Vec<String> = permissions.iter().map(|p| format!("`{p}`")).collect();
+        return Err(ApiError::forbidden(format!(
+            "you need {} here to do this",
+            names.join(" or ")
+        )));
+    }
+    Err(ApiError::not_found(what))
+}
+
+pub fn forbidden(permission: Permission) -> ApiError {
+    ApiError::forbidden(format!(
+        "you need the `{permission}` permission here to do this"
+    ))
 }

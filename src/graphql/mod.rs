@@ -3,25 +3,30 @@
 //! `iam-gateway export-schema`; a test fails when the two differ.
 
 pub mod access;
+mod check;
 pub mod context;
 pub mod error;
 mod mutation;
 mod query;
+mod roles;
 pub mod types;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::app::Services;
 use crate::config::Config;
 
 pub use mutation::Mutation;
-pub use query::Query;
+
+/// The query root: the hierarchy, roles and bindings, and the authorization questions.
+#[derive(MergedObject, Default)]
+pub struct Query(query::BaseQuery, roles::RoleQuery, check::CheckQuery);
 
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The schema with its limits from `config`, serving with `services`.
 pub fn build_schema(config: &Config, services: Option<Services>) -> ApiSchema {
-    let mut builder = Schema::build(Query, Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(config.graphql_max_depth)
         .limit_complexity(config.graphql_max_complexity)
         .limit_recursive_depth(64);

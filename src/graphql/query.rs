@@ -2,17 +2,17 @@
 
 use async_graphql::{Context, ID, Object, Result};
 
-use super::access::{Permission, authorize};
+use super::access::{OrgView, Permission, member_view};
 use super::context::{ContextExt, parse_id};
 use super::error::ApiError;
 use super::types::{Me, Node, Organization, Project, Workspace};
 use crate::domain::{self, Slug};
 
 #[derive(Default)]
-pub struct Query;
+pub struct BaseQuery;
 
 #[Object]
-impl Query {
+impl BaseQuery {
     /// The signed-in caller. Needs a session.
     async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
         let (user, session) = ctx.signed_in()?;
@@ -29,8 +29,8 @@ impl Query {
         Ok(orgs.into_iter().map(Organization).collect())
     }
 
-    /// One organization, by id or by slug. Needs `workspace:*:read` there (an active
-    /// membership); anyone else is told NOT_FOUND.
+    /// One organization, by id or by slug. Needs an active membership; anyone else is told
+    /// NOT_FOUND.
     async fn organization(
         &self,
         ctx: &Context<'_>,
@@ -52,14 +52,14 @@ impl Query {
         };
         match node {
             Some(domain::Node::Organization(org)) => {
-                authorize(ctx, org.id, Permission::WORKSPACE_READ, "organization").await?;
+                member_view(ctx, org.id, "organization").await?;
                 Ok(Organization(org))
             }
             _ => Err(ApiError::not_found("organization").into()),
         }
     }
 
-    /// One workspace by id. Needs `workspace:*:read` in its organization.
+    /// One workspace by id. Needs `workspace:*:read` at it or at one of its projects.
     async fn workspace(&self, ctx: &Context<'_>, id: ID) -> Result<Workspace> {
         ctx.signed_in()?;
         match ctx.services().store.node(parse_id("id", &id)?).await? {
@@ -71,7 +71,7 @@ impl Query {
         }
     }
 
-    /// One project by id. Needs `workspace:*:read` in its organization.
+    /// One project by id. Needs `workspace:*:read` at it.
     async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Project> {
         ctx.signed_in()?;
         match ctx.services().store.node(parse_id("id", &id)?).await? {
@@ -83,8 +83,8 @@ impl Query {
         }
     }
 
-    /// The node at a slug path: `acme`, `acme/prod` or `acme/prod/billing`.
-    /// Needs `workspace:*:read` in its organization.
+    /// The node at a slug path: `acme`, `acme/prod` or `acme/prod/billing`. Needs what
+    /// `organization`, `workspace` or `project` needs.
     async fn node(&self, ctx: &Context<'_>, path: String) -> Result<Node> {
         ctx.signed_in()?;
         let segments = path
@@ -105,20 +105,54 @@ impl Query {
     }
 }
 
-/// Checks that the caller may read `node`, and dresses it as a GraphQL object with its path.
+/// Whether the view may see `node`: an organization is seen by its active members; a
+/// workspace or project by whoever holds `workspace:*:read` at it or at a node `under` it (so
+/// the path to what they may use stays navigable).
+pub(super) fn can_see(
+    view: &OrgView,
+    node: &domain::Node,
+    under: &[domain::Node],
+) -> Result<bool, ApiError> {
+    if !view.active() {
+        return Ok(false);
+    }
+    if matches!(node, domain::Node::Organization(_)) {
+        return Ok(true);
+    }
+    if view.allows(&node.path_ids(), Permission::WORKSPACE_READ)? {
+        return Ok(true);
+    }
+    for n in under {
+        if view.allows(&n.path_ids(), Permission::WORKSPACE_READ)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Checks that the caller may see `node`, and dresses it as a GraphQL object with its path.
+/// Anything they may not see is NOT_FOUND.
 pub(super) async fn visible_node(ctx: &Context<'_>, node: domain::Node) -> Result<Node, ApiError> {
     let what = match &node {
         domain::Node::Organization(_) => "organization",
         domain::Node::Workspace(_) => "workspace",
         domain::Node::Project(_) => "project",
     };
-    authorize(
-        ctx,
-        node.organization_id(),
-        Permission::WORKSPACE_READ,
-        what,
-    )
-    .await?;
+    let granted = member_view(ctx, node.organization_id(), what).await?;
+    let under: Vec<domain::Node> = match &node {
+        domain::Node::Workspace(w) => ctx
+            .services()
+            .store
+            .projects(w.id)
+            .await?
+            .into_iter()
+            .map(domain::Node::Project)
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !can_see(&granted.view, &node, &under)? {
+        return Err(ApiError::not_found(what));
+    }
     dress(ctx, node).await
 }
 

@@ -7,7 +7,7 @@
 use async_graphql::{ComplexObject, Context, ID, Object, Result, SimpleObject, Union};
 use chrono::{DateTime, Utc};
 
-use super::access::{Permission, authorize};
+use super::access::{Permission, authorize, member_view};
 use super::context::ContextExt;
 use super::error::ApiError;
 use crate::domain;
@@ -97,6 +97,12 @@ impl From<domain::Session> for Session {
 /// A tenant: the root of a tree of workspaces and projects.
 pub struct Organization(pub domain::Organization);
 
+impl Organization {
+    pub fn node(&self) -> domain::Node {
+        domain::Node::Organization(self.0.clone())
+    }
+}
+
 #[Object]
 impl Organization {
     async fn id(&self) -> ID {
@@ -124,29 +130,49 @@ impl Organization {
         self.0.updated_at
     }
 
-    /// The workspaces of the organization, by slug. Needs `workspace:*:read`.
+    /// The workspaces of the organization the caller can see, by slug: those where they hold
+    /// `workspace:*:read` at the workspace or at one of its projects.
     async fn workspaces(&self, ctx: &Context<'_>) -> Result<Vec<Workspace>> {
-        authorize(ctx, self.0.id, Permission::WORKSPACE_READ, "organization").await?;
-        let list = ctx.services().store.workspaces(self.0.id).await?;
-        Ok(list
-            .into_iter()
-            .map(|w| Workspace {
-                org_slug: self.0.slug.clone(),
-                inner: w,
-            })
-            .collect())
+        let granted = member_view(ctx, self.0.id, "organization").await?;
+        let store = &ctx.services().store;
+        let projects = store.projects_of_org(self.0.id).await?;
+        let mut visible = Vec::new();
+        for w in store.workspaces(self.0.id).await? {
+            let under: Vec<domain::Node> = projects
+                .iter()
+                .filter(|p| p.workspace_id == w.id)
+                .cloned()
+                .map(domain::Node::Project)
+                .collect();
+            let node = domain::Node::Workspace(w);
+            if super::query::can_see(&granted.view, &node, &under)?
+                && let domain::Node::Workspace(w) = node
+            {
+                visible.push(Workspace {
+                    org_slug: self.0.slug.clone(),
+                    inner: w,
+                });
+            }
+        }
+        Ok(visible)
     }
 
     /// The members of the organization, by email. Needs `members:*:read`.
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Member>> {
-        authorize(ctx, self.0.id, Permission::MEMBERS_READ, "organization").await?;
+        authorize(ctx, &self.node(), Permission::MEMBERS_READ, "organization").await?;
         let list = ctx.services().store.members(self.0.id).await?;
         Ok(list.into_iter().map(Member::from).collect())
     }
 
     /// The invitations of the organization, newest first. Needs `members:*:invite`.
     async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>> {
-        authorize(ctx, self.0.id, Permission::MEMBERS_INVITE, "organization").await?;
+        authorize(
+            ctx,
+            &self.node(),
+            Permission::MEMBERS_INVITE,
+            "organization",
+        )
+        .await?;
         let list = ctx.services().store.invitations(self.0.id).await?;
         Ok(list.into_iter().map(Invitation::from).collect())
     }
@@ -158,7 +184,7 @@ impl Organization {
         ctx: &Context<'_>,
         #[graphql(default = 50)] limit: i32,
     ) -> Result<Vec<AuditEvent>> {
-        authorize(ctx, self.0.id, Permission::AUDIT_READ, "organization").await?;
+        authorize(ctx, &self.node(), Permission::AUDIT_READ, "organization").await?;
         if !(1..=500).contains(&limit) {
             return Err(ApiError::bad_input("limit", "`limit` must be between 1 and 500").into());
         }
@@ -214,24 +240,22 @@ impl Workspace {
         Ok(Organization(org))
     }
 
-    /// The projects of the workspace, by slug. Needs `workspace:*:read`.
+    /// The projects of the workspace where the caller holds `workspace:*:read`, by slug.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
-        authorize(
-            ctx,
-            self.inner.organization_id,
-            Permission::WORKSPACE_READ,
-            "workspace",
-        )
-        .await?;
+        let granted = member_view(ctx, self.inner.organization_id, "workspace").await?;
         let list = ctx.services().store.projects(self.inner.id).await?;
         let base = format!("{}/{}", self.org_slug, self.inner.slug);
-        Ok(list
-            .into_iter()
-            .map(|p| Project {
-                inner: p,
-                parent_path: base.clone(),
-            })
-            .collect())
+        let mut visible = Vec::new();
+        for p in list {
+            let path = [p.organization_id, p.workspace_id, p.id];
+            if granted.view.allows(&path, Permission::WORKSPACE_READ)? {
+                visible.push(Project {
+                    inner: p,
+                    parent_path: base.clone(),
+                });
+            }
+        }
+        Ok(visible)
     }
 }
 

@@ -1,10 +1,9 @@
 //! Memberships and what a member holds at an organization.
 
-use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use entity::{membership, role_binding, user};
+use entity::{membership, user};
 
 use super::{Store, StoreError};
 use crate::domain::{Member, MemberStatus, Membership};
@@ -16,16 +15,6 @@ pub(crate) fn builtin_role_id(key: &str) -> Uuid {
         .find(|(_, k, _, _)| *k == key)
         .map(|(id, _, _, _)| *id)
         .unwrap_or(Uuid::nil())
-}
-
-/// A user's standing in one organization, as the provisional authorization of the foundation
-/// reads it (the full engine replaces it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OrgAccess {
-    /// `None` when the user is not a member at all.
-    pub status: Option<MemberStatus>,
-    /// Holds the built-in Admin role at the organization node through an unexpired binding.
-    pub org_admin: bool,
 }
 
 impl From<membership::Model> for Membership {
@@ -53,42 +42,6 @@ impl Store {
             .map(Membership::from))
     }
 
-    /// What `user_id` holds at `organization_id` at time `now`.
-    pub async fn org_access(
-        &self,
-        organization_id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<OrgAccess, StoreError> {
-        let status = self
-            .membership(organization_id, user_id)
-            .await?
-            .map(|m| m.status);
-        if status != Some(MemberStatus::Active) {
-            return Ok(OrgAccess {
-                status,
-                org_admin: false,
-            });
-        }
-        let admin_bindings = role_binding::Entity::find()
-            .filter(role_binding::Column::PrincipalId.eq(user_id))
-            .filter(role_binding::Column::OrganizationId.eq(organization_id))
-            .filter(role_binding::Column::WorkspaceId.is_null())
-            .filter(role_binding::Column::ProjectId.is_null())
-            .filter(role_binding::Column::RoleId.eq(builtin_role_id("admin")))
-            .filter(
-                Condition::any()
-                    .add(role_binding::Column::ExpiresAt.is_null())
-                    .add(role_binding::Column::ExpiresAt.gt(now)),
-            )
-            .count(&self.db)
-            .await?;
-        Ok(OrgAccess {
-            status,
-            org_admin: admin_bindings > 0,
-        })
-    }
-
     /// The members of an organization (every status), by email.
     pub async fn members(&self, organization_id: Uuid) -> Result<Vec<Member>, StoreError> {
         let rows = membership::Entity::find()
@@ -112,5 +65,72 @@ impl Store {
                 })
             })
             .collect())
+    }
+}
+
+impl Store {
+    /// Sets a member's status (suspend, deactivate, reactivate). Refused when it would leave
+    /// the organization without an active Admin.
+    pub async fn set_member_status(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        status: MemberStatus,
+        actor: &crate::domain::Actor,
+    ) -> Result<Membership, StoreError> {
+        use sea_orm::{ActiveValue::Set, TransactionTrait};
+
+        let txn = self.db.begin().await?;
+        let now = chrono::Utc::now();
+        super::revision::bump(
+            &txn,
+            super::revision::Change {
+                organization_id,
+                kind: "membership.status",
+                principal_id: Some(user_id),
+                node_id: Some(organization_id),
+                role_id: None,
+                actor_id: actor.user_id,
+            },
+        )
+        .await?;
+        let current = membership::Entity::find()
+            .filter(membership::Column::OrganizationId.eq(organization_id))
+            .filter(membership::Column::UserId.eq(user_id))
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound("member"))?;
+        let before = current.status.clone();
+        if status != MemberStatus::Active
+            && !super::bindings::another_admin_remains(
+                &txn,
+                organization_id,
+                None,
+                Some(user_id),
+                now,
+            )
+            .await?
+        {
+            return Err(super::bindings::last_admin_error());
+        }
+        let mut model: membership::ActiveModel = current.into();
+        model.status = Set(status.as_str().to_owned());
+        model.updated_at = Set(now);
+        let updated = membership::Entity::update(model).exec(&txn).await?;
+        super::audit::record(
+            &txn,
+            actor,
+            super::audit::Entry {
+                organization_id: Some(organization_id),
+                action: "member.status",
+                target_type: "user",
+                target_id: Some(user_id),
+                before: Some(serde_json::json!({ "status": before })),
+                after: Some(serde_json::json!({ "status": status.as_str() })),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(updated.into())
     }
 }

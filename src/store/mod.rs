@@ -5,11 +5,14 @@
 //! its record are committed or lost together.
 
 mod audit;
+mod bindings;
 mod error;
+mod facts;
 mod invitations;
 mod members;
 mod nodes;
 mod revision;
+mod roles;
 mod sessions;
 mod users;
 
@@ -20,10 +23,12 @@ use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 pub use audit::AuditEvent;
+pub use bindings::NewBinding;
 pub use error::StoreError;
+pub use facts::PrincipalFacts;
 pub use invitations::NewInvitation;
-pub use members::OrgAccess;
 pub use nodes::NodeChanges;
+pub use roles::RoleChanges;
 pub use sessions::SessionLookup;
 
 /// Handle on the database; cheap to clone (it wraps the connection pool).

@@ -499,6 +499,18 @@ impl Store {
             .collect())
     }
 
+    /// Every project of an organization, by slug.
+    pub async fn projects_of_org(&self, organization_id: Uuid) -> Result<Vec<Project>, StoreError> {
+        Ok(project::Entity::find()
+            .filter(project::Column::OrganizationId.eq(organization_id))
+            .order_by_asc(project::Column::Slug)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Project::from)
+            .collect())
+    }
+
     /// Any node by id.
     pub async fn node(&self, id: Uuid) -> Result<Option<Node>, StoreError> {
         node_by_id(&self.db, id).await

@@ -41,7 +41,7 @@ async fn invite_accept_and_no_reuse() {
 
     let members = app
         .gql(
-            Some(&bob),
+            Some(&admin),
             "query($o: ID!) { organization(id: $o) { members { user { email } status } } }",
             json!({ "o": org }),
         )

@@ -289,20 +289,36 @@ async fn slugs_are_validated_and_unique_among_siblings() {
 }
 
 #[tokio::test]
-async fn a_member_without_admin_can_read_but_not_change() {
+async fn a_viewer_can_read_but_not_change() {
     let app = TestApp::start().await;
     let admin = app.sign_up("admin@example.com").await;
     let org = app.create_org(&admin, "acme").await;
     let ws = app.create_workspace(&admin, &org, "prod").await;
-    let invite = app.invite(&admin, &org, "bob@example.com").await;
     let bob = app.sign_up("bob@example.com").await;
-    let accepted = app
-        .gql(Some(&bob), "mutation($t: String!) { acceptInvitation(input: {token: $t}) { organization { slug } } }", json!({ "t": invite }))
+    let bob_id = app.join(&admin, &org, "bob@example.com", &bob).await;
+
+    // A member with no role sees the organization, and nothing in it.
+    let nothing = app
+        .gql(
+            Some(&bob),
+            "{ node(path: \"acme/prod\") { __typename } }",
+            json!({}),
+        )
+        .await;
+    assert_error(&nothing, "NOT_FOUND");
+    let listed = app
+        .gql(
+            Some(&bob),
+            "{ organization(slug: \"acme\") { slug workspaces { id } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(
-        data_str(&accepted, &["acceptInvitation", "organization", "slug"]),
-        "acme"
+        listed["data"]["organization"],
+        json!({ "slug": "acme", "workspaces": [] })
     );
+    app.grant(&admin, &bob_id, crate::common::VIEWER, &org)
+        .await;
 
     let read = app
         .gql(

@@ -18,6 +18,12 @@ use tokio::sync::oneshot;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The fixed ids of the built-in roles.
+pub const ADMIN: &str = "00000001-0000-4000-8000-000000000001";
+pub const DEVELOPER: &str = "00000001-0000-4000-8000-000000000002";
+pub const OPERATOR: &str = "00000001-0000-4000-8000-000000000003";
+pub const VIEWER: &str = "00000001-0000-4000-8000-000000000004";
+
 /// A fresh, empty database for one test; dropped (on PostgreSQL) when this value is dropped.
 pub struct TestDb {
     pub url: String,
@@ -227,6 +233,50 @@ impl TestApp {
             )
             .await;
         data_str(&r, &["inviteMember", "token"])
+    }
+
+    /// The id of the user signed in with `token`.
+    pub async fn user_id(&self, token: &str) -> String {
+        let r = self.gql(Some(token), "{ me { id } }", json!({})).await;
+        data_str(&r, &["me", "id"])
+    }
+
+    /// Invites `email` into `org` as `admin` and has `member` (signed in with that email)
+    /// accept; returns the member's user id.
+    pub async fn join(&self, admin: &str, org: &str, email: &str, member: &str) -> String {
+        let token = self.invite(admin, org, email).await;
+        let r = self
+            .gql(
+                Some(member),
+                "mutation($t: String!) { acceptInvitation(input: {token: $t}) { organization { id } } }",
+                json!({ "t": token }),
+            )
+            .await;
+        data_str(&r, &["acceptInvitation", "organization", "id"]);
+        self.user_id(member).await
+    }
+
+    /// Grants `role` to `principal` at `node` as `token`; returns the raw response.
+    pub async fn grant_raw(
+        &self,
+        token: &str,
+        principal: &str,
+        role: &str,
+        node: &str,
+        expires_at: Option<&str>,
+    ) -> Value {
+        self.gql(
+            Some(token),
+            "mutation($p: ID!, $r: ID!, $n: ID!, $e: DateTime) { grantRole(input: {principalId: $p, roleId: $r, nodeId: $n, expiresAt: $e}) { binding { id roleName nodeKind expired } } }",
+            json!({ "p": principal, "r": role, "n": node, "e": expires_at }),
+        )
+        .await
+    }
+
+    /// Grants `role` to `principal` at `node` as `token`; returns the binding id.
+    pub async fn grant(&self, token: &str, principal: &str, role: &str, node: &str) -> String {
+        let r = self.grant_raw(token, principal, role, node, None).await;
+        data_str(&r, &["grantRole", "binding", "id"])
     }
 
     /// Every audit event so far (all organizations), newest first.

@@ -51,7 +51,8 @@ impl MemberMutation {
     ) -> Result<InviteMemberPayload> {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
-        authorize(ctx, org_id, Permission::MEMBERS_INVITE, "organization").await?;
+        let org = super::nodes::org_node(ctx, org_id).await?;
+        authorize(ctx, &org, Permission::MEMBERS_INVITE, "organization").await?;
         let email = Email::parse("email", &input.email)?;
         let services = ctx.services();
         let minted = token::mint(TokenKind::Invitation).map_err(|e| ApiError::internal(&e))?;

@@ -7,9 +7,12 @@ mod nodes;
 
 use async_graphql::MergedObject;
 
+pub(crate) use nodes::org_node;
+
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     auth::AuthMutation,
     nodes::NodeMutation,
     members::MemberMutation,
+    super::roles::RoleMutation,
 );

@@ -86,6 +86,16 @@ fn changes(slug: Option<&str>, name: Option<&str>) -> Result<NodeChanges, ApiErr
     })
 }
 
+/// The organization with this id as a node, or NOT_FOUND.
+pub(crate) async fn org_node(ctx: &Context<'_>, id: uuid::Uuid) -> Result<domain::Node, ApiError> {
+    ctx.services()
+        .store
+        .organization(id)
+        .await?
+        .map(domain::Node::Organization)
+        .ok_or_else(|| ApiError::not_found("organization"))
+}
+
 /// The workspace with this id, if the caller may do `permission` on it.
 async fn workspace_for(
     ctx: &Context<'_>,
@@ -99,8 +109,12 @@ async fn workspace_for(
         .workspace(parse_id("id", id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("workspace"))?;
-    authorize(ctx, ws.organization_id, permission, "workspace").await?;
-    Ok(ws)
+    let node = domain::Node::Workspace(ws);
+    authorize(ctx, &node, permission, "workspace").await?;
+    match node {
+        domain::Node::Workspace(ws) => Ok(ws),
+        _ => Err(ApiError::not_found("workspace")),
+    }
 }
 
 /// The project with this id, if the caller may do `permission` on it.
@@ -116,8 +130,12 @@ async fn project_for(
         .project(parse_id("id", id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("project"))?;
-    authorize(ctx, p.organization_id, permission, "project").await?;
-    Ok(p)
+    let node = domain::Node::Project(p);
+    authorize(ctx, &node, permission, "project").await?;
+    match node {
+        domain::Node::Project(p) => Ok(p),
+        _ => Err(ApiError::not_found("project")),
+    }
 }
 
 async fn workspace_object(ctx: &Context<'_>, ws: domain::Workspace) -> Result<Workspace> {
@@ -167,7 +185,8 @@ impl NodeMutation {
     ) -> Result<WorkspacePayload> {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
-        authorize(ctx, org_id, Permission::WORKSPACE_MANAGE, "organization").await?;
+        let org = org_node(ctx, org_id).await?;
+        authorize(ctx, &org, Permission::WORKSPACE_MANAGE, "organization").await?;
         let slug = Slug::parse("slug", &input.slug)?;
         let name = Name::parse("name", &input.name)?;
         let ws = ctx

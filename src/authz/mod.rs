@@ -1,0 +1,27 @@
+//! The decision engine: PURE and synchronous, no I/O.
+//!
+//! It takes facts (a principal's bindings, the compiled roles, whether the principal is an
+//! active member) and a check (type, action, the checked node's path from the organization
+//! down, an optional resource id, the time) and returns a decision with its reasons, following
+//! SEMANTICS.md to the letter. Nothing here knows about the database, the cache or GraphQL:
+//! `store/` loads the facts, `graphql/` asks the questions.
+//!
+//! - `catalog.rs`: resource types and actions, interned into [`TypeIx`] / [`ActionIx`];
+//! - `permission.rs`: `resource:scope:action` parsed into a [`Permission`];
+//! - `role.rs`: policies, compiled roles, the built-in roles, the [`RoleSet`];
+//! - `engine.rs`: [`decide`] and [`explain`].
+//!
+//! Strings are parsed once, when roles are compiled; a decision compares integers and UUIDs.
+
+mod catalog;
+mod engine;
+mod permission;
+mod role;
+
+#[cfg(test)]
+mod tests;
+
+pub use catalog::*;
+pub use engine::*;
+pub use permission::*;
+pub use role::*;

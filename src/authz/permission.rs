@@ -1,0 +1,201 @@
+//! Permissions, `resource:scope:action`, parsed against a [`Catalog`] into integers.
+//!
+//! Parsing happens once, when a role's policies are compiled; the engine then only compares
+//! [`TypeIx`], [`ActionIx`] and UUIDs. A parse error names the part at fault
+//! ([`PermissionPart`]) and says what would be accepted, so that the API can hand it to the
+//! client as it is.
+
+use uuid::Uuid;
+
+use super::catalog::{ActionIx, Catalog, TypeIx, is_valid_name, shorten};
+
+/// Whether a policy grants or forbids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+impl Effect {
+    /// `"allow"` or `"deny"`, as stored and as shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+        }
+    }
+
+    /// The inverse of [`Effect::as_str`]; nothing else is accepted.
+    pub fn parse(s: &str) -> Option<Effect> {
+        match s {
+            "allow" => Some(Effect::Allow),
+            "deny" => Some(Effect::Deny),
+            _ => None,
+        }
+    }
+}
+
+/// Where a permission applies: `*` (anywhere the role is bound), or the id of a node (that node
+/// and everything under it) or of one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Any,
+    Target(Uuid),
+}
+
+/// A parsed permission. `None` stands for `*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Permission {
+    pub resource: Option<TypeIx>,
+    pub scope: Scope,
+    pub action: Option<ActionIx>,
+}
+
+/// The part of a permission an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermissionPart {
+    /// The text as a whole (e.g. not three parts).
+    Whole,
+    Resource,
+    Scope,
+    Action,
+}
+
+/// A permission (or a check's type and action) that the catalog does not accept. The message
+/// is written for the client: lowercase, no final period, user input in backticks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PermissionError {
+    pub part: PermissionPart,
+    pub message: String,
+}
+
+impl PermissionError {
+    pub fn new(part: PermissionPart, message: impl Into<String>) -> Self {
+        Self {
+            part,
+            message: message.into(),
+        }
+    }
+}
+
+impl Catalog {
+    /// Parses `resource:scope:action`:
+    /// - exactly three parts separated by `:`, none empty;
+    /// - `resource` is `*` or a type of the catalog;
+    /// - `action` is `*` or one of that type's actions (with a `*` resource, an action of at
+    ///   least one type);
+    /// - `scope` is `*` or a UUID in its hyphenated form (either case).
+    ///
+    /// Errors name the bad part, e.g. "permission `apps:*:fly`: `apps` has no action `fly`;
+    /// it has read, write, manage, delete".
+    pub fn parse_permission(&self, s: &str) -> Result<Permission, PermissionError> {
+        let fail = |part, why: String| {
+            PermissionError::new(part, format!("permission `{}`: {why}", shorten(s)))
+        };
+        let mut parts = s.split(':');
+        let (Some(resource), Some(scope), Some(action), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            let found = s.split(':').count();
+            return Err(fail(
+                PermissionPart::Whole,
+                format!(
+                    "expected `resource:scope:action`, three parts separated by `:`, found {found}"
+                ),
+            ));
+        };
+        for (part, label, text) in [
+            (PermissionPart::Resource, "resource type", resource),
+            (PermissionPart::Scope, "scope", scope),
+            (PermissionPart::Action, "action", action),
+        ] {
+            if text.is_empty() {
+                return Err(fail(part, format!("the {label} is empty; use `*` for any")));
+            }
+        }
+        for (part, label, text) in [
+            (PermissionPart::Resource, "resource type", resource),
+            (PermissionPart::Action, "action", action),
+        ] {
+            if text != "*" && !is_valid_name(text) {
+                return Err(fail(
+                    part,
+                    format!(
+                        "{label} `{}` is not `*` or a name of 1 to 64 lowercase letters, digits, `-` or `_`",
+                        shorten(text)
+                    ),
+                ));
+            }
+        }
+
+        let resource = match resource {
+            "*" => None,
+            name => match self.type_ix(name) {
+                Some(t) => Some(t),
+                None => {
+                    return Err(fail(
+                        PermissionPart::Resource,
+                        format!("unknown resource type `{name}`"),
+                    ));
+                }
+            },
+        };
+        let scope = match scope {
+            "*" => Scope::Any,
+            text => match parse_uuid(text) {
+                Some(id) => Scope::Target(id),
+                None => {
+                    return Err(fail(
+                        PermissionPart::Scope,
+                        format!(
+                            "scope `{}` is neither `*` nor the id (a UUID) of a node or a resource",
+                            shorten(text)
+                        ),
+                    ));
+                }
+            },
+        };
+        let action = match (action, resource) {
+            ("*", _) => None,
+            (name, Some(t)) => match self.action_ix(name) {
+                Some(a) if self.has_action(t, a) => Some(a),
+                _ => return Err(fail(PermissionPart::Action, self.no_such_action(t, name))),
+            },
+            (name, None) => match self.action_ix(name) {
+                Some(a) => Some(a),
+                None => {
+                    return Err(fail(
+                        PermissionPart::Action,
+                        format!("no resource type has action `{name}`"),
+                    ));
+                }
+            },
+        };
+        Ok(Permission {
+            resource,
+            scope,
+            action,
+        })
+    }
+
+    /// The canonical text form, e.g. `apps:*:read`, `*:*:*`, `endpoints:<uuid>:trigger` (the
+    /// UUID hyphenated, lowercase). Parsing it gives back the same permission.
+    pub fn format_permission(&self, p: &Permission) -> String {
+        let resource = p.resource.map_or("*", |t| self.type_name(t));
+        let action = p.action.map_or("*", |a| self.action_name(a));
+        match p.scope {
+            Scope::Any => format!("{resource}:*:{action}"),
+            Scope::Target(id) => format!("{resource}:{}:{action}", id.hyphenated()),
+        }
+    }
+}
+
+/// A UUID in its 36-character hyphenated form only, so that one id has one spelling up to case
+/// (the `uuid` crate would also take the simple, braced and URN forms).
+fn parse_uuid(s: &str) -> Option<Uuid> {
+    if s.len() != 36 {
+        return None;
+    }
+    Uuid::try_parse(s).ok()
+}

@@ -1,0 +1,129 @@
+//! A deliberately naive evaluator for the property test: it works on the stored STRINGS,
+//! re-splits every `resource:scope:action` each time it looks at it, finds ancestors by walking
+//! parent links, and follows SEMANTICS.md "The decision" in the most literal way. It shares no
+//! code with the engine and is slow on purpose.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// A reason as plain values, the effect as its stored text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RefReason {
+    Inactive,
+    NoPolicyMatched,
+    Policy {
+        binding_id: Uuid,
+        role_id: Uuid,
+        node_id: Uuid,
+        policy_index: usize,
+        effect: String,
+    },
+}
+
+pub struct RefBinding {
+    pub id: Uuid,
+    pub role_id: Uuid,
+    pub node_id: Uuid,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub struct RefWorld {
+    /// child → parent; roots have no entry.
+    pub parent: HashMap<Uuid, Uuid>,
+    /// role id → `(effect, permission)` as stored, e.g. `("deny", "apps:*:read")`.
+    pub roles: HashMap<Uuid, Vec<(String, String)>>,
+}
+
+pub struct RefCheck<'a> {
+    pub resource_type: &'a str,
+    pub action: &'a str,
+    pub node: Uuid,
+    pub resource_id: Option<Uuid>,
+    pub now: DateTime<Utc>,
+}
+
+impl RefWorld {
+    /// The node and its ancestors, walking up the parent links.
+    fn node_and_ancestors(&self, node: Uuid) -> Vec<Uuid> {
+        let mut out = vec![node];
+        let mut at = node;
+        while let Some(parent) = self.parent.get(&at) {
+            out.push(*parent);
+            at = *parent;
+        }
+        out
+    }
+
+    /// Returns (allowed, reasons).
+    pub fn decide(
+        &self,
+        active: bool,
+        bindings: &[RefBinding],
+        check: &RefCheck<'_>,
+    ) -> (bool, Vec<RefReason>) {
+        // 1. Not an active member: deny.
+        if !active {
+            return (false, vec![RefReason::Inactive]);
+        }
+        let ancestors = self.node_and_ancestors(check.node);
+
+        // 2. Every policy of every role bound at the checked node or any of its ancestors,
+        //    skipping expired bindings ("expires_at has passed": at or before now).
+        let mut gathered = Vec::new();
+        for binding in bindings {
+            let bound_here_or_above = ancestors.contains(&binding.node_id);
+            let expired = match binding.expires_at {
+                Some(at) => at <= check.now,
+                None => false,
+            };
+            if !bound_here_or_above || expired {
+                continue;
+            }
+            if let Some(policies) = self.roles.get(&binding.role_id) {
+                for (index, (effect, permission)) in policies.iter().enumerate() {
+                    gathered.push((binding, index, effect.clone(), permission.clone()));
+                }
+            }
+        }
+
+        // 3. Keep the policies that match.
+        let mut kept = Vec::new();
+        for (binding, index, effect, permission) in gathered {
+            let parts: Vec<&str> = permission.split(':').collect();
+            let (resource, scope, action) = (parts[0], parts[1], parts[2]);
+            let type_ok = resource == "*" || resource == check.resource_type;
+            let action_ok = action == "*" || action == check.action;
+            let scope_ok = scope == "*"
+                || ancestors.iter().any(|n| n.to_string() == scope)
+                || check.resource_id.map(|r| r.to_string()) == Some(scope.to_string());
+            if type_ok && action_ok && scope_ok {
+                kept.push(RefReason::Policy {
+                    binding_id: binding.id,
+                    role_id: binding.role_id,
+                    node_id: binding.node_id,
+                    policy_index: index,
+                    effect,
+                });
+            }
+        }
+
+        // 4. Any deny: deny. Otherwise any allow: allow. Otherwise deny.
+        let with_effect = |wanted: &str| -> Vec<RefReason> {
+            kept.iter()
+                .filter(|r| matches!(r, RefReason::Policy { effect, .. } if effect == wanted))
+                .cloned()
+                .collect()
+        };
+        let denies = with_effect("deny");
+        if !denies.is_empty() {
+            return (false, denies);
+        }
+        let allows = with_effect("allow");
+        if !allows.is_empty() {
+            return (true, allows);
+        }
+        (false, vec![RefReason::NoPolicyMatched])
+    }
+}

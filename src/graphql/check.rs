@@ -1,0 +1,498 @@
+//! The questions a frontend or service asks: may I (or may they) do this here?
+//!
+//! A check about oneself needs a membership of the node's organization (a suspended member is
+//! answered "deny" with its reason); a check about someone else needs `members:*:read` at the
+//! organization, and `explain` about someone else `roles:*:read` too. Decisions carry the
+//! organization revision their facts were read at, as an opaque token.
+
+use std::collections::HashMap;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use uuid::Uuid;
+
+use super::access::{OrgView, Permission, authorize};
+use super::context::{ContextExt, parse_id};
+use super::error::ApiError;
+use super::query::dress;
+use super::roles::{Effect, NodeKind};
+use super::types::Node;
+use crate::authz::{self, BindingStatus, Decision as AuthzDecision, Reason};
+use crate::domain;
+
+/// Most checks one `checkMany` may ask.
+const MAX_BATCH: usize = 500;
+
+/// The opaque token of an organization revision.
+pub fn revision_token(organization_id: Uuid, revision: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{organization_id}:{revision}"))
+}
+
+#[derive(InputObject, Clone)]
+pub struct CheckInput {
+    /// Whom the check is about; the caller when omitted.
+    pub principal_id: Option<ID>,
+    /// An action of the resource type, e.g. `read`.
+    pub action: String,
+    /// A resource type of the catalog, e.g. `apps`.
+    pub resource_type: String,
+    /// The organization, workspace or project the resource lives in.
+    pub node_id: ID,
+    /// One resource, for permissions scoped to it.
+    pub resource_id: Option<ID>,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonKind {
+    /// The principal is not an active member of the organization.
+    Inactive,
+    NoPolicyMatched,
+    /// A policy of a bound role decided.
+    Policy,
+}
+
+/// Why a decision came out as it did.
+#[derive(SimpleObject)]
+pub struct DecisionReason {
+    pub kind: ReasonKind,
+    pub binding_id: Option<ID>,
+    pub role_id: Option<ID>,
+    pub role_name: Option<String>,
+    /// Where the deciding role is bound (the checked node or an ancestor).
+    pub node_id: Option<ID>,
+    pub policy_index: Option<i32>,
+    pub permission: Option<String>,
+    pub effect: Option<Effect>,
+    /// The reason in words.
+    pub message: String,
+}
+
+#[derive(SimpleObject)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reasons: Vec<DecisionReason>,
+    /// The organization revision the decision reflects (opaque).
+    pub revision: String,
+}
+
+#[derive(SimpleObject)]
+pub struct EffectivePermission {
+    pub resource_type: String,
+    pub action: String,
+    /// `resource:*:action`.
+    pub permission: String,
+}
+
+#[derive(SimpleObject)]
+pub struct NodePage {
+    pub nodes: Vec<Node>,
+    /// Pass as `after` for the next page.
+    pub end_cursor: Option<String>,
+    pub has_next_page: bool,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum BindingUse {
+    /// On the checked node or an ancestor, unexpired: its policies were considered.
+    Applies,
+    Expired,
+    /// Bound elsewhere in the organization (a sibling, or below the checked node).
+    NotOnPath,
+    UnknownRole,
+}
+
+#[derive(SimpleObject)]
+pub struct MatchedPolicy {
+    pub policy_index: i32,
+    pub permission: String,
+    pub effect: Effect,
+}
+
+/// One binding as `explain` considered it.
+#[derive(SimpleObject)]
+pub struct ExplainedBinding {
+    pub binding_id: ID,
+    pub role_id: ID,
+    pub role_name: Option<String>,
+    pub node_id: ID,
+    /// Where the binding is, relative to the checked node's path (none when not on it).
+    pub inherited_from: Option<NodeKind>,
+    pub status: BindingUse,
+    pub matched: Vec<MatchedPolicy>,
+}
+
+#[derive(SimpleObject)]
+pub struct Explanation {
+    pub allowed: bool,
+    pub reasons: Vec<DecisionReason>,
+    pub revision: String,
+    /// Every binding of the principal in the organization, and what became of it.
+    pub bindings: Vec<ExplainedBinding>,
+    /// `DENY` when a deny decided (it wins over any allow), `ALLOW` when an allow did, none
+    /// when nothing matched.
+    pub decided_by: Option<Effect>,
+}
+
+fn reason(view: &OrgView, r: &Reason) -> DecisionReason {
+    match r {
+        Reason::Inactive => DecisionReason {
+            kind: ReasonKind::Inactive,
+            binding_id: None,
+            role_id: None,
+            role_name: None,
+            node_id: None,
+            policy_index: None,
+            permission: None,
+            effect: Some(Effect::Deny),
+            message: "deny: the principal is not an active member of the organization".to_owned(),
+        },
+        Reason::NoPolicyMatched => DecisionReason {
+            kind: ReasonKind::NoPolicyMatched,
+            binding_id: None,
+            role_id: None,
+            role_name: None,
+            node_id: None,
+            policy_index: None,
+            permission: None,
+            effect: Some(Effect::Deny),
+            message: "deny: no policy matched".to_owned(),
+        },
+        Reason::Policy {
+            binding_id,
+            role_id,
+            node_id,
+            policy_index,
+            effect,
+        } => {
+            let role_name = view.role_name(*role_id).map(str::to_owned);
+            let permission = view.policy_text(*role_id, *policy_index);
+            DecisionReason {
+                kind: ReasonKind::Policy,
+                binding_id: Some(ID(binding_id.to_string())),
+                role_id: Some(ID(role_id.to_string())),
+                node_id: Some(ID(node_id.to_string())),
+                policy_index: i32::try_from(*policy_index).ok(),
+                effect: Some((*effect).into()),
+                message: format!(
+                    "{}: `{}` of role `{}` bound at {}",
+                    effect.as_str(),
+                    permission.as_deref().unwrap_or("?"),
+                    role_name.as_deref().unwrap_or("?"),
+                    node_id
+                ),
+                permission,
+                role_name,
+            }
+        }
+    }
+}
+
+fn decision(view: &OrgView, d: &AuthzDecision) -> Decision {
+    Decision {
+        allowed: d.allowed,
+        reasons: d.reasons.iter().map(|r| reason(view, r)).collect(),
+        revision: revision_token(view.facts.organization_id, view.facts.revision),
+    }
+}
+
+/// Resolves the pieces of checks, remembering nodes and views across a batch.
+struct Checker<'c, 'ctx> {
+    ctx: &'c Context<'ctx>,
+    caller: Uuid,
+    nodes: HashMap<Uuid, domain::Node>,
+    views: HashMap<(Uuid, Uuid), OrgView>,
+    /// Whether `explain` is asked (it reveals role contents too).
+    explaining: bool,
+}
+
+impl<'c, 'ctx> Checker<'c, 'ctx> {
+    fn new(ctx: &'c Context<'ctx>, explaining: bool) -> Result<Self, ApiError> {
+        let (user, _) = ctx.signed_in()?;
+        Ok(Self {
+            caller: user.id,
+            ctx,
+            nodes: HashMap::new(),
+            views: HashMap::new(),
+            explaining,
+        })
+    }
+
+    async fn node(&mut self, id: Uuid) -> Result<domain::Node, ApiError> {
+        if let Some(n) = self.nodes.get(&id) {
+            return Ok(n.clone());
+        }
+        let node = self
+            .ctx
+            .services()
+            .store
+            .node(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("node"))?;
+        self.nodes.insert(id, node.clone());
+        Ok(node)
+    }
+
+    /// The view of `principal` in the node's organization, after checking the caller may ask.
+    async fn view(&mut self, node: &domain::Node, principal: Uuid) -> Result<&OrgView, ApiError> {
+        let org_id = node.organization_id();
+        let key = (org_id, principal);
+        if !self.views.contains_key(&key) {
+            let ctx = self.ctx;
+            if principal == self.caller {
+                let member = ctx.services().store.membership(org_id, principal).await?;
+                if member.is_none() {
+                    return Err(ApiError::not_found("node"));
+                }
+            } else {
+                let org = super::mutation::org_node(ctx, org_id).await?;
+                authorize(ctx, &org, Permission::MEMBERS_READ, "node").await?;
+                if self.explaining {
+                    authorize(ctx, &org, Permission::ROLES_READ, "node").await?;
+                }
+            }
+            let view = OrgView::load(ctx, org_id, principal, "node").await?;
+            self.views.insert(key, view);
+        }
+        self.views
+            .get(&key)
+            .ok_or_else(|| ApiError::not_found("node"))
+    }
+
+    /// Reads one check input into its node path, types and principal.
+    async fn prepare(&mut self, input: &CheckInput) -> Result<Prepared, ApiError> {
+        let principal = match &input.principal_id {
+            Some(p) => parse_id("principalId", p)?,
+            None => self.caller,
+        };
+        let node = self.node(parse_id("nodeId", &input.node_id)?).await?;
+        let resource_id = input
+            .resource_id
+            .as_ref()
+            .map(|r| parse_id("resourceId", r))
+            .transpose()?;
+        let (t, a) = self
+            .ctx
+            .services()
+            .authz
+            .catalog
+            .resolve(input.resource_type.trim(), input.action.trim())
+            .map_err(|e| ApiError::bad_input("resourceType", e.to_string()))?;
+        Ok(Prepared {
+            principal,
+            node,
+            resource_type: t,
+            action: a,
+            resource_id,
+        })
+    }
+}
+
+struct Prepared {
+    principal: Uuid,
+    node: domain::Node,
+    resource_type: authz::TypeIx,
+    action: authz::ActionIx,
+    resource_id: Option<Uuid>,
+}
+
+#[derive(Default)]
+pub struct CheckQuery;
+
+#[Object]
+impl CheckQuery {
+    /// Decides one check. About oneself: needs a membership of the organization. About another
+    /// principal: needs `members:*:read` at the organization.
+    async fn check(&self, ctx: &Context<'_>, input: CheckInput) -> Result<Decision> {
+        let mut checker = Checker::new(ctx, false)?;
+        let p = checker.prepare(&input).await?;
+        let view = checker.view(&p.node, p.principal).await?;
+        let d = view.decide(&p.node.path_ids(), p.resource_type, p.action, p.resource_id);
+        Ok(decision(view, &d))
+    }
+
+    /// Decides many checks (at most 500) in order, loading each organization's facts once.
+    /// Each check needs what `check` needs.
+    async fn check_many(
+        &self,
+        ctx: &Context<'_>,
+        inputs: Vec<CheckInput>,
+    ) -> Result<Vec<Decision>> {
+        if inputs.len() > MAX_BATCH {
+            return Err(ApiError::bad_input(
+                "inputs",
+                format!("at most {MAX_BATCH} checks per request"),
+            )
+            .into());
+        }
+        let mut checker = Checker::new(ctx, false)?;
+        let mut out = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            let p = checker.prepare(input).await.map_err(|e| ApiError {
+                message: format!("inputs[{i}]: {}", e.message),
+                ..e
+            })?;
+            let view = checker.view(&p.node, p.principal).await?;
+            let d = view.decide(&p.node.path_ids(), p.resource_type, p.action, p.resource_id);
+            out.push(decision(view, &d));
+        }
+        Ok(out)
+    }
+
+    /// The full trace of one check: every binding of the principal in the organization, where
+    /// it is bound relative to the checked node, which policies matched, which effect won.
+    /// About oneself: needs a membership. About another principal: `members:*:read` and
+    /// `roles:*:read` at the organization.
+    async fn explain(&self, ctx: &Context<'_>, input: CheckInput) -> Result<Explanation> {
+        let mut checker = Checker::new(ctx, true)?;
+        let p = checker.prepare(&input).await?;
+        let path = p.node.path_ids();
+        let view = checker.view(&p.node, p.principal).await?;
+        let e = view.explain(&path, p.resource_type, p.action, p.resource_id);
+        let catalog = view.catalog();
+        let bindings = e
+            .bindings
+            .iter()
+            .map(|b| ExplainedBinding {
+                binding_id: ID(b.binding_id.to_string()),
+                role_id: ID(b.role_id.to_string()),
+                role_name: view.role_name(b.role_id).map(str::to_owned),
+                node_id: ID(b.node_id.to_string()),
+                inherited_from: b.depth.map(|d| match d {
+                    0 => NodeKind::Organization,
+                    1 => NodeKind::Workspace,
+                    _ => NodeKind::Project,
+                }),
+                status: match b.status {
+                    BindingStatus::Applies => BindingUse::Applies,
+                    BindingStatus::Expired => BindingUse::Expired,
+                    BindingStatus::NotOnPath => BindingUse::NotOnPath,
+                    BindingStatus::UnknownRole => BindingUse::UnknownRole,
+                },
+                matched: b
+                    .matched
+                    .iter()
+                    .map(|m| MatchedPolicy {
+                        policy_index: i32::try_from(m.policy_index).unwrap_or(i32::MAX),
+                        permission: catalog.format_permission(&m.permission),
+                        effect: m.effect.into(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let decided_by = e.decision.reasons.iter().find_map(|r| match r {
+            Reason::Policy { effect, .. } => Some(Effect::from(*effect)),
+            _ => None,
+        });
+        let d = decision(view, &e.decision);
+        Ok(Explanation {
+            allowed: d.allowed,
+            reasons: d.reasons,
+            revision: d.revision,
+            bindings,
+            decided_by,
+        })
+    }
+
+    /// The permissions the caller holds at a node (for any resource there), so a UI can show or
+    /// hide what it offers. Needs a membership of the node's organization.
+    async fn effective_permissions(
+        &self,
+        ctx: &Context<'_>,
+        node_id: ID,
+    ) -> Result<Vec<EffectivePermission>> {
+        let mut checker = Checker::new(ctx, false)?;
+        let node = checker.node(parse_id("nodeId", &node_id)?).await?;
+        let caller = checker.caller;
+        let view = checker.view(&node, caller).await?;
+        let path = node.path_ids();
+        let catalog = view.catalog();
+        Ok(catalog
+            .pairs()
+            .into_iter()
+            .filter(|(t, a)| view.decide(&path, *t, *a, None).allowed)
+            .map(|(t, a)| EffectivePermission {
+                resource_type: catalog.type_name(t).to_owned(),
+                action: catalog.action_name(a).to_owned(),
+                permission: format!("{}:*:{}", catalog.type_name(t), catalog.action_name(a)),
+            })
+            .collect())
+    }
+
+    /// The workspaces and projects of an organization where the caller holds
+    /// `resourceType:*:action`, in path order, a page at a time (`first` up to 200, `after` a
+    /// cursor from the previous page). Needs a membership of the organization.
+    async fn accessible_nodes(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        resource_type: String,
+        action: String,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> Result<NodePage> {
+        if !(1..=200).contains(&first) {
+            return Err(ApiError::bad_input("first", "`first` must be between 1 and 200").into());
+        }
+        let org_id = parse_id("organizationId", &organization_id)?;
+        let granted = super::access::member_view(ctx, org_id, "organization").await?;
+        let view = &granted.view;
+        let (t, a) = view
+            .catalog()
+            .resolve(resource_type.trim(), action.trim())
+            .map_err(|e| ApiError::bad_input("resourceType", e.to_string()))?;
+        let store = &ctx.services().store;
+        let projects = store.projects_of_org(org_id).await?;
+        // Path order: each workspace, then its projects.
+        let mut ordered = Vec::new();
+        for w in store.workspaces(org_id).await? {
+            let wid = w.id;
+            ordered.push(domain::Node::Workspace(w));
+            ordered.extend(
+                projects
+                    .iter()
+                    .filter(|p| p.workspace_id == wid)
+                    .cloned()
+                    .map(domain::Node::Project),
+            );
+        }
+        let start = match after {
+            None => 0,
+            Some(cursor) => {
+                let id = Uuid::parse_str(&cursor).map_err(|_| {
+                    ApiError::bad_input("after", "`after` is not a cursor of this list")
+                })?;
+                ordered
+                    .iter()
+                    .position(|n| n.id() == id)
+                    .map(|i| i + 1)
+                    .ok_or_else(|| {
+                        ApiError::bad_input("after", "`after` is not a cursor of this list")
+                    })?
+            }
+        };
+        let limit = usize::try_from(first).unwrap_or(50);
+        let mut page = Vec::new();
+        let mut has_next_page = false;
+        for node in ordered.into_iter().skip(start) {
+            if !view.decide(&node.path_ids(), t, a, None).allowed {
+                continue;
+            }
+            if page.len() == limit {
+                has_next_page = true;
+                break;
+            }
+            page.push(node);
+        }
+        let end_cursor = page.last().map(|n| n.id().to_string());
+        let mut nodes = Vec::with_capacity(page.len());
+        for n in page {
+            nodes.push(dress(ctx, n).await?);
+        }
+        Ok(NodePage {
+            nodes,
+            end_cursor,
+            has_next_page,
+        })
+    }
+}
