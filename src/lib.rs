@@ -13,16 +13,19 @@
 //! authz/        the decision engine, PURE (no I/O): catalog, permissions, roles, decide/explain
 //! auth/         who is calling: argon2id passwords, opaque tokens (SHA-256 at rest), sessions
 //! store/        the only module that touches entity/ and SeaORM; each change, its audit event
-//!               and its organization revision bump commit in one transaction
-//! graphql/      schema, request context, authorization guard (access.rs), error codes,
-//!               query.rs, mutation/ (auth, nodes, members), types.rs
+//!               and its organization revision bump commit in one transaction; facts.rs reads
+//!               a principal's facts for the engine in one snapshot
+//! graphql/      schema, request context, access.rs (the API's own authorization, by the
+//!               engine), error codes, query.rs, check.rs (check, checkMany, explain,
+//!               effectivePermissions, accessibleNodes), roles.rs (roles and bindings),
+//!               mutation/ (auth, nodes, members), types.rs
 //! http/         axum routes: /graphql (POST API, GET GraphiQL), /healthz, /readyz
 //! ../entity     SeaORM models only
 //! ../migration  one file per migration (never edited after landing) + built-in role seed
 //! ```
 //!
 //! A request flows: `http` (bearer token → `auth::Caller`, client IP, request id) →
-//! `graphql` resolver → `graphql::access::authorize` (permission at the node) → `store`.
+//! `graphql` resolver → `graphql::access` (facts from `store`, decided by `authz`) → `store`.
 
 pub mod app;
 pub mod auth;

@@ -248,7 +248,9 @@ fn ensure_no_escalation(view: &OrgView, role: &domain::Role, node: &Node) -> Res
     Ok(())
 }
 
+/// The node with this id, or NOT_FOUND. Needs a session (no probing for ids without one).
 async fn node_by_id(ctx: &Context<'_>, field: &'static str, id: &ID) -> Result<Node, ApiError> {
+    ctx.signed_in()?;
     ctx.services()
         .store
         .node(parse_id(field, id)?)

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod cli;
 mod decisions;
+mod guard_walk;
 mod http;
 mod invitations;
 mod isolation;

@@ -86,8 +86,10 @@ fn changes(slug: Option<&str>, name: Option<&str>) -> Result<NodeChanges, ApiErr
     })
 }
 
-/// The organization with this id as a node, or NOT_FOUND.
+/// The organization with this id as a node, or NOT_FOUND. Needs a session, so that nobody
+/// can probe which ids exist without one.
 pub(crate) async fn org_node(ctx: &Context<'_>, id: uuid::Uuid) -> Result<domain::Node, ApiError> {
+    ctx.signed_in()?;
     ctx.services()
         .store
         .organization(id)
