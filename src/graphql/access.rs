@@ -79,9 +79,21 @@ impl Authz {
                 format!("the permission catalog lacks `{p}`, which the API needs: {e}")
             })?;
         }
+        // Built-in roles hold only allow policies, so a policy naming a type or action this
+        // catalog lacks can simply be left out: it could only have granted something.
         let mut builtin = Vec::new();
         for (id, key, name, _) in migration::seed::BUILTIN_ROLES {
-            let policies = authz::builtin_policies(key).unwrap_or_default();
+            let policies: Vec<_> = authz::builtin_policies(key)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| match catalog.parse_permission(&p.permission) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        tracing::warn!(role = name, permission = %p.permission, error = %e, "built-in policy left out: the catalog lacks it");
+                        false
+                    }
+                })
+                .collect();
             let role = CompiledRole::compile(&catalog, id, name, &policies).map_err(|(i, e)| {
                 format!("built-in role `{name}` policy {i} does not fit the catalog: {e}")
             })?;

@@ -281,3 +281,52 @@ async fn granting_is_bounded_by_what_the_granter_holds() {
     let r = app.grant_raw(&bob, &carol_id, &inviter, &org, None).await;
     assert_error(&r, "FORBIDDEN");
 }
+
+#[tokio::test]
+async fn a_deployment_can_load_its_own_catalog() {
+    let dir = std::env::temp_dir().join(format!("iam-catalog-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("catalog.toml");
+    std::fs::write(
+        &good,
+        "[types]\nworkspace = [\"read\", \"write\", \"manage\"]\nmembers = [\"read\", \"invite\", \"remove\"]\nroles = [\"read\", \"write\"]\naudit = [\"read\", \"export\"]\nagents = [\"read\", \"run\"]\n",
+    )
+    .unwrap();
+    let path = good.clone();
+    let app = TestApp::start_with(move |c| c.permission_catalog = Some(path)).await;
+    let t = app.sign_up("ada@example.com").await;
+    let org = app.create_org(&t, "acme").await;
+    let cat = app
+        .gql(
+            Some(&t),
+            "{ permissionCatalog { resourceType actions } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        cat["data"]["permissionCatalog"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({ "resourceType": "agents", "actions": ["read", "run"] })),
+        "{cat}"
+    );
+    let ok = app.gql(Some(&t), CREATE, json!({ "o": org, "n": "Runner", "p": [{ "effect": "ALLOW", "permission": "agents:*:run" }] })).await;
+    assert_eq!(ok["data"]["createRole"]["role"]["name"], "Runner", "{ok}");
+    let unknown = app.gql(Some(&t), CREATE, json!({ "o": org, "n": "Apps", "p": [{ "effect": "ALLOW", "permission": "apps:*:read" }] })).await;
+    assert_error(&unknown, "BAD_USER_INPUT");
+
+    // A catalog without what the API itself needs is refused at start, with a clear reason.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[types]\nagents = [\"read\"]\n").unwrap();
+    let config = iam_gateway::config::Config {
+        database_url: "sqlite::memory:".to_owned(),
+        permission_catalog: Some(bad),
+        ..Default::default()
+    };
+    let err = iam_gateway::app::AppState::init(config)
+        .await
+        .err()
+        .expect("must refuse");
+    assert!(err.to_string().contains("workspace:*:read"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
