@@ -172,3 +172,50 @@ async fn expired_invitation_is_refused() {
         .await;
     assert_eq!(bob_orgs["data"]["organizations"], json!([]));
 }
+
+#[tokio::test]
+async fn concurrent_accepts_of_one_token_admit_exactly_one() {
+    let app = TestApp::start().await;
+    let admin = app.sign_up("admin@example.com").await;
+    let org = app.create_org(&admin, "acme").await;
+    let token = app.invite(&admin, &org, "bob@example.com").await;
+    let bob = app.sign_up("bob@example.com").await;
+    // Several sessions of the invitee race to accept the same token.
+    let mut sessions = vec![bob];
+    for _ in 0..5 {
+        let r = app
+            .gql(None, "mutation($p: String!) { signIn(input: {email: \"bob@example.com\", password: $p}) { token } }", json!({ "p": crate::common::PASSWORD }))
+            .await;
+        sessions.push(data_str(&r, &["signIn", "token"]));
+    }
+    let attempts = sessions
+        .iter()
+        .map(|s| app.gql(Some(s), ACCEPT, json!({ "t": token })));
+    let results = futures::future::join_all(attempts).await;
+    let wins = results
+        .iter()
+        .filter(|r| r["data"]["acceptInvitation"]["invitation"]["status"] == "ACCEPTED")
+        .count();
+    assert_eq!(wins, 1, "{results:?}");
+    for r in results.iter().filter(|r| r["errors"].is_array()) {
+        let code = crate::common::error_code(r);
+        assert!(
+            matches!(code.as_deref(), Some("BAD_USER_INPUT" | "CONFLICT")),
+            "{r}"
+        );
+    }
+    let members = app
+        .gql(
+            Some(&admin),
+            "query($o: ID!) { organization(id: $o) { members { user { email } } } }",
+            json!({ "o": org }),
+        )
+        .await;
+    assert_eq!(
+        members["data"]["organization"]["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
