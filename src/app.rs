@@ -14,12 +14,17 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use std::sync::OnceLock;
+
 use crate::auth::Auth;
 use crate::authz::Catalog;
+use crate::cache::{Epochs, FactsCache};
 use crate::config::Config;
+use crate::events::{self, Bus, redis::Link};
 use crate::graphql::access::Authz;
 use crate::graphql::{self, ApiSchema};
 use crate::http::{self, HttpState};
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
 /// What resolvers and handlers share; cheap to clone.
@@ -29,6 +34,11 @@ pub struct Services {
     pub store: Store,
     pub auth: Auth,
     pub authz: Arc<Authz>,
+    pub bus: Bus,
+    pub cache: FactsCache,
+    pub metrics: Arc<Metrics>,
+    /// The Redis link between instances, when configured; its tasks end with the last clone.
+    pub link: Option<Arc<Link>>,
 }
 
 /// A ready application: services and the schema over them.
@@ -42,6 +52,10 @@ pub struct AppState {
 pub enum StartError {
     #[error("permission catalog: {0}")]
     Catalog(String),
+    #[error("metrics: {0}")]
+    Metrics(String),
+    #[error("redis: {0}")]
+    Redis(String),
     #[error("cannot open the database: {0:?}")]
     Database(StoreError),
     #[error("cannot migrate the database: {0:?}")]
@@ -56,28 +70,70 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Connects to the database, applies pending migrations and builds the schema.
+    /// Connects to the database (and Redis, when configured), applies pending migrations and
+    /// builds the schema.
     pub async fn init(config: Config) -> Result<Self, StartError> {
         let authz = load_authz(&config)?;
+        let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?);
+        let epochs = Arc::new(Epochs::new());
+        let (bus, outbound) = Bus::new(epochs.clone(), metrics.clone(), config.redis_url.is_some());
         let store = Store::connect(&config.database_url, config.database_max_connections)
             .await
-            .map_err(StartError::Database)?;
+            .map_err(StartError::Database)?
+            .with_bus(bus.clone());
         store.migrate().await.map_err(StartError::Migrate)?;
-        Ok(Self::with_store(config, store, authz))
-    }
-
-    /// Builds the application over an already migrated store.
-    pub fn with_store(config: Config, store: Store, authz: Authz) -> Self {
+        let l2 = Arc::new(OnceLock::new());
+        let link = match (&config.redis_url, outbound) {
+            (Some(url), Some(outbound)) => {
+                let client = redis::Client::open(url.as_str())
+                    .map_err(|e| StartError::Redis(format!("bad IAM_REDIS_URL: {e}")))?;
+                connect_l2(client.clone(), l2.clone());
+                Some(Arc::new(events::redis::spawn(
+                    client,
+                    bus.clone(),
+                    store.clone(),
+                    outbound,
+                    metrics.clone(),
+                )))
+            }
+            _ => None,
+        };
+        let cache = FactsCache::new(config.cache_max_entries, epochs, l2, metrics.clone());
         let auth = Auth::new(store.clone(), config.allow_signup, config.session_ttl);
         let services = Services {
             config: Arc::new(config),
             store,
             auth,
             authz: Arc::new(authz),
+            bus,
+            cache,
+            metrics,
+            link,
         };
         let schema = graphql::build_schema(&services.config, Some(services.clone()));
-        Self { services, schema }
+        Ok(Self { services, schema })
     }
+}
+
+/// Connects the shared cache in the background: Redis may be down when the instance starts,
+/// and the instance serves from its own cache and the store meanwhile.
+fn connect_l2(client: redis::Client, slot: Arc<OnceLock<redis::aio::ConnectionManager>>) {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match client.get_connection_manager().await {
+                Ok(conn) => {
+                    let _ = slot.set(conn);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "redis: shared cache unreachable; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    });
 }
 
 /// The permission catalog (the deployment's file, or the default) with the built-in roles.

@@ -27,8 +27,11 @@ pub struct Config {
     pub database_url: String,
     /// Pool size; by default 1 for SQLite (one writer at a time) and 10 for PostgreSQL.
     pub database_max_connections: Option<u32>,
-    /// Shared cache and change events between instances (used from the decision cache on).
+    /// Redis: the shared cache (L2) and the change events between instances. Without it the
+    /// instance runs alone, with its in-process cache.
     pub redis_url: Option<String>,
+    /// Most principals' facts the in-process cache (L1) holds.
+    pub cache_max_entries: u64,
     /// A TOML file with the deployment's own permission catalog (`[types]` table of resource
     /// type = [actions]); the default catalog of SEMANTICS.md when unset.
     pub permission_catalog: Option<std::path::PathBuf>,
@@ -70,6 +73,7 @@ impl Default for Config {
             database_url: "sqlite://iam-gateway.db?mode=rwc".to_owned(),
             database_max_connections: None,
             redis_url: None,
+            cache_max_entries: 100_000,
             permission_catalog: None,
             allow_signup: true,
             session_ttl: Duration::from_secs(14 * 24 * 3600),

@@ -324,7 +324,7 @@ pub struct Session {
 
 /// A role: built-in (no organization, immutable, policies defined in code) or an
 /// organization's own.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Role {
     pub id: Uuid,
     pub organization_id: Option<Uuid>,

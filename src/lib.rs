@@ -30,8 +30,11 @@
 pub mod app;
 pub mod auth;
 pub mod authz;
+pub mod cache;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod store;

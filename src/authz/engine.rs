@@ -15,7 +15,7 @@ use super::permission::{Effect, Permission, Scope};
 use super::role::{CompiledRole, RoleSet};
 
 /// A role bound to the principal at a node, as the store knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BindingFact {
     pub id: Uuid,
     pub role_id: Uuid,

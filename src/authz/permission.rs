@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::catalog::{ActionIx, Catalog, TypeIx, is_valid_name, shorten};
 
 /// Whether a policy grants or forbids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Effect {
     Allow,
     Deny,

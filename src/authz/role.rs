@@ -14,7 +14,7 @@ use super::catalog::Catalog;
 use super::permission::{Effect, Permission, PermissionError};
 
 /// A policy as stored: an effect and a permission in its text form.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     pub effect: Effect,
     pub permission: String,

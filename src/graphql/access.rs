@@ -112,12 +112,13 @@ impl Authz {
 /// The engine's view of one principal in one organization: decides many checks from facts
 /// loaded once.
 pub struct OrgView {
-    pub facts: PrincipalFacts,
+    pub facts: Arc<PrincipalFacts>,
     roles: RoleSet,
     /// A custom role that no longer fits the catalog makes the view deny everything: a deny
     /// policy that cannot be read must not turn into an allow.
     broken: bool,
     authz: Arc<Authz>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl OrgView {
@@ -129,10 +130,21 @@ impl OrgView {
         principal_id: Uuid,
         what: &str,
     ) -> Result<Self, ApiError> {
+        Self::load_at_least(ctx, organization_id, principal_id, 0, what).await
+    }
+
+    /// As [`OrgView::load`], from facts read at revision `at_least` or later.
+    pub async fn load_at_least(
+        ctx: &Context<'_>,
+        organization_id: Uuid,
+        principal_id: Uuid,
+        at_least: i64,
+        what: &str,
+    ) -> Result<Self, ApiError> {
         let services = ctx.services();
         let facts = services
-            .store
-            .principal_facts(organization_id, principal_id)
+            .cache
+            .facts(&services.store, organization_id, principal_id, at_least)
             .await?
             .ok_or_else(|| ApiError::not_found(what))?;
         tracing::Span::current().record("org_id", tracing::field::display(organization_id));
@@ -156,6 +168,7 @@ impl OrgView {
             roles,
             broken,
             authz,
+            metrics: services.metrics.clone(),
         })
     }
 
@@ -172,6 +185,7 @@ impl OrgView {
         action: ActionIx,
         resource_id: Option<Uuid>,
     ) -> Decision {
+        self.authz_metrics_evaluation();
         authz::decide(
             &Facts {
                 principal_active: self.active(),
@@ -186,6 +200,10 @@ impl OrgView {
                 now: Utc::now(),
             },
         )
+    }
+
+    fn authz_metrics_evaluation(&self) {
+        self.metrics.evaluations.inc();
     }
 
     /// The full trace of one check.

@@ -29,6 +29,24 @@ pub fn revision_token(organization_id: Uuid, revision: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{organization_id}:{revision}"))
 }
 
+/// Reads a revision token back; BAD_USER_INPUT when it is not one, or names another
+/// organization than `organization_id`.
+pub fn read_revision_token(token: &str, organization_id: Uuid) -> Result<i64, ApiError> {
+    let bad = || {
+        ApiError::bad_input(
+            "atLeast",
+            "`atLeast` is not a revision token of this organization",
+        )
+    };
+    let raw = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (org, rev) = text.split_once(':').ok_or_else(bad)?;
+    if Uuid::parse_str(org).map_err(|_| bad())? != organization_id {
+        return Err(bad());
+    }
+    rev.parse::<i64>().map_err(|_| bad())
+}
+
 #[derive(InputObject, Clone)]
 pub struct CheckInput {
     /// Whom the check is about; the caller when omitted.
@@ -41,6 +59,9 @@ pub struct CheckInput {
     pub node_id: ID,
     /// One resource, for permissions scoped to it.
     pub resource_id: Option<ID>,
+    /// A revision token (from a mutation or an earlier decision): the answer then reflects
+    /// state at least that new, whatever the caches hold.
+    pub at_least: Option<String>,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -234,10 +255,19 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
     }
 
     /// The view of `principal` in the node's organization, after checking the caller may ask.
-    async fn view(&mut self, node: &domain::Node, principal: Uuid) -> Result<&OrgView, ApiError> {
+    async fn view(
+        &mut self,
+        node: &domain::Node,
+        principal: Uuid,
+        at_least: i64,
+    ) -> Result<&OrgView, ApiError> {
         let org_id = node.organization_id();
         let key = (org_id, principal);
-        if !self.views.contains_key(&key) {
+        let fresh_enough = self
+            .views
+            .get(&key)
+            .is_some_and(|v| v.facts.revision >= at_least);
+        if !fresh_enough {
             let ctx = self.ctx;
             if principal == self.caller {
                 let member = ctx.services().store.membership(org_id, principal).await?;
@@ -251,7 +281,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
                     authorize(ctx, &org, Permission::ROLES_READ, "node").await?;
                 }
             }
-            let view = OrgView::load(ctx, org_id, principal, "node").await?;
+            let view = OrgView::load_at_least(ctx, org_id, principal, at_least, "node").await?;
             self.views.insert(key, view);
         }
         self.views
@@ -278,12 +308,19 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
             .catalog
             .resolve(input.resource_type.trim(), input.action.trim())
             .map_err(|e| ApiError::bad_input("resourceType", e.to_string()))?;
+        let at_least = input
+            .at_least
+            .as_deref()
+            .map(|token| read_revision_token(token, node.organization_id()))
+            .transpose()?
+            .unwrap_or(0);
         Ok(Prepared {
             principal,
             node,
             resource_type: t,
             action: a,
             resource_id,
+            at_least,
         })
     }
 }
@@ -294,6 +331,7 @@ struct Prepared {
     resource_type: authz::TypeIx,
     action: authz::ActionIx,
     resource_id: Option<Uuid>,
+    at_least: i64,
 }
 
 #[derive(Default)]
@@ -306,7 +344,7 @@ impl CheckQuery {
     async fn check(&self, ctx: &Context<'_>, input: CheckInput) -> Result<Decision> {
         let mut checker = Checker::new(ctx, false)?;
         let p = checker.prepare(&input).await?;
-        let view = checker.view(&p.node, p.principal).await?;
+        let view = checker.view(&p.node, p.principal, p.at_least).await?;
         let d = view.decide(&p.node.path_ids(), p.resource_type, p.action, p.resource_id);
         Ok(decision(view, &d))
     }
@@ -332,7 +370,7 @@ impl CheckQuery {
                 message: format!("inputs[{i}]: {}", e.message),
                 ..e
             })?;
-            let view = checker.view(&p.node, p.principal).await?;
+            let view = checker.view(&p.node, p.principal, p.at_least).await?;
             let d = view.decide(&p.node.path_ids(), p.resource_type, p.action, p.resource_id);
             out.push(decision(view, &d));
         }
@@ -347,7 +385,7 @@ impl CheckQuery {
         let mut checker = Checker::new(ctx, true)?;
         let p = checker.prepare(&input).await?;
         let path = p.node.path_ids();
-        let view = checker.view(&p.node, p.principal).await?;
+        let view = checker.view(&p.node, p.principal, p.at_least).await?;
         let e = view.explain(&path, p.resource_type, p.action, p.resource_id);
         let catalog = view.catalog();
         let bindings = e
@@ -404,7 +442,7 @@ impl CheckQuery {
         let mut checker = Checker::new(ctx, false)?;
         let node = checker.node(parse_id("nodeId", &node_id)?).await?;
         let caller = checker.caller;
-        let view = checker.view(&node, caller).await?;
+        let view = checker.view(&node, caller, 0).await?;
         let path = node.path_ids();
         let catalog = view.catalog();
         Ok(catalog

@@ -3,7 +3,7 @@
 //! `iam-gateway export-schema`; a test fails when the two differ.
 
 pub mod access;
-mod check;
+pub mod check;
 pub mod context;
 pub mod error;
 mod mutation;

@@ -413,16 +413,32 @@ pub struct RevokeRoleBindingInput {
 #[derive(SimpleObject)]
 pub struct RolePayload {
     pub role: Role,
+    /// The organization revision after the change: pass it as `atLeast` to see it anywhere.
+    pub revision: String,
 }
 
 #[derive(SimpleObject)]
 pub struct DeleteRolePayload {
     pub deleted_id: ID,
+    pub revision: String,
 }
 
 #[derive(SimpleObject)]
 pub struct RoleBindingPayload {
     pub binding: RoleBinding,
+    /// The organization revision after the change: pass it as `atLeast` to see it anywhere.
+    pub revision: String,
+}
+
+/// The organization's revision token now (after a change this request made).
+async fn revision_now(ctx: &Context<'_>, organization_id: Uuid) -> Result<String, ApiError> {
+    let rev = ctx
+        .services()
+        .store
+        .revision(organization_id)
+        .await?
+        .unwrap_or(0);
+    Ok(super::check::revision_token(organization_id, rev))
 }
 
 #[derive(Default)]
@@ -452,6 +468,7 @@ impl RoleMutation {
             .await?;
         Ok(RolePayload {
             role: Role::new(role, 0),
+            revision: revision_now(ctx, org.id()).await?,
         })
     }
 
@@ -503,6 +520,7 @@ impl RoleMutation {
         let n = counts.get(&role.id).copied().unwrap_or(0);
         Ok(RolePayload {
             role: Role::new(role, n),
+            revision: revision_now(ctx, org_id).await?,
         })
     }
 
@@ -539,6 +557,7 @@ impl RoleMutation {
             .await?;
         Ok(DeleteRolePayload {
             deleted_id: input.id,
+            revision: revision_now(ctx, org_id).await?,
         })
     }
 
@@ -579,7 +598,10 @@ impl RoleMutation {
         let binding = dressed
             .pop()
             .ok_or_else(|| ApiError::not_found("role binding"))?;
-        Ok(RoleBindingPayload { binding })
+        Ok(RoleBindingPayload {
+            binding,
+            revision: revision_now(ctx, node.organization_id()).await?,
+        })
     }
 
     /// Revokes a role binding (refused when it would leave the organization without an active
@@ -616,6 +638,9 @@ impl RoleMutation {
         let binding = dressed
             .pop()
             .ok_or_else(|| ApiError::not_found("role binding"))?;
-        Ok(RoleBindingPayload { binding })
+        Ok(RoleBindingPayload {
+            binding,
+            revision: revision_now(ctx, node.organization_id()).await?,
+        })
     }
 }

@@ -31,6 +31,7 @@ pub fn routes(state: HttpState) -> Router {
         .route("/graphql", get(graphiql).post(graphql))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -56,6 +57,13 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
             )
         }
     }
+}
+
+async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.services.metrics.render(),
+    )
 }
 
 async fn graphql(

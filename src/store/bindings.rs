@@ -134,7 +134,7 @@ impl Store {
             )));
         }
         let id = Uuid::now_v7();
-        revision::bump(
+        let event = revision::bump(
             &txn,
             Change {
                 organization_id,
@@ -213,6 +213,7 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
+        self.publish(std::slice::from_ref(&event));
         Ok(created)
     }
 
@@ -225,7 +226,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("role binding"))?
             .into();
-        revision::bump(
+        let event = revision::bump(
             &txn,
             Change {
                 organization_id: found.organization_id,
@@ -264,6 +265,7 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
+        self.publish(std::slice::from_ref(&event));
         Ok(found)
     }
 

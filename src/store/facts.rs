@@ -14,7 +14,7 @@ use crate::authz::BindingFact;
 use crate::domain::{MemberStatus, Role};
 
 /// What the engine is told about a principal in an organization.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PrincipalFacts {
     pub organization_id: Uuid,
     pub principal_id: Uuid,

@@ -183,7 +183,7 @@ impl Store {
                 "you are already a member of this organization".to_owned()
             })
         })?;
-        revision::bump(
+        let event = revision::bump(
             &txn,
             Change {
                 organization_id: found.organization_id,
@@ -213,6 +213,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("organization"))?;
         txn.commit().await?;
+        self.publish(std::slice::from_ref(&event));
         let accepted = invitation::Model {
             status: "accepted".to_owned(),
             accepted_at: Some(now),

@@ -82,7 +82,7 @@ impl Store {
 
         let txn = self.db.begin().await?;
         let now = chrono::Utc::now();
-        super::revision::bump(
+        let event = super::revision::bump(
             &txn,
             super::revision::Change {
                 organization_id,
@@ -131,6 +131,7 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
+        self.publish(std::slice::from_ref(&event));
         Ok(updated.into())
     }
 }

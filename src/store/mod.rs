@@ -19,6 +19,8 @@ mod users;
 use std::time::Duration;
 
 use migration::MigratorTrait;
+
+use crate::events::{Bus, ChangeEvent};
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
@@ -32,9 +34,17 @@ pub use roles::RoleChanges;
 pub use sessions::SessionLookup;
 
 /// Handle on the database; cheap to clone (it wraps the connection pool).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Where committed changes are announced (none in tools such as `migrate`).
+    bus: Option<Bus>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -64,7 +74,51 @@ impl Store {
             options.max_connections(max_connections.unwrap_or(10));
         }
         let db = Database::connect(options).await?;
-        Ok(Self { db })
+        Ok(Self { db, bus: None })
+    }
+
+    /// The same store, announcing its committed changes on `bus`.
+    pub fn with_bus(self, bus: Bus) -> Self {
+        Self {
+            bus: Some(bus),
+            ..self
+        }
+    }
+
+    /// Announces changes that have committed. Never blocks, never fails.
+    fn publish(&self, events: &[ChangeEvent]) {
+        if let Some(bus) = &self.bus {
+            bus.publish(events);
+        }
+    }
+
+    /// The changes of an organization after revision `since`, oldest first, at most `limit`.
+    pub async fn changes_since(
+        &self,
+        organization_id: uuid::Uuid,
+        since: i64,
+        limit: u64,
+    ) -> Result<Vec<ChangeEvent>, StoreError> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+        Ok(entity::change_log::Entity::find()
+            .filter(entity::change_log::Column::OrganizationId.eq(organization_id))
+            .filter(entity::change_log::Column::Revision.gt(since))
+            .order_by_asc(entity::change_log::Column::Revision)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(ChangeEvent::from)
+            .collect())
+    }
+
+    /// The current revision of an organization, if it exists.
+    pub async fn revision(&self, organization_id: uuid::Uuid) -> Result<Option<i64>, StoreError> {
+        use sea_orm::EntityTrait;
+        Ok(entity::organization::Entity::find_by_id(organization_id)
+            .one(&self.db)
+            .await?
+            .map(|o| o.revision))
     }
 
     /// Applies every migration not yet applied.

@@ -123,7 +123,7 @@ impl Store {
         })
         .exec_without_returning(&txn)
         .await?;
-        let revision = revision::bump(
+        let event = revision::bump(
             &txn,
             Change {
                 organization_id: id,
@@ -149,8 +149,9 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
+        self.publish(std::slice::from_ref(&event));
         Ok(Organization {
-            revision,
+            revision: event.revision,
             ..created.into()
         })
     }
@@ -203,7 +204,7 @@ impl Store {
         .exec_with_returning(&txn)
         .await
         .map_err(|e| StoreError::unique_or_db(e, || workspace_slug_taken(slug)))?;
-        revision::bump(
+        let event = revision::bump(
             &txn,
             Change {
                 organization_id,
@@ -229,6 +230,7 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
+        self.publish(std::slice::from_ref(&event));
         Ok(created.into())
     }
 
@@ -288,7 +290,7 @@ impl Store {
             .count(&txn)
             .await?;
         workspace::Entity::delete_by_id(id).exec(&txn).await?;
-        revision::bump(
+        let event = revision::bump(
             &txn,
             Change {
                 organization_id: current.organization_id,
@@ -318,6 +320,7 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
+        self.publish(std::slice::from_ref(&event));
         Ok(())
     }
 
@@ -362,7 +365,7 @@ impl Store {
         .exec_with_returning(&txn)
         .await
         .map_err(|e| StoreError::unique_or_db(e, || project_slug_taken(slug)))?;
-        revision::bump(
+        let event = revision::bump(
             &txn,
             Change {
                 organization_id: workspace.organization_id,
@@ -392,6 +395,7 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
+        self.publish(std::slice::from_ref(&event));
         Ok(created.into())
     }
 
@@ -447,7 +451,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("project"))?;
         project::Entity::delete_by_id(id).exec(&txn).await?;
-        revision::bump(
+        let event = revision::bump(
             &txn,
             Change {
                 organization_id: current.organization_id,
@@ -477,6 +481,7 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
+        self.publish(std::slice::from_ref(&event));
         Ok(())
     }
 

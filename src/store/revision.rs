@@ -13,6 +13,8 @@ use uuid::Uuid;
 
 use entity::{change_log, organization};
 
+use crate::events::ChangeEvent;
+
 /// What changed, for the change log and (later) the change events.
 pub(crate) struct Change {
     pub organization_id: Uuid,
@@ -23,8 +25,12 @@ pub(crate) struct Change {
     pub actor_id: Option<Uuid>,
 }
 
-/// Bumps the organization's revision and logs the change; returns the new revision.
-pub(crate) async fn bump<C: ConnectionTrait>(conn: &C, change: Change) -> Result<i64, DbErr> {
+/// Bumps the organization's revision and logs the change; returns the change as the event to
+/// publish once the transaction has committed.
+pub(crate) async fn bump<C: ConnectionTrait>(
+    conn: &C,
+    change: Change,
+) -> Result<ChangeEvent, DbErr> {
     let updated = organization::Entity::update_many()
         .col_expr(
             organization::Column::Revision,
@@ -44,6 +50,7 @@ pub(crate) async fn bump<C: ConnectionTrait>(conn: &C, change: Change) -> Result
         .await?
         .map(|o| o.revision)
         .ok_or_else(|| DbErr::RecordNotFound("organization".to_owned()))?;
+    let at = Utc::now();
     change_log::Entity::insert(change_log::ActiveModel {
         organization_id: Set(change.organization_id),
         revision: Set(revision),
@@ -52,10 +59,34 @@ pub(crate) async fn bump<C: ConnectionTrait>(conn: &C, change: Change) -> Result
         node_id: Set(change.node_id),
         role_id: Set(change.role_id),
         actor_id: Set(change.actor_id),
-        created_at: Set(Utc::now()),
+        created_at: Set(at),
         ..Default::default()
     })
     .exec_without_returning(conn)
     .await?;
-    Ok(revision)
+    Ok(ChangeEvent {
+        organization_id: change.organization_id,
+        revision,
+        kind: change.kind.to_owned(),
+        principal_id: change.principal_id,
+        node_id: change.node_id,
+        role_id: change.role_id,
+        actor_id: change.actor_id,
+        at,
+    })
+}
+
+impl From<change_log::Model> for ChangeEvent {
+    fn from(m: change_log::Model) -> Self {
+        Self {
+            organization_id: m.organization_id,
+            revision: m.revision,
+            kind: m.kind,
+            principal_id: m.principal_id,
+            node_id: m.node_id,
+            role_id: m.role_id,
+            actor_id: m.actor_id,
+            at: m.created_at,
+        }
+    }
 }

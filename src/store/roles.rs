@@ -209,7 +209,7 @@ impl Store {
         let id = Uuid::now_v7();
         // The bump comes first: it locks the organization row, so concurrent role changes of
         // one organization queue here and the name check below sees the winner's row.
-        revision::bump(
+        let event = revision::bump(
             &txn,
             Change {
                 organization_id,
@@ -258,6 +258,7 @@ impl Store {
             .next()
             .ok_or(StoreError::NotFound("role"))?;
         txn.commit().await?;
+        self.publish(std::slice::from_ref(&event));
         Ok(created)
     }
 
@@ -279,7 +280,7 @@ impl Store {
         let organization_id = current
             .organization_id
             .ok_or(StoreError::NotFound("role"))?;
-        revision::bump(
+        let event = revision::bump(
             &txn,
             Change {
                 organization_id,
@@ -331,6 +332,7 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
+        self.publish(std::slice::from_ref(&event));
         Ok(updated)
     }
 
@@ -353,7 +355,7 @@ impl Store {
         let organization_id = current
             .organization_id
             .ok_or(StoreError::NotFound("role"))?;
-        revision::bump(
+        let event = revision::bump(
             &txn,
             Change {
                 organization_id,
@@ -395,6 +397,7 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
+        self.publish(std::slice::from_ref(&event));
         Ok(())
     }
 }

@@ -1,0 +1,223 @@
+//! The decision cache: a principal's facts in an organization, cached in process (moka, L1)
+//! and in Redis (L2, shared by instances), each entry tagged with the revision it was read at.
+//!
+//! The cache stores facts, never decisions it made up: every answer is the engine's, computed
+//! from facts that are valid by the epoch rule (see `epochs.rs`), or freshly read from the
+//! store. `atLeast` raises the bar: facts older than the caller's revision token are never
+//! used. Concurrent misses of one key are loaded once (moka coalesces them).
+
+mod epochs;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ::redis::AsyncCommands;
+use ::redis::aio::ConnectionManager;
+use uuid::Uuid;
+
+pub use epochs::Epochs;
+
+use crate::metrics::Metrics;
+use crate::store::{PrincipalFacts, Store, StoreError};
+
+/// How long an L1 entry may live at most: a safety net, not the freshness mechanism.
+const L1_TTL: Duration = Duration::from_secs(300);
+/// How long an L2 entry lives in Redis.
+const L2_TTL_SECS: u64 = 300;
+/// How long one L2 round trip may take before the cache goes to the store instead.
+const L2_TIMEOUT: Duration = Duration::from_millis(50);
+
+/// Facts with the revision they were read at (`facts.revision`).
+pub type Facts = Arc<PrincipalFacts>;
+
+#[derive(Clone)]
+pub struct FactsCache {
+    l1: moka::future::Cache<(Uuid, Uuid), Facts>,
+    /// Filled once Redis answers (it may be down when the instance starts).
+    l2: Arc<OnceLock<ConnectionManager>>,
+    epochs: Arc<Epochs>,
+    metrics: Arc<Metrics>,
+}
+
+fn custom_role_ids(f: &PrincipalFacts) -> Vec<Uuid> {
+    f.custom_roles.iter().map(|r| r.id).collect()
+}
+
+impl FactsCache {
+    pub fn new(
+        max_entries: u64,
+        epochs: Arc<Epochs>,
+        l2: Arc<OnceLock<ConnectionManager>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            l1: moka::future::Cache::builder()
+                .max_capacity(max_entries)
+                .time_to_live(L1_TTL)
+                .build(),
+            l2,
+            epochs,
+            metrics,
+        }
+    }
+
+    fn valid(&self, f: &PrincipalFacts, at_least: i64) -> bool {
+        let roles = custom_role_ids(f);
+        match self
+            .epochs
+            .required(f.organization_id, f.principal_id, &roles)
+        {
+            Some(need) => f.revision >= need.max(at_least),
+            None => false,
+        }
+    }
+
+    /// The facts of `principal` in `organization`, read at a revision no older than any change
+    /// this instance has heard of, nor than `at_least`. `None` when the organization does not
+    /// exist.
+    pub async fn facts(
+        &self,
+        store: &Store,
+        organization: Uuid,
+        principal: Uuid,
+        at_least: i64,
+    ) -> Result<Option<Facts>, StoreError> {
+        let key = (organization, principal);
+        if !self.epochs.trusted() {
+            self.metrics.cache_bypassed.inc();
+            return self.read_through(store, key).await;
+        }
+        if let Some(hit) = self.l1.get(&key).await {
+            if self.valid(&hit, at_least) {
+                self.metrics.cache_hits.with_label_values(&["l1"]).inc();
+                return Ok(Some(hit));
+            }
+            self.metrics.invalidations.inc();
+            self.l1.invalidate(&key).await;
+        }
+        self.metrics.cache_misses.with_label_values(&["l1"]).inc();
+        let this = self.clone();
+        let loader_store = store.clone();
+        let loaded = self
+            .l1
+            .try_get_with(key, async move {
+                this.load(&loader_store, organization, principal, at_least)
+                    .await
+            })
+            .await;
+        match loaded {
+            Ok(f) if self.valid(&f, at_least) => Ok(Some(f)),
+            // Joined a load that started before a newer change: read again, for this caller.
+            Ok(_) => self.read_through(store, key).await,
+            Err(e) => match &*e {
+                LoadError::Missing => Ok(None),
+                // The error belongs to the coalesced load; read again so that this caller gets
+                // its own answer (or its own error).
+                LoadError::Store(e) => {
+                    tracing::debug!(error = ?e, "coalesced facts load failed; reading again");
+                    self.read_through(store, key).await
+                }
+            },
+        }
+    }
+
+    /// Reads from the store and replaces the cached entry.
+    async fn read_through(
+        &self,
+        store: &Store,
+        key: (Uuid, Uuid),
+    ) -> Result<Option<Facts>, StoreError> {
+        let fresh = store.principal_facts(key.0, key.1).await?.map(Arc::new);
+        self.metrics.store_loads.inc();
+        if let Some(f) = &fresh {
+            self.epochs.saw(key.0, f.revision);
+            if self.epochs.trusted() {
+                self.l1.insert(key, f.clone()).await;
+                self.l2_put(f).await;
+            }
+        }
+        Ok(fresh)
+    }
+
+    async fn load(
+        &self,
+        store: &Store,
+        organization: Uuid,
+        principal: Uuid,
+        at_least: i64,
+    ) -> Result<Facts, LoadError> {
+        if let Some(f) = self.l2_get(organization, principal).await
+            && self.valid(&f, at_least)
+        {
+            self.metrics.cache_hits.with_label_values(&["l2"]).inc();
+            return Ok(f);
+        }
+        if self.l2.get().is_some() {
+            self.metrics.cache_misses.with_label_values(&["l2"]).inc();
+        }
+        let f = store
+            .principal_facts(organization, principal)
+            .await
+            .map_err(LoadError::Store)?
+            .ok_or(LoadError::Missing)?;
+        self.metrics.store_loads.inc();
+        self.epochs.saw(organization, f.revision);
+        let f = Arc::new(f);
+        self.l2_put(&f).await;
+        Ok(f)
+    }
+
+    fn l2_key(organization: Uuid, principal: Uuid) -> String {
+        format!("iam:facts:{organization}:{principal}")
+    }
+
+    async fn l2_get(&self, organization: Uuid, principal: Uuid) -> Option<Facts> {
+        let mut conn = self.l2.get()?.clone();
+        let key = Self::l2_key(organization, principal);
+        let got: Option<String> = match tokio::time::timeout(L2_TIMEOUT, conn.get(&key)).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                self.metrics.l2_errors.inc();
+                tracing::debug!(error = %e, "L2 read failed");
+                return None;
+            }
+            Err(_) => {
+                self.metrics.l2_errors.inc();
+                return None;
+            }
+        };
+        serde_json::from_str::<PrincipalFacts>(&got?)
+            .ok()
+            .map(Arc::new)
+    }
+
+    async fn l2_put(&self, f: &PrincipalFacts) {
+        let Some(mut conn) = self.l2.get().cloned() else {
+            return;
+        };
+        let Ok(json) = serde_json::to_string(f) else {
+            return;
+        };
+        let key = Self::l2_key(f.organization_id, f.principal_id);
+        let put = conn.set_ex::<_, _, ()>(&key, json, L2_TTL_SECS);
+        match tokio::time::timeout(L2_TIMEOUT, put).await {
+            Ok(Ok(())) => {}
+            _ => self.metrics.l2_errors.inc(),
+        }
+    }
+
+    /// How many entries L1 holds (approximately).
+    pub fn len(&self) -> u64 {
+        self.l1.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug)]
+enum LoadError {
+    Missing,
+    Store(StoreError),
+}

@@ -1,0 +1,128 @@
+//! Prometheus metrics of one instance, served at `/metrics`: cache hits and misses per layer,
+//! loads from the store, evaluations, invalidations, change events published, received and
+//! dropped, pub/sub reconnects, propagation lag and check latency.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub cache_hits: IntCounterVec,
+    pub cache_misses: IntCounterVec,
+    pub cache_bypassed: IntCounter,
+    pub store_loads: IntCounter,
+    pub invalidations: IntCounter,
+    pub evaluations: IntCounter,
+    pub events_published: IntCounter,
+    pub events_received: IntCounter,
+    pub events_dropped: IntCounter,
+    pub pubsub_reconnects: IntCounter,
+    pub l2_errors: IntCounter,
+    pub propagation_lag: Histogram,
+    pub check_latency: Histogram,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
+    let c = IntCounter::with_opts(Opts::new(name, help))?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn per_layer(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+) -> Result<IntCounterVec, prometheus::Error> {
+    let c = IntCounterVec::new(Opts::new(name, help), &["layer"])?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn seconds(registry: &Registry, name: &str, help: &str) -> Result<Histogram, prometheus::Error> {
+    let buckets = vec![
+        0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+        0.5, 1.0, 2.5,
+    ];
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))?;
+    registry.register(Box::new(h.clone()))?;
+    Ok(h)
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let r = Registry::new_custom(Some("iam".to_owned()), None)?;
+        Ok(Self {
+            cache_hits: per_layer(
+                &r,
+                "cache_hits_total",
+                "decision facts served from a cache layer",
+            )?,
+            cache_misses: per_layer(
+                &r,
+                "cache_misses_total",
+                "lookups a cache layer could not answer",
+            )?,
+            cache_bypassed: counter(
+                &r,
+                "cache_bypassed_total",
+                "lookups answered from the store because the caches were not trusted",
+            )?,
+            store_loads: counter(&r, "store_loads_total", "facts read from the database")?,
+            invalidations: counter(
+                &r,
+                "cache_invalidations_total",
+                "cached facts found stale by their epochs",
+            )?,
+            evaluations: counter(&r, "evaluations_total", "decisions computed by the engine")?,
+            events_published: counter(
+                &r,
+                "events_published_total",
+                "change events published by this instance",
+            )?,
+            events_received: counter(
+                &r,
+                "events_received_total",
+                "change events heard from other instances",
+            )?,
+            events_dropped: counter(
+                &r,
+                "events_dropped_total",
+                "change events that could not be queued for Redis",
+            )?,
+            pubsub_reconnects: counter(
+                &r,
+                "pubsub_reconnects_total",
+                "Redis pub/sub (re)connections",
+            )?,
+            l2_errors: counter(
+                &r,
+                "l2_errors_total",
+                "Redis cache reads or writes that failed or timed out",
+            )?,
+            propagation_lag: seconds(
+                &r,
+                "propagation_lag_seconds",
+                "time from commit on another instance to its event here",
+            )?,
+            check_latency: seconds(
+                &r,
+                "check_latency_seconds",
+                "time to answer one check resolver",
+            )?,
+            registry: r,
+        })
+    }
+
+    /// The metrics in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .is_err()
+        {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
