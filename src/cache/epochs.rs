@@ -6,7 +6,7 @@
 //! so invalidation is a bump, never a scan of cached keys, and it is fine-grained: a change of
 //! one principal's bindings leaves everybody else's cached facts valid.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -20,8 +20,32 @@ struct Maps {
     orgs: HashMap<Uuid, i64>,
     principals: HashMap<(Uuid, Uuid), i64>,
     roles: HashMap<Uuid, i64>,
-    /// The newest revision heard of per organization, for resynchronisation.
-    seen: HashMap<Uuid, i64>,
+    /// Per organization, how far this instance has applied its changes without a hole.
+    cursors: HashMap<Uuid, Cursor>,
+}
+
+/// INVARIANT: every change of the organization with a revision <= `contiguous` has been
+/// applied (or was already reflected in everything cached when the cursor started). Replays
+/// start there. Loading facts never moves it: facts read from the store reflect changes this
+/// instance may not have applied to its epochs, and the entries cached before them still need
+/// those changes applied.
+#[derive(Default)]
+struct Cursor {
+    contiguous: i64,
+    /// Revisions applied beyond a hole, waiting for the hole to fill.
+    ahead: BTreeSet<i64>,
+}
+
+impl Cursor {
+    fn applied(&mut self, revision: i64) {
+        if revision <= self.contiguous {
+            return;
+        }
+        self.ahead.insert(revision);
+        while self.ahead.remove(&(self.contiguous + 1)) {
+            self.contiguous += 1;
+        }
+    }
 }
 
 /// The epochs of one instance.
@@ -54,7 +78,19 @@ impl Epochs {
             return;
         };
         let bump = |slot: &mut i64| *slot = (*slot).max(e.revision);
-        bump(m.seen.entry(e.organization_id).or_insert(0));
+        match m.cursors.get_mut(&e.organization_id) {
+            Some(cursor) => cursor.applied(e.revision),
+            // Nothing of the organization is cached yet: start counting here.
+            None => {
+                m.cursors.insert(
+                    e.organization_id,
+                    Cursor {
+                        contiguous: e.revision,
+                        ahead: BTreeSet::new(),
+                    },
+                );
+            }
+        }
         match e.reach() {
             Reach::Principal(p) => bump(m.principals.entry((e.organization_id, p)).or_insert(0)),
             Reach::Role(r) => bump(m.roles.entry(r).or_insert(0)),
@@ -80,20 +116,34 @@ impl Epochs {
         Some(need)
     }
 
-    /// Notes that facts of `organization` were read at `revision` (its newest known revision).
+    /// Notes that facts of `organization` read at `revision` are about to be cached: when the
+    /// instance has no cursor for it yet, counting starts there.
     pub fn saw(&self, organization: Uuid, revision: i64) {
         if let Ok(mut m) = self.maps.write() {
-            let slot = m.seen.entry(organization).or_insert(0);
-            *slot = (*slot).max(revision);
+            m.cursors.entry(organization).or_insert(Cursor {
+                contiguous: revision,
+                ahead: BTreeSet::new(),
+            });
         }
     }
 
-    /// The organizations this instance knows, with the newest revision it heard of.
+    /// The organizations this instance caches, each with the revision up to which it has
+    /// applied every change (where a replay must start).
     pub fn seen(&self) -> Vec<(Uuid, i64)> {
         self.maps
             .read()
-            .map(|m| m.seen.iter().map(|(k, v)| (*k, *v)).collect())
+            .map(|m| m.cursors.iter().map(|(k, c)| (*k, c.contiguous)).collect())
             .unwrap_or_default()
+    }
+
+    /// Where a replay of `organization` must start, if the instance caches anything of it.
+    pub fn heard(&self, organization: Uuid) -> Option<i64> {
+        self.maps
+            .read()
+            .ok()?
+            .cursors
+            .get(&organization)
+            .map(|c| c.contiguous)
     }
 
     /// Invalidates everything cached of `organization` read before `revision`.
@@ -110,5 +160,43 @@ impl Epochs {
 
     pub fn set_trusted(&self, trusted: bool) {
         self.trusted.store(trusted, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(org: Uuid, revision: i64, principal: Uuid) -> ChangeEvent {
+        ChangeEvent {
+            organization_id: org,
+            revision,
+            kind: "binding.revoked".to_owned(),
+            principal_id: Some(principal),
+            node_id: None,
+            role_id: None,
+            actor_id: None,
+            at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn loads_never_move_the_replay_cursor_past_unapplied_changes() {
+        let (org, p) = (Uuid::new_v4(), Uuid::new_v4());
+        let e = Epochs::new();
+        e.saw(org, 5);
+        // Facts read later at revision 9 (changes 6..9 not heard of) do not move the cursor.
+        e.saw(org, 9);
+        assert_eq!(e.heard(org), Some(5));
+        e.apply(&event(org, 7, p));
+        assert_eq!(e.heard(org), Some(5), "a hole at 6 keeps the cursor");
+        e.apply(&event(org, 6, p));
+        assert_eq!(e.heard(org), Some(7), "the hole filled");
+        assert_eq!(e.required(org, p, &[]), Some(7));
+        assert_eq!(
+            e.required(org, Uuid::new_v4(), &[]),
+            Some(0),
+            "other principals unaffected"
+        );
     }
 }

@@ -167,12 +167,7 @@ async fn listen(
             Ok(Wire::Heartbeat { .. }) => {}
             Ok(Wire::Change { from, .. }) if from == bus.instance() => {}
             Ok(Wire::Change { event, .. }) => {
-                let heard = bus
-                    .epochs()
-                    .seen()
-                    .into_iter()
-                    .find(|(org, _)| *org == event.organization_id)
-                    .map(|(_, r)| r);
+                let heard = bus.epochs().heard(event.organization_id);
                 if let Some(heard) = heard
                     && event.revision > heard + 1
                     && !replay_org(bus, store, event.organization_id, heard).await

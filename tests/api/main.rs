@@ -8,6 +8,7 @@ mod common;
 
 mod audit;
 mod auth;
+mod cache;
 mod cli;
 mod decisions;
 mod guard_walk;

@@ -28,9 +28,27 @@ pub const VIEWER: &str = "00000001-0000-4000-8000-000000000004";
 pub struct TestDb {
     pub url: String,
     admin: Option<(String, String)>,
+    /// A SQLite file to delete at the end (databases that several instances share).
+    file: Option<std::path::PathBuf>,
 }
 
 impl TestDb {
+    /// A database several app instances can share: the per-test PostgreSQL database, or a
+    /// temporary SQLite file.
+    pub async fn shared() -> Self {
+        let db = Self::new().await;
+        if db.is_postgres() {
+            return db;
+        }
+        let path =
+            std::env::temp_dir().join(format!("iam-test-{}.db", uuid::Uuid::new_v4().simple()));
+        Self {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            admin: None,
+            file: Some(path),
+        }
+    }
+
     pub async fn new() -> Self {
         match std::env::var("IAM_TEST_DATABASE_URL") {
             Ok(base) if base.starts_with("postgres") => {
@@ -47,11 +65,13 @@ impl TestDb {
                 Self {
                     url,
                     admin: Some((base, name)),
+                    file: None,
                 }
             }
             _ => Self {
                 url: "sqlite::memory:".to_owned(),
                 admin: None,
+                file: None,
             },
         }
     }
@@ -63,6 +83,11 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if let Some(path) = self.file.take() {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
         let Some((base, name)) = self.admin.take() else {
             return;
         };
@@ -106,8 +131,22 @@ pub struct TestApp {
     pub state: AppState,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
-    // Declared last: dropped after the server has been told to stop.
-    pub db: TestDb,
+    // Declared last: dropped after the server has been told to stop. Siblings share the
+    // first instance's database and own none.
+    pub db: Option<TestDb>,
+}
+
+/// The Redis the suite runs against when told to (`IAM_TEST_REDIS_URL`).
+pub fn suite_redis() -> Option<String> {
+    std::env::var("IAM_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A Redis for tests that need one whatever the suite runs on: `IAM_TEST_REDIS_URL`, or the
+/// machine's own at 127.0.0.1:6379.
+pub fn any_redis() -> String {
+    suite_redis().unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
 }
 
 impl TestApp {
@@ -119,8 +158,47 @@ impl TestApp {
     /// The application with settings changed by `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new().await;
+        let url = db.url.clone();
+        Self::start_on(Some(db), &url, suite_redis(), tweak).await
+    }
+
+    /// Two instances over one database and one Redis, as in a scaled-out deployment.
+    pub async fn pair(redis_url: &str) -> (Self, Self) {
+        let db = TestDb::shared().await;
+        let url = db.url.clone();
+        let a = Self::start_on(Some(db), &url, Some(redis_url.to_owned()), |_| {}).await;
+        let b = a.sibling(redis_url).await;
+        (a, b)
+    }
+
+    /// Another instance over this one's database, using `redis_url`.
+    pub async fn sibling(&self, redis_url: &str) -> Self {
+        let url = self.state.services.config.database_url.clone();
+        Self::start_on(None, &url, Some(redis_url.to_owned()), |_| {}).await
+    }
+
+    /// Waits (at most 10 s) until the instance trusts its caches: subscribed to Redis and
+    /// caught up with the change log.
+    pub async fn wait_trusted(&self) {
+        let epochs = self.state.services.bus.epochs().clone();
+        for _ in 0..1000 {
+            if epochs.trusted() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the instance never came to trust its caches");
+    }
+
+    async fn start_on(
+        db: Option<TestDb>,
+        database_url: &str,
+        redis_url: Option<String>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config {
-            database_url: db.url.clone(),
+            database_url: database_url.to_owned(),
+            redis_url,
             ..Config::default()
         };
         tweak(&mut config);
@@ -147,6 +225,24 @@ impl TestApp {
             shutdown: Some(tx),
             db,
         }
+    }
+
+    /// The value of one metric of this instance (summed over its labels), from `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -267,7 +363,7 @@ impl TestApp {
     ) -> Value {
         self.gql(
             Some(token),
-            "mutation($p: ID!, $r: ID!, $n: ID!, $e: DateTime) { grantRole(input: {principalId: $p, roleId: $r, nodeId: $n, expiresAt: $e}) { binding { id roleName nodeKind expired } } }",
+            "mutation($p: ID!, $r: ID!, $n: ID!, $e: DateTime) { grantRole(input: {principalId: $p, roleId: $r, nodeId: $n, expiresAt: $e}) { binding { id roleName nodeKind expired } revision } }",
             json!({ "p": principal, "r": role, "n": node, "e": expires_at }),
         )
         .await
@@ -334,4 +430,77 @@ pub fn assert_error(response: &Value, code: &str) {
                 .is_some_and(|o| o.values().all(Value::is_null)),
         "an error response must carry no data: {response}"
     );
+}
+
+/// A TCP proxy in front of a server, whose connections a test can cut and restore: a Redis
+/// "failure" that affects one instance only.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Self {
+        let upstream = upstream.to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, k) = (cut.clone(), conns.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                k.lock().expect("conns").push(task);
+            }
+        });
+        Self {
+            addr,
+            cut,
+            conns,
+            accept,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self.conns.lock().expect("conns").drain(..) {
+            t.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        for t in self
+            .conns
+            .lock()
+            .map(|mut c| c.drain(..).collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            t.abort();
+        }
+    }
 }
