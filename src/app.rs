@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use crate::auth::Auth;
 use crate::authz::Catalog;
-use crate::cache::{Epochs, FactsCache};
+use crate::cache::{Epochs, FactsCache, SessionCache};
 use crate::config::Config;
 use crate::events::{self, Bus, redis::Link};
 use crate::graphql::access::Authz;
@@ -98,8 +98,14 @@ impl AppState {
             }
             _ => None,
         };
+        let sessions = SessionCache::new(config.cache_max_entries, epochs.clone(), metrics.clone());
         let cache = FactsCache::new(config.cache_max_entries, epochs, l2, metrics.clone());
-        let auth = Auth::new(store.clone(), config.allow_signup, config.session_ttl);
+        let auth = Auth::new(
+            store.clone(),
+            sessions,
+            config.allow_signup,
+            config.session_ttl,
+        );
         let services = Services {
             config: Arc::new(config),
             store,

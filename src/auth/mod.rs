@@ -6,7 +6,9 @@
 pub mod password;
 pub mod token;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
+
+use crate::cache::SessionCache;
 
 use crate::domain::{Actor, Email, InvalidInput, Name, NewPassword, Session, User};
 use crate::store::{SessionLookup, Store, StoreError};
@@ -72,14 +74,21 @@ pub enum Caller {
 #[derive(Clone)]
 pub struct Auth {
     store: Store,
+    sessions: SessionCache,
     allow_signup: bool,
     session_ttl: Duration,
 }
 
 impl Auth {
-    pub fn new(store: Store, allow_signup: bool, session_ttl: std::time::Duration) -> Self {
+    pub fn new(
+        store: Store,
+        sessions: SessionCache,
+        allow_signup: bool,
+        session_ttl: std::time::Duration,
+    ) -> Self {
         Self {
             store,
+            sessions,
             allow_signup,
             session_ttl: Duration::from_std(session_ttl).unwrap_or(Duration::days(14)),
         }
@@ -175,16 +184,12 @@ impl Auth {
         let Some(bearer) = bearer else {
             return Ok(Caller::Anonymous);
         };
-        let now = Utc::now();
         match self
-            .store
-            .session_by_token_hash(&token::hash(bearer), now)
+            .sessions
+            .lookup(&self.store, &token::hash(bearer))
             .await?
         {
-            SessionLookup::Valid(session, user) => {
-                self.store.touch_session(&session, now).await?;
-                Ok(Caller::User { user, session })
-            }
+            SessionLookup::Valid(session, user) => Ok(Caller::User { user, session }),
             SessionLookup::Expired => {
                 Ok(Caller::Rejected("the session has expired; sign in again"))
             }

@@ -22,6 +22,10 @@ struct Maps {
     roles: HashMap<Uuid, i64>,
     /// Per organization, how far this instance has applied its changes without a hole.
     cursors: HashMap<Uuid, Cursor>,
+    /// Per user, when this instance last heard that one of their sessions was revoked.
+    sessions_revoked: HashMap<Uuid, std::time::Instant>,
+    /// When every cached session became suspect (a Redis reconnect: revocations may be lost).
+    sessions_reset: Option<std::time::Instant>,
 }
 
 /// INVARIANT: every change of the organization with a revision <= `contiguous` has been
@@ -152,6 +156,33 @@ impl Epochs {
             let slot = m.orgs.entry(organization).or_insert(0);
             *slot = (*slot).max(revision);
         }
+    }
+
+    /// Records that a session of `user` was revoked (here or on another instance).
+    pub fn session_revoked(&self, user: Uuid) {
+        if let Ok(mut m) = self.maps.write() {
+            m.sessions_revoked.insert(user, std::time::Instant::now());
+        }
+    }
+
+    /// Makes every cached session suspect (they are read again from the store).
+    pub fn reset_sessions(&self) {
+        if let Ok(mut m) = self.maps.write() {
+            m.sessions_reset = Some(std::time::Instant::now());
+            m.sessions_revoked.clear();
+        }
+    }
+
+    /// Whether a session of `user` loaded from the store at `loaded` may still be used.
+    ///
+    /// INVARIANT: a revocation event is published after its commit, so a load that started
+    /// after this instance heard of it reads the revoked state.
+    pub fn session_valid(&self, user: Uuid, loaded: std::time::Instant) -> bool {
+        let Ok(m) = self.maps.read() else {
+            return false;
+        };
+        m.sessions_reset.is_none_or(|r| loaded > r)
+            && m.sessions_revoked.get(&user).is_none_or(|r| loaded > *r)
     }
 
     pub fn trusted(&self) -> bool {

@@ -7,6 +7,7 @@
 //! used. Concurrent misses of one key are loaded once (moka coalesces them).
 
 mod epochs;
+mod sessions;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use ::redis::aio::ConnectionManager;
 use uuid::Uuid;
 
 pub use epochs::Epochs;
+pub use sessions::SessionCache;
 
 use crate::metrics::Metrics;
 use crate::store::{PrincipalFacts, Store, StoreError};

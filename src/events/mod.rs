@@ -66,6 +66,14 @@ const LOCAL_CAPACITY: usize = 4096;
 /// resynchronise from the change log when they notice the gap).
 const OUTBOUND_CAPACITY: usize = 16_384;
 
+/// What goes out to the other instances.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Change(ChangeEvent),
+    /// A session of this user was revoked (sessions belong to no organization).
+    SessionRevoked(Uuid),
+}
+
 /// The change bus of one instance; cheap to clone.
 #[derive(Clone)]
 pub struct Bus {
@@ -76,7 +84,7 @@ struct Inner {
     instance: Uuid,
     local: broadcast::Sender<ChangeEvent>,
     epochs: Arc<Epochs>,
-    outbound: Option<mpsc::Sender<ChangeEvent>>,
+    outbound: Option<mpsc::Sender<Outbound>>,
     metrics: Arc<Metrics>,
 }
 
@@ -86,7 +94,7 @@ impl Bus {
         epochs: Arc<Epochs>,
         metrics: Arc<Metrics>,
         with_redis: bool,
-    ) -> (Self, Option<mpsc::Receiver<ChangeEvent>>) {
+    ) -> (Self, Option<mpsc::Receiver<Outbound>>) {
         let (local, _) = broadcast::channel(LOCAL_CAPACITY);
         let (outbound, receiver) = if with_redis {
             let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
@@ -123,12 +131,29 @@ impl Bus {
             let _ = self.inner.local.send(e.clone());
             self.inner.metrics.events_published.inc();
             if let Some(out) = &self.inner.outbound
-                && out.try_send(e.clone()).is_err()
+                && out.try_send(Outbound::Change(e.clone())).is_err()
             {
                 self.inner.metrics.events_dropped.inc();
                 tracing::warn!(org = %e.organization_id, revision = e.revision, "change event not queued for Redis");
             }
         }
+    }
+
+    /// Announces that a session of `user` was revoked: at once here, soon everywhere.
+    pub fn publish_session_revoked(&self, user: Uuid) {
+        self.inner.epochs.session_revoked(user);
+        if let Some(out) = &self.inner.outbound
+            && out.try_send(Outbound::SessionRevoked(user)).is_err()
+        {
+            self.inner.metrics.events_dropped.inc();
+            tracing::warn!(%user, "session revocation not queued for Redis");
+        }
+    }
+
+    /// Applies a session revocation another instance published.
+    pub fn receive_session_revoked(&self, user: Uuid) {
+        self.inner.epochs.session_revoked(user);
+        self.inner.metrics.events_received.inc();
     }
 
     /// Applies a change another instance published.

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::{Bus, ChangeEvent};
+use super::{Bus, ChangeEvent, Outbound};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -37,6 +37,8 @@ enum Wire {
     Change { from: Uuid, event: ChangeEvent },
     #[serde(rename = "heartbeat")]
     Heartbeat { from: Uuid },
+    #[serde(rename = "session_revoked")]
+    SessionRevoked { from: Uuid, user: Uuid },
 }
 
 /// The running link; its tasks stop when it is dropped.
@@ -58,7 +60,7 @@ pub fn spawn(
     client: redis::Client,
     bus: Bus,
     store: Store,
-    outbound: mpsc::Receiver<ChangeEvent>,
+    outbound: mpsc::Receiver<Outbound>,
     metrics: Arc<Metrics>,
 ) -> Link {
     bus.epochs().set_trusted(false);
@@ -69,7 +71,7 @@ pub fn spawn(
     }
 }
 
-async fn publish_loop(client: redis::Client, me: Uuid, mut outbound: mpsc::Receiver<ChangeEvent>) {
+async fn publish_loop(client: redis::Client, me: Uuid, mut outbound: mpsc::Receiver<Outbound>) {
     let mut backoff = Duration::from_millis(50);
     let mut conn = loop {
         match client.get_connection_manager().await {
@@ -85,7 +87,8 @@ async fn publish_loop(client: redis::Client, me: Uuid, mut outbound: mpsc::Recei
     loop {
         let wire = tokio::select! {
             next = outbound.recv() => match next {
-                Some(event) => Wire::Change { from: me, event },
+                Some(Outbound::Change(event)) => Wire::Change { from: me, event },
+                Some(Outbound::SessionRevoked(user)) => Wire::SessionRevoked { from: me, user },
                 None => return,
             },
             _ = beat.tick() => Wire::Heartbeat { from: me },
@@ -144,6 +147,8 @@ async fn listen(
     if !replay(bus, store).await {
         return Err(timeout_error());
     }
+    // Session revocations have no log to replay: distrust every cached session instead.
+    bus.epochs().reset_sessions();
     let mut stream = pubsub.into_on_message();
     let mut trusted_after_beat = false;
     loop {
@@ -165,7 +170,9 @@ async fn listen(
                 }
             }
             Ok(Wire::Heartbeat { .. }) => {}
-            Ok(Wire::Change { from, .. }) if from == bus.instance() => {}
+            Ok(Wire::Change { from, .. } | Wire::SessionRevoked { from, .. })
+                if from == bus.instance() => {}
+            Ok(Wire::SessionRevoked { user, .. }) => bus.receive_session_revoked(user),
             Ok(Wire::Change { event, .. }) => {
                 let heard = bus.epochs().heard(event.organization_id);
                 if let Some(heard) = heard

@@ -38,7 +38,7 @@ pub use sessions::SessionLookup;
 pub struct Store {
     db: DatabaseConnection,
     /// Where committed changes are announced (none in tools such as `migrate`).
-    bus: Option<Bus>,
+    pub(crate) bus: Option<Bus>,
 }
 
 impl std::fmt::Debug for Store {

@@ -150,6 +150,14 @@ impl Store {
             .filter(session::Column::RevokedAt.is_null())
             .exec(&txn)
             .await?;
+        let revoked_user = if revoked.rows_affected == 1 {
+            session::Entity::find_by_id(session_id)
+                .one(&txn)
+                .await?
+                .map(|s| s.user_id)
+        } else {
+            None
+        };
         if revoked.rows_affected == 1 {
             audit::record(
                 &txn,
@@ -166,6 +174,9 @@ impl Store {
             .await?;
         }
         txn.commit().await?;
+        if let (Some(user), Some(bus)) = (revoked_user, &self.bus) {
+            bus.publish_session_revoked(user);
+        }
         Ok(())
     }
 }

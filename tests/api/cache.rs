@@ -293,3 +293,43 @@ async fn churn_never_allows_after_a_revocation_and_ends_consistent() {
         assert_eq!(allowed(&a, &o.bob, n, None).await, truth);
     }
 }
+
+#[tokio::test]
+async fn a_revoked_session_is_refused_by_another_instance() {
+    let (a, b) = TestApp::pair(&any_redis()).await;
+    let token = a.sign_up("ada@example.com").await;
+    a.wait_trusted().await;
+    b.wait_trusted().await;
+    let me = "{ me { email } }";
+    for _ in 0..3 {
+        let r = b.gql(Some(&token), me, json!({})).await;
+        assert_eq!(data_str(&r, &["me", "email"]), "ada@example.com");
+    }
+    assert!(
+        b.metric("iam_cache_hits_total").await >= 2.0,
+        "B authenticates from its session cache"
+    );
+    a.gql(
+        Some(&token),
+        "mutation { signOut { signedOut } }",
+        json!({}),
+    )
+    .await;
+    crate::common::assert_error(&a.gql(Some(&token), me, json!({})).await, "UNAUTHENTICATED");
+    let start = Instant::now();
+    loop {
+        let r = b.gql(Some(&token), me, json!({})).await;
+        if crate::common::error_code(&r).as_deref() == Some("UNAUTHENTICATED") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "B kept accepting a revoked session"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    println!(
+        "revoked session refused on the other instance after {:?}",
+        start.elapsed()
+    );
+}
