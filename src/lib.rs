@@ -15,17 +15,21 @@
 //! store/        the only module that touches entity/ and SeaORM; each change, its audit event
 //!               and its organization revision bump commit in one transaction; facts.rs reads
 //!               a principal's facts for the engine in one snapshot
+//! cache/        epochs (validity by revision), facts cache (moka L1 + Redis L2), sessions
+//! events/       change events: in-process bus + Redis pub/sub (heartbeat, change-log replay)
+//! metrics.rs    Prometheus metrics of one instance (/metrics)
 //! graphql/      schema, request context, access.rs (the API's own authorization, by the
 //!               engine), error codes, query.rs, check.rs (check, checkMany, explain,
 //!               effectivePermissions, accessibleNodes), roles.rs (roles and bindings),
 //!               mutation/ (auth, nodes, members), types.rs
-//! http/         axum routes: /graphql (POST API, GET GraphiQL), /healthz, /readyz
+//! http/         axum routes: /graphql (POST API, GET GraphiQL), /healthz, /readyz, /metrics
 //! ../entity     SeaORM models only
 //! ../migration  one file per migration (never edited after landing) + built-in role seed
 //! ```
 //!
 //! A request flows: `http` (bearer token → `auth::Caller`, client IP, request id) →
-//! `graphql` resolver → `graphql::access` (facts from `store`, decided by `authz`) → `store`.
+//! `graphql` resolver → `graphql::access` (facts from `cache`, else `store`; decided by
+//! `authz`) → `store` (change, audit, revision in one transaction) → `events` after commit.
 
 pub mod app;
 pub mod auth;
