@@ -283,17 +283,7 @@ pub async fn authorize(
     permission: Permission,
     what: &str,
 ) -> Result<Granted, ApiError> {
-    let granted = member_view(ctx, node.organization_id(), what).await?;
-    let path = node.path_ids();
-    if granted.view.allows(&path, permission)? {
-        return Ok(granted);
-    }
-    if matches!(node, Node::Organization(_))
-        || granted.view.allows(&path, Permission::WORKSPACE_READ)?
-    {
-        return Err(forbidden(permission));
-    }
-    Err(ApiError::not_found(what))
+    authorize_any(ctx, node, &[permission], what).await
 }
 
 /// Allows when the caller holds any of `permissions` at `node`.
@@ -315,15 +305,9 @@ pub async fn authorize_any(
     {
         let names: Vec<String> = permissions.iter().map(|p| format!("`{p}`")).collect();
         return Err(ApiError::forbidden(format!(
-            "you need {} here to do this",
+            "you need the {} permission here to do this",
             names.join(" or ")
         )));
     }
     Err(ApiError::not_found(what))
-}
-
-pub fn forbidden(permission: Permission) -> ApiError {
-    ApiError::forbidden(format!(
-        "you need the `{permission}` permission here to do this"
-    ))
 }

@@ -155,30 +155,28 @@ pub struct Explanation {
     pub decided_by: Option<Effect>,
 }
 
+/// A reason that names no policy: the principal is inactive, or nothing matched.
+fn denial(kind: ReasonKind, message: &str) -> DecisionReason {
+    DecisionReason {
+        kind,
+        binding_id: None,
+        role_id: None,
+        role_name: None,
+        node_id: None,
+        policy_index: None,
+        permission: None,
+        effect: Some(Effect::Deny),
+        message: message.to_owned(),
+    }
+}
+
 fn reason(view: &OrgView, r: &Reason) -> DecisionReason {
     match r {
-        Reason::Inactive => DecisionReason {
-            kind: ReasonKind::Inactive,
-            binding_id: None,
-            role_id: None,
-            role_name: None,
-            node_id: None,
-            policy_index: None,
-            permission: None,
-            effect: Some(Effect::Deny),
-            message: "deny: the principal is not an active member of the organization".to_owned(),
-        },
-        Reason::NoPolicyMatched => DecisionReason {
-            kind: ReasonKind::NoPolicyMatched,
-            binding_id: None,
-            role_id: None,
-            role_name: None,
-            node_id: None,
-            policy_index: None,
-            permission: None,
-            effect: Some(Effect::Deny),
-            message: "deny: no policy matched".to_owned(),
-        },
+        Reason::Inactive => denial(
+            ReasonKind::Inactive,
+            "deny: the principal is not an active member of the organization",
+        ),
+        Reason::NoPolicyMatched => denial(ReasonKind::NoPolicyMatched, "deny: no policy matched"),
         Reason::Policy {
             binding_id,
             role_id,
@@ -342,6 +340,7 @@ impl CheckQuery {
     /// Decides one check. About oneself: needs a membership of the organization. About another
     /// principal: needs `members:*:read` at the organization.
     async fn check(&self, ctx: &Context<'_>, input: CheckInput) -> Result<Decision> {
+        let _timer = ctx.services().metrics.check_latency.start_timer();
         let mut checker = Checker::new(ctx, false)?;
         let p = checker.prepare(&input).await?;
         let view = checker.view(&p.node, p.principal, p.at_least).await?;
@@ -363,6 +362,7 @@ impl CheckQuery {
             )
             .into());
         }
+        let _timer = ctx.services().metrics.check_latency.start_timer();
         let mut checker = Checker::new(ctx, false)?;
         let mut out = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.iter().enumerate() {
