@@ -208,6 +208,12 @@ impl FactsCache {
         }
     }
 
+    /// Empties L1 (tests and operators; correctness never needs it).
+    pub async fn clear(&self) {
+        self.l1.invalidate_all();
+        self.l1.run_pending_tasks().await;
+    }
+
     /// How many entries L1 holds (approximately).
     pub fn len(&self) -> u64 {
         self.l1.entry_count()
