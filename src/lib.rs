@@ -21,8 +21,10 @@
 //! graphql/      schema, request context, access.rs (the API's own authorization, by the
 //!               engine), error codes, query.rs, check.rs (check, checkMany, explain,
 //!               effectivePermissions, accessibleNodes), roles.rs (roles and bindings),
-//!               mutation/ (auth, nodes, members), types.rs
-//! http/         axum routes: /graphql (POST API, GET GraphiQL), /healthz, /readyz, /metrics
+//!               mutation/ (auth, nodes, members), types.rs, subscription.rs (+ feed.rs:
+//!               permission changes, replayed from the change log, then live)
+//! http/         axum routes: /graphql (POST API; GET: WebSocket upgrade or GraphiQL),
+//!               /healthz, /readyz, /metrics
 //! ../entity     SeaORM models only
 //! ../migration  one file per migration (never edited after landing) + built-in role seed
 //! ```

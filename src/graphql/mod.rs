@@ -1,6 +1,6 @@
-//! The GraphQL API: schema, request context, authorization guard, error codes, and the query
-//! and mutation roots. `schema.graphql` at the repository root is this schema's SDL, written by
-//! `iam-gateway export-schema`; a test fails when the two differ.
+//! The GraphQL API: schema, request context, authorization guard, error codes, and the query,
+//! mutation and subscription roots. `schema.graphql` at the repository root is this schema's
+//! SDL, written by `iam-gateway export-schema`; a test fails when the two differ.
 
 pub mod access;
 pub mod check;
@@ -9,24 +9,26 @@ pub mod error;
 mod mutation;
 mod query;
 mod roles;
+pub mod subscription;
 pub mod types;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 use crate::app::Services;
 use crate::config::Config;
 
 pub use mutation::Mutation;
+pub use subscription::Subscription;
 
 /// The query root: the hierarchy, roles and bindings, and the authorization questions.
 #[derive(MergedObject, Default)]
 pub struct Query(query::BaseQuery, roles::RoleQuery, check::CheckQuery);
 
-pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type ApiSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its limits from `config`, serving with `services`.
 pub fn build_schema(config: &Config, services: Option<Services>) -> ApiSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .limit_depth(config.graphql_max_depth)
         .limit_complexity(config.graphql_max_complexity)
         .limit_recursive_depth(64);

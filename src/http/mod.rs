@@ -1,17 +1,27 @@
-//! HTTP routes: the GraphQL endpoint (POST) and GraphiQL (GET) at `/graphql`, liveness at
-//! `/healthz` and readiness (the database answers) at `/readyz`.
+//! HTTP routes: at `/graphql` the GraphQL endpoint (POST), GraphQL over WebSocket (a GET that
+//! asks for the upgrade; `graphql-transport-ws`, or the legacy `graphql-ws`) and GraphiQL (any
+//! other GET); liveness at `/healthz`, readiness (the database answers) at `/readyz`, metrics
+//! at `/metrics`.
+//!
+//! A WebSocket connection authenticates in its `connection_init` message, with the payload
+//! `{"Authorization": "Bearer <token>"}` (or `{"token": "<token>"}`); it gets the same
+//! [`RequestCtx`] an HTTP request with that header gets.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql::{ErrorExtensions, ServerError};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{ConnectInfo, State};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::{Data, ErrorExtensions, Executor, ServerError};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::app::Services;
 use crate::auth::Caller;
@@ -19,6 +29,7 @@ use crate::domain::Actor;
 use crate::graphql::ApiSchema;
 use crate::graphql::context::RequestCtx;
 use crate::graphql::error::ApiError;
+use crate::graphql::subscription::ConnectionToken;
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -28,7 +39,7 @@ pub struct HttpState {
 
 pub fn routes(state: HttpState) -> Router {
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -72,18 +83,148 @@ async fn graphql(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    let actor = Actor {
-        user_id: None,
-        ip: Some(client_ip(&headers, peer, state.services.config.trust_forwarded_for).to_string()),
-        user_agent: header_str(&headers, header::USER_AGENT.as_str()).map(str::to_owned),
-        request_id: header_str(&headers, "x-request-id").map(str::to_owned),
+    let actor = actor_of(&headers, peer, &state.services);
+    let request_ctx = match request_ctx(&state.services, bearer(&headers), actor).await {
+        Ok(ctx) => ctx,
+        Err(e) => return error_response(e),
     };
-    let caller = match bearer(&headers) {
+    let request = request.into_inner().data(request_ctx);
+    with_codes(state.schema.execute(request).await).into()
+}
+
+/// `GET /graphql`: a WebSocket upgrade becomes a GraphQL-over-WebSocket connection
+/// (`graphql-transport-ws`, or the legacy `graphql-ws`); anything else is shown GraphiQL.
+async fn graphql_get(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    if !wants_websocket(request.headers()) {
+        return graphiql().await.into_response();
+    }
+    let (mut parts, _body) = request.into_parts();
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
+        Ok(protocol) => protocol,
+        Err(status) => {
+            return (
+                status,
+                "ask for the `graphql-transport-ws` (or legacy `graphql-ws`) subprotocol",
+            )
+                .into_response();
+        }
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let actor = actor_of(&parts.headers, peer, &state.services);
+    // A client that cannot put a token into connection_init may send the header instead.
+    let header_token = bearer(&parts.headers).map(|t| t.map(str::to_owned));
+    let span = tracing::info_span!(
+        "graphql_ws",
+        request_id = actor.request_id.as_deref().unwrap_or_default(),
+        user_id = tracing::field::Empty,
+        org_id = tracing::field::Empty,
+    );
+    let services = state.services.clone();
+    let executor = CodedSchema(state.schema.clone());
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, executor, protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = match init_token(&payload) {
+                        InitToken::Given(token) => token,
+                        InitToken::Absent => header_token,
+                    };
+                    connection_data(&services, token, actor)
+                        .await
+                        .map_err(async_graphql::Error::from)
+                })
+                .serve()
+                .instrument(span)
+        })
+}
+
+/// Whether the request asks to switch to the WebSocket protocol.
+fn wants_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// What a WebSocket connection's operations run with: the same [`RequestCtx`] an HTTP request
+/// gets (an anonymous or rejected caller included: its operations then fail UNAUTHENTICATED),
+/// plus the token, so that long-running subscriptions can notice a session that ended.
+async fn connection_data(
+    services: &Services,
+    token: Result<Option<String>, &'static str>,
+    actor: Actor,
+) -> Result<Data, ApiError> {
+    let presented = match &token {
+        Ok(Some(t)) => Some(t.clone()),
+        _ => None,
+    };
+    let ctx = request_ctx(
+        services,
+        token.as_ref().map(Option::as_deref).map_err(|e| *e),
+        actor,
+    )
+    .await?;
+    let mut data = Data::default();
+    if let (Caller::User { .. }, Some(token)) = (&ctx.caller, presented) {
+        data.insert(ConnectionToken::new(token));
+    }
+    data.insert(ctx);
+    Ok(data)
+}
+
+/// The credential a connection_init payload carries.
+enum InitToken {
+    /// A token, or why what was sent is not one.
+    Given(Result<Option<String>, &'static str>),
+    /// Nothing that looks like a credential.
+    Absent,
+}
+
+/// Reads `{"Authorization": "Bearer <token>"}` (any case of the key) or `{"token": "<token>"}`.
+fn init_token(payload: &serde_json::Value) -> InitToken {
+    const MALFORMED: &str = "connection_init must carry `{\"Authorization\": \"Bearer <token>\"}` or `{\"token\": \"<token>\"}`";
+    let Some(fields) = payload.as_object() else {
+        return InitToken::Absent;
+    };
+    for (key, value) in fields {
+        if key.eq_ignore_ascii_case("authorization") {
+            return InitToken::Given(match value.as_str() {
+                Some(v) => bearer_value(v).map(|t| Some(t.to_owned())),
+                None => Err(MALFORMED),
+            });
+        }
+    }
+    match fields.get("token") {
+        Some(serde_json::Value::String(t)) if !t.trim().is_empty() => {
+            InitToken::Given(Ok(Some(t.trim().to_owned())))
+        }
+        Some(_) => InitToken::Given(Err(MALFORMED)),
+        None => InitToken::Absent,
+    }
+}
+
+/// Who is calling, and the actor their changes are recorded under: the one place a bearer
+/// token becomes a [`RequestCtx`], for HTTP requests and WebSocket connections alike.
+async fn request_ctx(
+    services: &Services,
+    token: Result<Option<&str>, &'static str>,
+    actor: Actor,
+) -> Result<RequestCtx, ApiError> {
+    let caller = match token {
         Err(why) => Caller::Rejected(why),
-        Ok(token) => match state.services.auth.authenticate(token).await {
-            Ok(caller) => caller,
-            Err(e) => return error_response(ApiError::internal(&e)),
-        },
+        Ok(token) => services
+            .auth
+            .authenticate(token)
+            .await
+            .map_err(|e| ApiError::internal(&e))?,
     };
     let actor = match &caller {
         Caller::User { user, .. } => {
@@ -95,10 +236,22 @@ async fn graphql(
         }
         _ => actor,
     };
-    let request = request.into_inner().data(RequestCtx { caller, actor });
-    let mut response = state.schema.execute(request).await;
-    // Errors raised by async-graphql itself (syntax, validation, limits, argument types) are
-    // the client's: give them the code every client can rely on.
+    Ok(RequestCtx { caller, actor })
+}
+
+/// The audit actor of a request, before we know who is calling.
+fn actor_of(headers: &HeaderMap, peer: SocketAddr, services: &Services) -> Actor {
+    Actor {
+        user_id: None,
+        ip: Some(client_ip(headers, peer, services.config.trust_forwarded_for).to_string()),
+        user_agent: header_str(headers, header::USER_AGENT.as_str()).map(str::to_owned),
+        request_id: header_str(headers, "x-request-id").map(str::to_owned),
+    }
+}
+
+/// Errors raised by async-graphql itself (syntax, validation, limits, argument types) are the
+/// client's: give them the code every client can rely on.
+fn with_codes(mut response: async_graphql::Response) -> async_graphql::Response {
     for error in &mut response.errors {
         let has_code = error
             .extensions
@@ -110,7 +263,28 @@ async fn graphql(
             error.extensions = extended.extensions;
         }
     }
-    response.into()
+    response
+}
+
+/// The schema as WebSocket connections run it: the same limits, and the same error codes as
+/// over HTTP.
+#[derive(Clone)]
+struct CodedSchema(ApiSchema);
+
+impl Executor for CodedSchema {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        with_codes(self.0.execute(request).await)
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        Executor::execute_stream(&self.0, request, session_data)
+            .map(with_codes)
+            .boxed()
+    }
 }
 
 fn error_response(e: ApiError) -> GraphQLResponse {
@@ -134,16 +308,21 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| "the Authorization header must be `Bearer <token>`")?;
+    let value = value.to_str().map_err(|_| BEARER_SHAPE)?;
+    bearer_value(value).map(Some)
+}
+
+const BEARER_SHAPE: &str = "the Authorization header must be `Bearer <token>`";
+
+/// The token of an `Authorization` value, `Bearer <token>`.
+fn bearer_value(value: &str) -> Result<&str, &'static str> {
     match value.split_once(' ') {
         Some((scheme, token))
             if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
         {
-            Ok(Some(token.trim()))
+            Ok(token.trim())
         }
-        _ => Err("the Authorization header must be `Bearer <token>`"),
+        _ => Err(BEARER_SHAPE),
     }
 }
 

@@ -19,3 +19,4 @@ mod migrations;
 mod nodes;
 mod roles;
 mod schema;
+mod subscriptions;
