@@ -29,6 +29,18 @@ pub fn revision_token(organization_id: Uuid, revision: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{organization_id}:{revision}"))
 }
 
+/// The organization's revision token now, after a change this request made: pass it as
+/// `atLeast` to see the change from any instance.
+pub async fn revision_now(ctx: &Context<'_>, organization_id: Uuid) -> Result<String, ApiError> {
+    let rev = ctx
+        .services()
+        .store
+        .revision(organization_id)
+        .await?
+        .unwrap_or(0);
+    Ok(revision_token(organization_id, rev))
+}
+
 /// Reads a revision token back; BAD_USER_INPUT when it is not one, or names another
 /// organization than `organization_id`.
 pub fn read_revision_token(token: &str, organization_id: Uuid) -> Result<i64, ApiError> {

@@ -430,17 +430,6 @@ pub struct RoleBindingPayload {
     pub revision: String,
 }
 
-/// The organization's revision token now (after a change this request made).
-async fn revision_now(ctx: &Context<'_>, organization_id: Uuid) -> Result<String, ApiError> {
-    let rev = ctx
-        .services()
-        .store
-        .revision(organization_id)
-        .await?
-        .unwrap_or(0);
-    Ok(super::check::revision_token(organization_id, rev))
-}
-
 #[derive(Default)]
 pub struct RoleMutation;
 
@@ -468,7 +457,7 @@ impl RoleMutation {
             .await?;
         Ok(RolePayload {
             role: Role::new(role, 0),
-            revision: revision_now(ctx, org.id()).await?,
+            revision: super::check::revision_now(ctx, org.id()).await?,
         })
     }
 
@@ -520,7 +509,7 @@ impl RoleMutation {
         let n = counts.get(&role.id).copied().unwrap_or(0);
         Ok(RolePayload {
             role: Role::new(role, n),
-            revision: revision_now(ctx, org_id).await?,
+            revision: super::check::revision_now(ctx, org_id).await?,
         })
     }
 
@@ -557,7 +546,7 @@ impl RoleMutation {
             .await?;
         Ok(DeleteRolePayload {
             deleted_id: input.id,
-            revision: revision_now(ctx, org_id).await?,
+            revision: super::check::revision_now(ctx, org_id).await?,
         })
     }
 
@@ -600,7 +589,7 @@ impl RoleMutation {
             .ok_or_else(|| ApiError::not_found("role binding"))?;
         Ok(RoleBindingPayload {
             binding,
-            revision: revision_now(ctx, node.organization_id()).await?,
+            revision: super::check::revision_now(ctx, node.organization_id()).await?,
         })
     }
 
@@ -640,7 +629,7 @@ impl RoleMutation {
             .ok_or_else(|| ApiError::not_found("role binding"))?;
         Ok(RoleBindingPayload {
             binding,
-            revision: revision_now(ctx, node.organization_id()).await?,
+            revision: super::check::revision_now(ctx, node.organization_id()).await?,
         })
     }
 }

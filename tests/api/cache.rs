@@ -385,3 +385,57 @@ async fn a_cold_instance_takes_facts_from_the_shared_cache() {
     }
     assert!(served, "B never took the facts from Redis");
 }
+
+#[tokio::test]
+async fn every_decision_changing_mutation_returns_a_growing_revision() {
+    let app = TestApp::start().await;
+    let t = app.sign_up("ada@example.com").await;
+    let r = app
+        .gql(Some(&t), "mutation { createOrganization(input: {slug: \"acme\", name: \"Acme\"}) { organization { id } revision } }", json!({}))
+        .await;
+    let org = data_str(&r, &["createOrganization", "organization", "id"]);
+    let org_id = uuid::Uuid::parse_str(&org).unwrap();
+    let rev =
+        |token: &str| iam_gateway::graphql::check::read_revision_token(token, org_id).unwrap();
+    let mut last = rev(&data_str(&r, &["createOrganization", "revision"]));
+    let r = app
+        .gql(Some(&t), "mutation($o: ID!) { createWorkspace(input: {organizationId: $o, slug: \"prod\", name: \"P\"}) { workspace { id } revision } }", json!({ "o": org }))
+        .await;
+    let ws = data_str(&r, &["createWorkspace", "workspace", "id"]);
+    let next = rev(&data_str(&r, &["createWorkspace", "revision"]));
+    assert!(next > last);
+    last = next;
+    let r = app
+        .gql(Some(&t), "mutation($w: ID!) { createProject(input: {workspaceId: $w, slug: \"p\", name: \"P\"}) { project { id } revision } }", json!({ "w": ws }))
+        .await;
+    let p = data_str(&r, &["createProject", "project", "id"]);
+    let next = rev(&data_str(&r, &["createProject", "revision"]));
+    assert!(next > last);
+    last = next;
+    let invite = app.invite(&t, &org, "bob@example.com").await;
+    let bob = app.sign_up("bob@example.com").await;
+    let r = app
+        .gql(
+            Some(&bob),
+            "mutation($t: String!) { acceptInvitation(input: {token: $t}) { revision } }",
+            json!({ "t": invite }),
+        )
+        .await;
+    let next = rev(&data_str(&r, &["acceptInvitation", "revision"]));
+    assert!(next > last);
+    last = next;
+    let r = app
+        .gql(
+            Some(&t),
+            "mutation($p: ID!) { deleteProject(input: {id: $p}) { revision } }",
+            json!({ "p": p }),
+        )
+        .await;
+    let token = data_str(&r, &["deleteProject", "revision"]);
+    assert!(rev(&token) > last);
+    // The token is accepted as `atLeast`.
+    let d = app
+        .gql(Some(&t), CHECK, json!({ "i": { "resourceType": "apps", "action": "read", "nodeId": ws, "atLeast": token } }))
+        .await;
+    assert_eq!(d["data"]["check"]["allowed"], true, "{d}");
+}

@@ -35,6 +35,8 @@ pub struct AcceptInvitationInput {
 pub struct AcceptInvitationPayload {
     pub invitation: Invitation,
     pub organization: Organization,
+    /// The organization revision after joining (pass as `atLeast`).
+    pub revision: String,
 }
 
 #[derive(Default)]
@@ -96,6 +98,7 @@ impl MemberMutation {
             .accept_invitation(&token::hash(input.token.trim()), user, &ctx.request().actor)
             .await?;
         Ok(AcceptInvitationPayload {
+            revision: crate::graphql::check::revision_now(ctx, org.id).await?,
             invitation: invitation.into(),
             organization: Organization(org),
         })

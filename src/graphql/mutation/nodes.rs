@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 
 use crate::domain::{self, Name, Slug};
 use crate::graphql::access::{Permission, authorize};
+use crate::graphql::check::revision_now;
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::error::ApiError;
 use crate::graphql::query::dress;
@@ -55,21 +56,29 @@ pub struct DeleteInput {
 #[derive(SimpleObject)]
 pub struct OrganizationPayload {
     pub organization: Organization,
+    /// The organization revision after the change (pass as `atLeast`).
+    pub revision: String,
 }
 
 #[derive(SimpleObject)]
 pub struct WorkspacePayload {
     pub workspace: Workspace,
+    /// The organization revision after the change (pass as `atLeast`).
+    pub revision: String,
 }
 
 #[derive(SimpleObject)]
 pub struct ProjectPayload {
     pub project: Project,
+    /// The organization revision after the change (pass as `atLeast`).
+    pub revision: String,
 }
 
 #[derive(SimpleObject)]
 pub struct DeletePayload {
     pub deleted_id: ID,
+    /// The organization revision after the change (pass as `atLeast`).
+    pub revision: String,
 }
 
 /// Reads the optional slug and name of a rename; at least one is needed.
@@ -175,6 +184,7 @@ impl NodeMutation {
             .create_organization(user.id, &slug, &name, &ctx.request().actor)
             .await?;
         Ok(OrganizationPayload {
+            revision: revision_now(ctx, org.id).await?,
             organization: Organization(org),
         })
     }
@@ -197,6 +207,7 @@ impl NodeMutation {
             .create_workspace(org_id, &slug, &name, &ctx.request().actor)
             .await?;
         Ok(WorkspacePayload {
+            revision: revision_now(ctx, ws.organization_id).await?,
             workspace: workspace_object(ctx, ws).await?,
         })
     }
@@ -215,6 +226,7 @@ impl NodeMutation {
             .update_workspace(ws.id, changes, &ctx.request().actor)
             .await?;
         Ok(WorkspacePayload {
+            revision: revision_now(ctx, ws.organization_id).await?,
             workspace: workspace_object(ctx, ws).await?,
         })
     }
@@ -233,6 +245,7 @@ impl NodeMutation {
             .await?;
         Ok(DeletePayload {
             deleted_id: input.id,
+            revision: revision_now(ctx, ws.organization_id).await?,
         })
     }
 
@@ -259,6 +272,7 @@ impl NodeMutation {
             .create_project(&ws, &slug, &name, &ctx.request().actor)
             .await?;
         Ok(ProjectPayload {
+            revision: revision_now(ctx, p.organization_id).await?,
             project: project_object(ctx, p).await?,
         })
     }
@@ -277,6 +291,7 @@ impl NodeMutation {
             .update_project(p.id, changes, &ctx.request().actor)
             .await?;
         Ok(ProjectPayload {
+            revision: revision_now(ctx, p.organization_id).await?,
             project: project_object(ctx, p).await?,
         })
     }
@@ -290,6 +305,7 @@ impl NodeMutation {
             .await?;
         Ok(DeletePayload {
             deleted_id: input.id,
+            revision: revision_now(ctx, p.organization_id).await?,
         })
     }
 }
