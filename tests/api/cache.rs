@@ -439,3 +439,26 @@ async fn every_decision_changing_mutation_returns_a_growing_revision() {
         .await;
     assert_eq!(d["data"]["check"]["allowed"], true, "{d}");
 }
+
+#[tokio::test]
+async fn concurrent_misses_of_one_key_are_loaded_once() {
+    let app = TestApp::start().await;
+    let o = org_on(&app).await;
+    let services = &app.state.services;
+    let org = uuid::Uuid::parse_str(&o.org).unwrap();
+    let bob = uuid::Uuid::parse_str(&o.bob_id).unwrap();
+    let loads = || services.metrics.store_loads.get();
+    let before = loads();
+    let lookups = (0..50).map(|_| services.cache.facts(&services.store, org, bob, 0));
+    let results = futures::future::join_all(lookups).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(Some(f)) if f.principal_id == bob))
+    );
+    assert_eq!(
+        loads() - before,
+        1,
+        "fifty concurrent misses, one load from the store"
+    );
+}
