@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use crate::auth::Auth;
 use crate::authz::Catalog;
-use crate::cache::{Epochs, FactsCache, SessionCache};
+use crate::cache::{Epochs, FactsCache, NodeCache, SessionCache};
 use crate::config::Config;
 use crate::events::{self, Bus, redis::Link};
 use crate::graphql::access::Authz;
@@ -36,6 +36,7 @@ pub struct Services {
     pub authz: Arc<Authz>,
     pub bus: Bus,
     pub cache: FactsCache,
+    pub nodes: NodeCache,
     pub metrics: Arc<Metrics>,
     /// The Redis link between instances, when configured; its tasks end with the last clone.
     pub link: Option<Arc<Link>>,
@@ -99,6 +100,7 @@ impl AppState {
             _ => None,
         };
         let sessions = SessionCache::new(config.cache_max_entries, epochs.clone(), metrics.clone());
+        let nodes = NodeCache::new(config.cache_max_entries, epochs.clone(), metrics.clone());
         let cache = FactsCache::new(config.cache_max_entries, epochs, l2, metrics.clone());
         let auth = Auth::new(
             store.clone(),
@@ -113,6 +115,7 @@ impl AppState {
             authz: Arc::new(authz),
             bus,
             cache,
+            nodes,
             metrics,
             link,
         };

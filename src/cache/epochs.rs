@@ -26,6 +26,8 @@ struct Maps {
     sessions_revoked: HashMap<Uuid, std::time::Instant>,
     /// When every cached session became suspect (a Redis reconnect: revocations may be lost).
     sessions_reset: Option<std::time::Instant>,
+    /// Per organization, when this instance last heard of a change of its tree (a node gone).
+    trees_changed: HashMap<Uuid, std::time::Instant>,
 }
 
 /// INVARIANT: every change of the organization with a revision <= `contiguous` has been
@@ -98,7 +100,11 @@ impl Epochs {
         match e.reach() {
             Reach::Principal(p) => bump(m.principals.entry((e.organization_id, p)).or_insert(0)),
             Reach::Role(r) => bump(m.roles.entry(r).or_insert(0)),
-            Reach::Organization => bump(m.orgs.entry(e.organization_id).or_insert(0)),
+            Reach::Organization => {
+                bump(m.orgs.entry(e.organization_id).or_insert(0));
+                m.trees_changed
+                    .insert(e.organization_id, std::time::Instant::now());
+            }
             Reach::Nothing => {}
         }
     }
@@ -183,6 +189,18 @@ impl Epochs {
         };
         m.sessions_reset.is_none_or(|r| loaded > r)
             && m.sessions_revoked.get(&user).is_none_or(|r| loaded > *r)
+    }
+
+    /// Whether a node path of `organization` loaded at `loaded` may still be used (no node of
+    /// the organization was deleted since, as far as this instance has heard).
+    pub fn tree_valid(&self, organization: Uuid, loaded: std::time::Instant) -> bool {
+        let Ok(m) = self.maps.read() else {
+            return false;
+        };
+        self.trusted()
+            && m.trees_changed
+                .get(&organization)
+                .is_none_or(|t| loaded > *t)
     }
 
     pub fn trusted(&self) -> bool {

@@ -7,6 +7,7 @@
 //! used. Concurrent misses of one key are loaded once (moka coalesces them).
 
 mod epochs;
+mod nodes;
 mod sessions;
 
 use std::sync::{Arc, OnceLock};
@@ -17,6 +18,7 @@ use ::redis::aio::ConnectionManager;
 use uuid::Uuid;
 
 pub use epochs::Epochs;
+pub use nodes::NodeCache;
 pub use sessions::SessionCache;
 
 use crate::metrics::Metrics;

@@ -21,6 +21,13 @@ use super::types::Node;
 use crate::authz::{self, BindingStatus, Decision as AuthzDecision, Reason};
 use crate::domain;
 
+/// A node's path, root (the organization) first.
+type Path = std::sync::Arc<[Uuid]>;
+
+fn org_of(path: &Path) -> Uuid {
+    path.first().copied().unwrap_or_default()
+}
+
 /// Most checks one `checkMany` may ask.
 const MAX_BATCH: usize = 500;
 
@@ -231,7 +238,7 @@ fn decision(view: &OrgView, d: &AuthzDecision) -> Decision {
 struct Checker<'c, 'ctx> {
     ctx: &'c Context<'ctx>,
     caller: Uuid,
-    nodes: HashMap<Uuid, domain::Node>,
+    nodes: HashMap<Uuid, Path>,
     views: HashMap<(Uuid, Uuid), OrgView>,
     /// Whether `explain` is asked (it reveals role contents too).
     explaining: bool,
@@ -249,29 +256,30 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
         })
     }
 
-    async fn node(&mut self, id: Uuid) -> Result<domain::Node, ApiError> {
+    /// The path (root first) of the node with this id.
+    async fn node(&mut self, id: Uuid) -> Result<Path, ApiError> {
         if let Some(n) = self.nodes.get(&id) {
             return Ok(n.clone());
         }
-        let node = self
-            .ctx
-            .services()
-            .store
-            .node(id)
+        let services = self.ctx.services();
+        let path = services
+            .nodes
+            .path(&services.store, id)
             .await?
+            .filter(|p| !p.is_empty())
             .ok_or_else(|| ApiError::not_found("node"))?;
-        self.nodes.insert(id, node.clone());
-        Ok(node)
+        self.nodes.insert(id, path.clone());
+        Ok(path)
     }
 
     /// The view of `principal` in the node's organization, after checking the caller may ask.
     async fn view(
         &mut self,
-        node: &domain::Node,
+        node: &Path,
         principal: Uuid,
         at_least: i64,
     ) -> Result<&OrgView, ApiError> {
-        let org_id = node.organization_id();
+        let org_id = org_of(node);
         let key = (org_id, principal);
         let fresh_enough = self
             .views
@@ -279,12 +287,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
             .is_some_and(|v| v.facts.revision >= at_least);
         if !fresh_enough {
             let ctx = self.ctx;
-            if principal == self.caller {
-                let member = ctx.services().store.membership(org_id, principal).await?;
-                if member.is_none() {
-                    return Err(ApiError::not_found("node"));
-                }
-            } else {
+            if principal != self.caller {
                 let org = super::mutation::org_node(ctx, org_id).await?;
                 authorize(ctx, &org, Permission::MEMBERS_READ, "node").await?;
                 if self.explaining {
@@ -292,6 +295,10 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
                 }
             }
             let view = OrgView::load_at_least(ctx, org_id, principal, at_least, "node").await?;
+            // About oneself: members only (whatever their status); others learn nothing.
+            if principal == self.caller && !view.facts.member {
+                return Err(ApiError::not_found("node"));
+            }
             self.views.insert(key, view);
         }
         self.views
@@ -321,7 +328,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
         let at_least = input
             .at_least
             .as_deref()
-            .map(|token| read_revision_token(token, node.organization_id()))
+            .map(|token| read_revision_token(token, org_of(&node)))
             .transpose()?
             .unwrap_or(0);
         Ok(Prepared {
@@ -337,7 +344,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
 
 struct Prepared {
     principal: Uuid,
-    node: domain::Node,
+    node: Path,
     resource_type: authz::TypeIx,
     action: authz::ActionIx,
     resource_id: Option<Uuid>,
@@ -356,7 +363,7 @@ impl CheckQuery {
         let mut checker = Checker::new(ctx, false)?;
         let p = checker.prepare(&input).await?;
         let view = checker.view(&p.node, p.principal, p.at_least).await?;
-        let d = view.decide(&p.node.path_ids(), p.resource_type, p.action, p.resource_id);
+        let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id);
         Ok(decision(view, &d))
     }
 
@@ -383,7 +390,7 @@ impl CheckQuery {
                 ..e
             })?;
             let view = checker.view(&p.node, p.principal, p.at_least).await?;
-            let d = view.decide(&p.node.path_ids(), p.resource_type, p.action, p.resource_id);
+            let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id);
             out.push(decision(view, &d));
         }
         Ok(out)
@@ -396,7 +403,7 @@ impl CheckQuery {
     async fn explain(&self, ctx: &Context<'_>, input: CheckInput) -> Result<Explanation> {
         let mut checker = Checker::new(ctx, true)?;
         let p = checker.prepare(&input).await?;
-        let path = p.node.path_ids();
+        let path = p.node.clone();
         let view = checker.view(&p.node, p.principal, p.at_least).await?;
         let e = view.explain(&path, p.resource_type, p.action, p.resource_id);
         let catalog = view.catalog();
@@ -455,7 +462,7 @@ impl CheckQuery {
         let node = checker.node(parse_id("nodeId", &node_id)?).await?;
         let caller = checker.caller;
         let view = checker.view(&node, caller, 0).await?;
-        let path = node.path_ids();
+        let path = node.clone();
         let catalog = view.catalog();
         Ok(catalog
             .pairs()

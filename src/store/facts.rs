@@ -22,6 +22,9 @@ pub struct PrincipalFacts {
     pub revision: i64,
     /// An active member whose account is not deleted.
     pub active: bool,
+    /// A member at all, whatever the status (a suspended member may ask about themselves).
+    #[serde(default)]
+    pub member: bool,
     pub bindings: Vec<BindingFact>,
     /// The custom roles named by `bindings` (built-in roles come from code).
     pub custom_roles: Vec<Role>,
@@ -80,6 +83,7 @@ impl Store {
             principal_id,
             revision: org.revision,
             active: status == Some(MemberStatus::Active) && live_user,
+            member: status.is_some() && live_user,
             bindings: rows
                 .into_iter()
                 .map(|b| BindingFact {

@@ -58,7 +58,11 @@ impl Store {
         options
             .sqlx_logging(false)
             .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(Duration::from_secs(10))
+            // A ping before every query doubles the round trips; ping only connections that
+            // sat idle long enough to have been dropped by the server or a proxy.
+            .test_before_acquire(false)
+            .test_before_acquire_if_idle_for(Duration::from_secs(30));
         if DbBackend::Sqlite.is_prefix_of(url) {
             options
                 .max_connections(max_connections.unwrap_or(1))

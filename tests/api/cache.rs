@@ -462,3 +462,31 @@ async fn concurrent_misses_of_one_key_are_loaded_once() {
         "fifty concurrent misses, one load from the store"
     );
 }
+
+#[tokio::test]
+async fn a_deleted_node_is_not_answered_from_a_cached_path() {
+    let app = TestApp::start().await;
+    let o = org_on(&app).await;
+    let p = app.create_project(&o.admin, &o.ws, "doomed").await;
+    app.grant(&o.admin, &o.bob_id, VIEWER, &o.ws).await;
+    assert!(allowed(&app, &o.bob, &p, None).await);
+    assert!(
+        allowed(&app, &o.bob, &p, None).await,
+        "the path now comes from the cache"
+    );
+    assert!(app.metric("iam_cache_hits_total").await >= 1.0);
+    app.gql(
+        Some(&o.admin),
+        "mutation($p: ID!) { deleteProject(input: {id: $p}) { deletedId } }",
+        json!({ "p": p }),
+    )
+    .await;
+    let r = app
+        .gql(
+            Some(&o.bob),
+            CHECK,
+            json!({ "i": { "resourceType": "apps", "action": "read", "nodeId": p } }),
+        )
+        .await;
+    crate::common::assert_error(&r, "NOT_FOUND");
+}

@@ -1,0 +1,69 @@
+//! Node paths by node id (`[org]`, `[org, ws]`, `[org, ws, project]`), cached in process: a
+//! node never moves, so a path only goes stale when the node is deleted, which is a change of
+//! the organization's tree (see `Epochs::tree_valid`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::Epochs;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+const TTL: Duration = Duration::from_secs(300);
+
+#[derive(Clone)]
+struct Entry {
+    path: Arc<[Uuid]>,
+    loaded: Instant,
+}
+
+#[derive(Clone)]
+pub struct NodeCache {
+    l1: moka::future::Cache<Uuid, Entry>,
+    epochs: Arc<Epochs>,
+    metrics: Arc<Metrics>,
+}
+
+impl NodeCache {
+    pub fn new(max_entries: u64, epochs: Arc<Epochs>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            l1: moka::future::Cache::builder()
+                .max_capacity(max_entries)
+                .time_to_live(TTL)
+                .build(),
+            epochs,
+            metrics,
+        }
+    }
+
+    /// The path of node `id`, root first; `None` when there is no such node.
+    pub async fn path(&self, store: &Store, id: Uuid) -> Result<Option<Arc<[Uuid]>>, StoreError> {
+        if let Some(hit) = self.l1.get(&id).await
+            && let Some(org) = hit.path.first()
+            && self.epochs.tree_valid(*org, hit.loaded)
+        {
+            self.metrics.cache_hits.with_label_values(&["node"]).inc();
+            return Ok(Some(hit.path));
+        }
+        self.metrics.cache_misses.with_label_values(&["node"]).inc();
+        let loaded = Instant::now();
+        let Some(node) = store.node(id).await? else {
+            return Ok(None);
+        };
+        let path: Arc<[Uuid]> = node.path_ids().into();
+        if self.epochs.trusted() {
+            self.l1
+                .insert(
+                    id,
+                    Entry {
+                        path: path.clone(),
+                        loaded,
+                    },
+                )
+                .await;
+        }
+        Ok(Some(path))
+    }
+}
