@@ -177,6 +177,15 @@ impl OrgView {
         self.facts.active && !self.broken
     }
 
+    /// The engine's facts: this view's bindings and roles.
+    fn engine_facts(&self) -> Facts<'_> {
+        Facts {
+            principal_active: self.active(),
+            bindings: &self.facts.bindings,
+            roles: &self.roles,
+        }
+    }
+
     /// Decides one check at the node whose path (root first) is `path`.
     pub fn decide(
         &self,
@@ -185,25 +194,11 @@ impl OrgView {
         action: ActionIx,
         resource_id: Option<Uuid>,
     ) -> Decision {
-        self.authz_metrics_evaluation();
-        authz::decide(
-            &Facts {
-                principal_active: self.active(),
-                bindings: &self.facts.bindings,
-                roles: &self.roles,
-            },
-            &Check {
-                resource_type,
-                action,
-                path,
-                resource_id,
-                now: Utc::now(),
-            },
-        )
-    }
-
-    fn authz_metrics_evaluation(&self) {
         self.metrics.evaluations.inc();
+        authz::decide(
+            &self.engine_facts(),
+            &check(path, resource_type, action, resource_id),
+        )
     }
 
     /// The full trace of one check.
@@ -215,18 +210,8 @@ impl OrgView {
         resource_id: Option<Uuid>,
     ) -> Explanation {
         authz::explain(
-            &Facts {
-                principal_active: self.active(),
-                bindings: &self.facts.bindings,
-                roles: &self.roles,
-            },
-            &Check {
-                resource_type,
-                action,
-                path,
-                resource_id,
-                now: Utc::now(),
-            },
+            &self.engine_facts(),
+            &check(path, resource_type, action, resource_id),
         )
     }
 
@@ -249,6 +234,22 @@ impl OrgView {
 
     pub fn catalog(&self) -> &Catalog {
         &self.authz.catalog
+    }
+}
+
+/// A check at `path`, now.
+fn check(
+    path: &[Uuid],
+    resource_type: TypeIx,
+    action: ActionIx,
+    resource_id: Option<Uuid>,
+) -> Check<'_> {
+    Check {
+        resource_type,
+        action,
+        path,
+        resource_id,
+        now: Utc::now(),
     }
 }
 
