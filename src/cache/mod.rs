@@ -215,15 +215,6 @@ impl FactsCache {
         self.l1.invalidate_all();
         self.l1.run_pending_tasks().await;
     }
-
-    /// How many entries L1 holds (approximately).
-    pub fn len(&self) -> u64 {
-        self.l1.entry_count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[derive(Debug)]

@@ -430,6 +430,31 @@ pub struct RoleBindingPayload {
     pub revision: String,
 }
 
+/// The custom role with this id and its organization, if the caller holds `roles:*:write`
+/// there; a built-in role is refused (it can be neither changed nor deleted).
+async fn writable_role(ctx: &Context<'_>, id: &ID) -> Result<(Uuid, Uuid), ApiError> {
+    ctx.signed_in()?;
+    let id = parse_id("id", id)?;
+    let current = ctx
+        .services()
+        .store
+        .role(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("role"))?;
+    let Some(org_id) = current.organization_id else {
+        return Err(ApiError::bad_input(
+            "id",
+            format!(
+                "`{}` is a built-in role and cannot be changed or deleted",
+                current.name
+            ),
+        ));
+    };
+    let org = super::mutation::org_node(ctx, org_id).await?;
+    authorize(ctx, &org, Permission::ROLES_WRITE, "role").await?;
+    Ok((id, org_id))
+}
+
 #[derive(Default)]
 pub struct RoleMutation;
 
@@ -464,29 +489,7 @@ impl RoleMutation {
     /// Changes a custom role's name, description or policies (built-in roles cannot change).
     /// Needs `roles:*:write` at the role's organization.
     async fn update_role(&self, ctx: &Context<'_>, input: UpdateRoleInput) -> Result<RolePayload> {
-        ctx.signed_in()?;
-        let id = parse_id("id", &input.id)?;
-        let current = ctx
-            .services()
-            .store
-            .role(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("role"))?;
-        let org_id = match current.organization_id {
-            Some(org) => org,
-            None => {
-                return Err(ApiError::bad_input(
-                    "id",
-                    format!(
-                        "`{}` is a built-in role and cannot be changed or deleted",
-                        current.name
-                    ),
-                )
-                .into());
-            }
-        };
-        let org = super::mutation::org_node(ctx, org_id).await?;
-        authorize(ctx, &org, Permission::ROLES_WRITE, "role").await?;
+        let (id, org_id) = writable_role(ctx, &input.id).await?;
         let changes = RoleChanges {
             name: input
                 .name
@@ -520,26 +523,7 @@ impl RoleMutation {
         ctx: &Context<'_>,
         input: DeleteRoleInput,
     ) -> Result<DeleteRolePayload> {
-        ctx.signed_in()?;
-        let id = parse_id("id", &input.id)?;
-        let current = ctx
-            .services()
-            .store
-            .role(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("role"))?;
-        let Some(org_id) = current.organization_id else {
-            return Err(ApiError::bad_input(
-                "id",
-                format!(
-                    "`{}` is a built-in role and cannot be changed or deleted",
-                    current.name
-                ),
-            )
-            .into());
-        };
-        let org = super::mutation::org_node(ctx, org_id).await?;
-        authorize(ctx, &org, Permission::ROLES_WRITE, "role").await?;
+        let (id, org_id) = writable_role(ctx, &input.id).await?;
         ctx.services()
             .store
             .delete_role(id, input.force, &ctx.request().actor)

@@ -18,6 +18,7 @@ use super::revision::{self, Change};
 use super::{Store, StoreError};
 use crate::authz::{self, Effect, Policy};
 use crate::domain::{Actor, InvalidInput, Name, Role};
+use crate::events::ChangeEvent;
 
 /// A change to a custom role; `None` keeps the current value.
 #[derive(Debug, Default)]
@@ -149,6 +150,39 @@ fn builtin_is_immutable(r: &role::Model) -> StoreError {
     ))
 }
 
+/// Loads custom role `id` for a change of `kind`, refusing built-in roles, and bumps its
+/// organization's revision (which also takes the organization's row lock).
+async fn lock_custom_role<C: ConnectionTrait>(
+    txn: &C,
+    id: Uuid,
+    kind: &'static str,
+    actor: &Actor,
+) -> Result<(role::Model, Uuid, ChangeEvent), StoreError> {
+    let current = role::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or(StoreError::NotFound("role"))?;
+    if current.builtin {
+        return Err(builtin_is_immutable(&current));
+    }
+    let organization_id = current
+        .organization_id
+        .ok_or(StoreError::NotFound("role"))?;
+    let event = revision::bump(
+        txn,
+        Change {
+            organization_id,
+            kind,
+            principal_id: None,
+            node_id: None,
+            role_id: Some(id),
+            actor_id: actor.user_id,
+        },
+    )
+    .await?;
+    Ok((current, organization_id, event))
+}
+
 impl Store {
     /// The roles usable in an organization: the built-in ones first, then its own by name.
     pub async fn roles(&self, organization_id: Uuid) -> Result<Vec<Role>, StoreError> {
@@ -270,28 +304,8 @@ impl Store {
         actor: &Actor,
     ) -> Result<Role, StoreError> {
         let txn = self.db.begin().await?;
-        let current = role::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound("role"))?;
-        if current.builtin {
-            return Err(builtin_is_immutable(&current));
-        }
-        let organization_id = current
-            .organization_id
-            .ok_or(StoreError::NotFound("role"))?;
-        let event = revision::bump(
-            &txn,
-            Change {
-                organization_id,
-                kind: "role.updated",
-                principal_id: None,
-                node_id: None,
-                role_id: Some(id),
-                actor_id: actor.user_id,
-            },
-        )
-        .await?;
+        let (current, organization_id, event) =
+            lock_custom_role(&txn, id, "role.updated", actor).await?;
         let before = load_roles(&txn, [id]).await?.into_iter().next();
         if let Some(name) = &changes.name {
             ensure_name_free(&txn, organization_id, name, Some(id)).await?;
@@ -345,28 +359,8 @@ impl Store {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
-        let current = role::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound("role"))?;
-        if current.builtin {
-            return Err(builtin_is_immutable(&current));
-        }
-        let organization_id = current
-            .organization_id
-            .ok_or(StoreError::NotFound("role"))?;
-        let event = revision::bump(
-            &txn,
-            Change {
-                organization_id,
-                kind: "role.deleted",
-                principal_id: None,
-                node_id: None,
-                role_id: Some(id),
-                actor_id: actor.user_id,
-            },
-        )
-        .await?;
+        let (current, organization_id, event) =
+            lock_custom_role(&txn, id, "role.deleted", actor).await?;
         let bound = role_binding::Entity::find()
             .filter(role_binding::Column::RoleId.eq(id))
             .all(&txn)
