@@ -1009,6 +1009,15 @@ async fn http(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
             checks: 0,
         },
         Target {
+            name: "no-op `{ __typename }` on the gateway",
+            url: gateway.server.url(),
+            token: Some(o.member.clone()),
+            body: leak(&json!({ "query": "{ __typename }" })),
+            expect: b"\"Query\"",
+            times: 1,
+            checks: 0,
+        },
+        Target {
             name: "`check`",
             url: gateway.server.url(),
             token: Some(o.member.clone()),
@@ -1099,10 +1108,14 @@ async fn http(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
             stats.cells()
         );
     }
-    if let [noop_rate, check_rate, many_rate] = rates[..] {
+    if let [noop_rate, typename_rate, check_rate, many_rate] = rates[..] {
         println!(
-            "\ncheck / no-op, requests/s: {:.2} (target >= 0.8)",
+            "\ncheck / bare no-op, requests/s: {:.2} (target >= 0.8)",
             check_rate / noop_rate
+        );
+        println!(
+            "check / no-op on the gateway's own stack, requests/s: {:.2}",
+            check_rate / typename_rate
         );
         println!(
             "checkMany: {} checks/s (target >= 50,000)",
@@ -1110,7 +1123,7 @@ async fn http(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
         );
     }
     println!();
-    for (target, result) in targets.iter().zip(&results).skip(1) {
+    for (target, result) in targets.iter().zip(&results).skip(2) {
         println!("gateway during {}: {}", target.name, result.3.describe());
     }
     println!(

@@ -168,6 +168,7 @@ pub fn router(state: AppState) -> Router {
     http::routes(HttpState {
         services: state.services,
         schema: state.schema,
+        documents: http::Documents::default(),
     })
     .layer(RequestBodyLimitLayer::new(body_limit))
     .layer(TimeoutLayer::with_status_code(

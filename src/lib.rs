@@ -14,7 +14,7 @@
 //! auth/         who is calling: argon2id passwords, opaque tokens (SHA-256 at rest), sessions
 //! store/        the only module that touches entity/ and SeaORM; each change, its audit event
 //!               and its organization revision bump commit in one transaction; facts.rs reads
-//!               a principal's facts for the engine in one snapshot
+//!               a principal's facts for the engine in one statement (one snapshot)
 //! cache/        epochs (validity by revision), facts cache (moka L1 + Redis L2), sessions
 //! events/       change events: in-process bus + Redis pub/sub (heartbeat, change-log replay)
 //! metrics.rs    Prometheus metrics of one instance (/metrics)
@@ -24,7 +24,7 @@
 //!               mutation/ (auth, nodes, members), types.rs, subscription.rs (+ feed.rs:
 //!               permission changes, replayed from the change log, then live)
 //! http/         axum routes: /graphql (POST API; GET: WebSocket upgrade or GraphiQL),
-//!               /healthz, /readyz, /metrics
+//!               /healthz, /readyz, /metrics; documents.rs: body → request, parsed queries kept
 //! ../entity     SeaORM models only
 //! ../migration  one file per migration (never edited after landing) + built-in role seed
 //! ```

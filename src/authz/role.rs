@@ -143,6 +143,15 @@ pub fn builtin_policies(key: &str) -> Option<Vec<Policy>> {
     Some(permissions.iter().map(|p| Policy::allow(*p)).collect())
 }
 
+/// The roles of one principal's facts, compiled: the built-in roles and their custom ones.
+#[derive(Debug, Clone)]
+pub struct CompiledRoles {
+    pub roles: RoleSet,
+    /// A custom role no longer fits the catalog: whoever holds it is denied everything, since
+    /// a deny policy that cannot be read must not turn into an allow.
+    pub broken: bool,
+}
+
 /// The roles the engine may meet, by id.
 #[derive(Debug, Clone, Default)]
 pub struct RoleSet {

@@ -19,7 +19,8 @@ use uuid::Uuid;
 use super::context::ContextExt;
 use super::error::ApiError;
 use crate::authz::{
-    self, ActionIx, Catalog, Check, CompiledRole, Decision, Explanation, Facts, RoleSet, TypeIx,
+    self, ActionIx, Catalog, Check, CompiledRole, CompiledRoles, Decision, Explanation, Facts,
+    RoleSet, TypeIx,
 };
 use crate::domain::{Node, User};
 use crate::store::PrincipalFacts;
@@ -102,6 +103,22 @@ impl Authz {
         Ok(Self { catalog, builtin })
     }
 
+    /// The built-in roles and the facts' custom roles, compiled against the catalog.
+    fn compile(&self, facts: &PrincipalFacts) -> CompiledRoles {
+        let mut roles: RoleSet = self.builtin.iter().cloned().collect();
+        let mut broken = false;
+        for role in &facts.custom_roles {
+            match CompiledRole::compile(&self.catalog, role.id, &role.name, &role.policies) {
+                Ok(compiled) => roles.insert(compiled),
+                Err((index, e)) => {
+                    tracing::error!(role = %role.id, index, error = %e, "custom role does not fit the catalog; denying");
+                    broken = true;
+                }
+            }
+        }
+        CompiledRoles { roles, broken }
+    }
+
     fn resolve(&self, p: Permission) -> Result<(TypeIx, ActionIx), ApiError> {
         self.catalog
             .resolve(p.resource, p.action)
@@ -113,10 +130,7 @@ impl Authz {
 /// loaded once.
 pub struct OrgView {
     pub facts: Arc<PrincipalFacts>,
-    roles: RoleSet,
-    /// A custom role that no longer fits the catalog makes the view deny everything: a deny
-    /// policy that cannot be read must not turn into an allow.
-    broken: bool,
+    compiled: Arc<CompiledRoles>,
     authz: Arc<Authz>,
     metrics: Arc<crate::metrics::Metrics>,
 }
@@ -149,24 +163,13 @@ impl OrgView {
             .ok_or_else(|| ApiError::not_found(what))?;
         tracing::Span::current().record("org_id", tracing::field::display(organization_id));
         let authz = services.authz.clone();
-        let mut roles = RoleSet::new();
-        for role in &authz.builtin {
-            roles.insert(role.clone());
-        }
-        let mut broken = false;
-        for role in &facts.custom_roles {
-            match CompiledRole::compile(&authz.catalog, role.id, &role.name, &role.policies) {
-                Ok(compiled) => roles.insert(compiled),
-                Err((index, e)) => {
-                    tracing::error!(role = %role.id, index, error = %e, "custom role does not fit the catalog; denying");
-                    broken = true;
-                }
-            }
-        }
+        let compiled = facts
+            .compiled
+            .get_or_init(|| Arc::new(authz.compile(&facts)))
+            .clone();
         Ok(Self {
             facts,
-            roles,
-            broken,
+            compiled,
             authz,
             metrics: services.metrics.clone(),
         })
@@ -174,7 +177,7 @@ impl OrgView {
 
     /// Whether the principal is an active member (and nothing stops the engine from deciding).
     pub fn active(&self) -> bool {
-        self.facts.active && !self.broken
+        self.facts.active && !self.compiled.broken
     }
 
     /// The engine's facts: this view's bindings and roles.
@@ -182,7 +185,7 @@ impl OrgView {
         Facts {
             principal_active: self.active(),
             bindings: &self.facts.bindings,
-            roles: &self.roles,
+            roles: &self.compiled.roles,
         }
     }
 
@@ -221,20 +224,46 @@ impl OrgView {
         Ok(self.decide(path, t, a, None).allowed)
     }
 
-    /// The name of a role the view knows (for reasons and traces).
-    pub fn role_name(&self, id: Uuid) -> Option<&str> {
-        self.roles.get(id).map(|r| r.name.as_str())
+    /// What reasons need to name this view's roles and policies, to keep beyond the view.
+    pub fn names(&self) -> RoleNames {
+        RoleNames {
+            compiled: self.compiled.clone(),
+            authz: self.authz.clone(),
+        }
     }
 
-    /// The text of a role's policy, e.g. `apps:*:read`.
-    pub fn policy_text(&self, role_id: Uuid, index: usize) -> Option<String> {
-        let policy = self.roles.get(role_id)?.policies.get(index)?;
-        Some(self.authz.catalog.format_permission(&policy.permission))
+    /// The name of a role the view knows (for reasons and traces).
+    pub fn role_name(&self, id: Uuid) -> Option<&str> {
+        role_name(&self.compiled, id)
     }
 
     pub fn catalog(&self) -> &Catalog {
         &self.authz.catalog
     }
+}
+
+/// Names the roles and policies of a view's decisions, so that reasons can be written out
+/// only when a client asks for them.
+#[derive(Clone)]
+pub struct RoleNames {
+    compiled: Arc<CompiledRoles>,
+    authz: Arc<Authz>,
+}
+
+impl RoleNames {
+    pub fn role_name(&self, id: Uuid) -> Option<&str> {
+        role_name(&self.compiled, id)
+    }
+
+    /// The text of a role's policy, e.g. `apps:*:read`.
+    pub fn policy_text(&self, role_id: Uuid, index: usize) -> Option<String> {
+        let policy = self.compiled.roles.get(role_id)?.policies.get(index)?;
+        Some(self.authz.catalog.format_permission(&policy.permission))
+    }
+}
+
+fn role_name(compiled: &CompiledRoles, id: Uuid) -> Option<&str> {
+    compiled.roles.get(id).map(|r| r.name.as_str())
 }
 
 /// A check at `path`, now.

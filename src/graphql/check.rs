@@ -7,12 +7,12 @@
 
 use std::collections::HashMap;
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
 
-use super::access::{OrgView, Permission, authorize};
+use super::access::{OrgView, Permission, RoleNames, authorize};
 use super::context::{ContextExt, parse_id};
 use super::error::ApiError;
 use super::query::dress;
@@ -109,11 +109,31 @@ pub struct DecisionReason {
 }
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Decision {
     pub allowed: bool,
-    pub reasons: Vec<DecisionReason>,
+    /// The engine's reasons, written out only when asked for.
+    #[graphql(skip)]
+    raw_reasons: Vec<Reason>,
+    #[graphql(skip)]
+    names: RoleNames,
+    #[graphql(skip)]
+    organization_id: Uuid,
+    #[graphql(skip)]
+    revision_number: i64,
+}
+
+#[ComplexObject]
+impl Decision {
+    /// Why the decision came out as it did.
+    async fn reasons(&self) -> Vec<DecisionReason> {
+        reasons(&self.names, &self.raw_reasons)
+    }
+
     /// The organization revision the decision reflects (opaque).
-    pub revision: String,
+    async fn revision(&self) -> String {
+        revision_token(self.organization_id, self.revision_number)
+    }
 }
 
 #[derive(SimpleObject)]
@@ -189,7 +209,11 @@ fn denial(kind: ReasonKind, message: &str) -> DecisionReason {
     }
 }
 
-fn reason(view: &OrgView, r: &Reason) -> DecisionReason {
+fn reasons(names: &RoleNames, raw: &[Reason]) -> Vec<DecisionReason> {
+    raw.iter().map(|r| reason(names, r)).collect()
+}
+
+fn reason(names: &RoleNames, r: &Reason) -> DecisionReason {
     match r {
         Reason::Inactive => denial(
             ReasonKind::Inactive,
@@ -203,8 +227,8 @@ fn reason(view: &OrgView, r: &Reason) -> DecisionReason {
             policy_index,
             effect,
         } => {
-            let role_name = view.role_name(*role_id).map(str::to_owned);
-            let permission = view.policy_text(*role_id, *policy_index);
+            let role_name = names.role_name(*role_id).map(str::to_owned);
+            let permission = names.policy_text(*role_id, *policy_index);
             DecisionReason {
                 kind: ReasonKind::Policy,
                 binding_id: Some(ID(binding_id.to_string())),
@@ -226,11 +250,13 @@ fn reason(view: &OrgView, r: &Reason) -> DecisionReason {
     }
 }
 
-fn decision(view: &OrgView, d: &AuthzDecision) -> Decision {
+fn decision(view: &OrgView, d: AuthzDecision) -> Decision {
     Decision {
         allowed: d.allowed,
-        reasons: d.reasons.iter().map(|r| reason(view, r)).collect(),
-        revision: revision_token(view.facts.organization_id, view.facts.revision),
+        raw_reasons: d.reasons,
+        names: view.names(),
+        organization_id: view.facts.organization_id,
+        revision_number: view.facts.revision,
     }
 }
 
@@ -364,7 +390,7 @@ impl CheckQuery {
         let p = checker.prepare(&input).await?;
         let view = checker.view(&p.node, p.principal, p.at_least).await?;
         let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id);
-        Ok(decision(view, &d))
+        Ok(decision(view, d))
     }
 
     /// Decides many checks (at most 500) in order, loading each organization's facts once.
@@ -391,7 +417,7 @@ impl CheckQuery {
             })?;
             let view = checker.view(&p.node, p.principal, p.at_least).await?;
             let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id);
-            out.push(decision(view, &d));
+            out.push(decision(view, d));
         }
         Ok(out)
     }
@@ -441,11 +467,10 @@ impl CheckQuery {
             Reason::Policy { effect, .. } => Some(Effect::from(*effect)),
             _ => None,
         });
-        let d = decision(view, &e.decision);
         Ok(Explanation {
-            allowed: d.allowed,
-            reasons: d.reasons,
-            revision: d.revision,
+            allowed: e.decision.allowed,
+            reasons: reasons(&view.names(), &e.decision.reasons),
+            revision: revision_token(view.facts.organization_id, view.facts.revision),
             bindings,
             decided_by,
         })

@@ -12,8 +12,11 @@ use std::sync::Arc;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql::{Data, ErrorExtensions, Executor, ServerError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::body::Bytes;
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State, WebSocketUpgrade,
+};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -22,6 +25,11 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use serde_json::json;
 use tracing::Instrument;
+
+mod documents;
+
+use documents::BadBody;
+pub use documents::Documents;
 
 use crate::app::Services;
 use crate::auth::Caller;
@@ -35,14 +43,18 @@ use crate::graphql::subscription::ConnectionToken;
 pub struct HttpState {
     pub services: Services,
     pub schema: ApiSchema,
+    pub documents: Documents,
 }
 
+/// The routes. The body size is limited by the layer the application puts around them
+/// (`max_body_bytes`), not by axum's default.
 pub fn routes(state: HttpState) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -81,15 +93,23 @@ async fn graphql(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
+    body: Bytes,
+) -> Response {
+    let request = match state.documents.request(&body) {
+        Ok(request) => request,
+        Err(BadBody(why)) => {
+            let mut response = error_response(ApiError::bad_input("body", why)).into_response();
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            return response;
+        }
+    };
     let actor = actor_of(&headers, peer, &state.services);
     let request_ctx = match request_ctx(&state.services, bearer(&headers), actor).await {
         Ok(ctx) => ctx,
-        Err(e) => return error_response(e),
+        Err(e) => return error_response(e).into_response(),
     };
-    let request = request.into_inner().data(request_ctx);
-    with_codes(state.schema.execute(request).await).into()
+    let request = request.data(request_ctx);
+    GraphQLResponse::from(with_codes(state.schema.execute(request).await)).into_response()
 }
 
 /// `GET /graphql`: a WebSocket upgrade becomes a GraphQL-over-WebSocket connection

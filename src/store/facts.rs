@@ -1,16 +1,19 @@
 //! The facts the decision engine needs about one principal in one organization, read in one
-//! consistent snapshot and tagged with the organization revision they reflect.
+//! statement (so in one snapshot) and tagged with the organization revision they reflect.
 
-use sea_orm::{
-    AccessMode, ColumnTrait, EntityTrait, IsolationLevel, QueryFilter, TransactionTrait,
-};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Order, Query};
+use sea_orm::{ConnectionTrait, QueryResult};
 use uuid::Uuid;
 
-use entity::{membership, organization, role_binding, user};
+use entity::{membership, organization, role, role_binding, role_policy, user};
 
-use super::roles::load_roles;
 use super::{Store, StoreError};
-use crate::authz::BindingFact;
+use crate::authz::{BindingFact, CompiledRoles, Effect, Policy};
 use crate::domain::{MemberStatus, Role};
 
 /// What the engine is told about a principal in an organization.
@@ -28,72 +31,184 @@ pub struct PrincipalFacts {
     pub bindings: Vec<BindingFact>,
     /// The custom roles named by `bindings` (built-in roles come from code).
     pub custom_roles: Vec<Role>,
+    /// The roles compiled against the catalog, made once per loaded snapshot by the first
+    /// request that needs them (the snapshot never changes; a change brings a new one).
+    #[serde(skip)]
+    pub compiled: OnceLock<Arc<CompiledRoles>>,
 }
 
 impl Store {
     /// The principal's facts in the organization, or `None` when the organization does not
-    /// exist. Read in a single snapshot (repeatable read on PostgreSQL), so the revision and
-    /// the bindings agree.
+    /// exist.
+    ///
+    /// One statement reads everything: the organization's revision, the membership, the
+    /// account, the bindings and the policies of the custom roles they name. A single statement
+    /// sees a single snapshot on both PostgreSQL and SQLite, so the revision and the rest agree,
+    /// and a cold load costs one round trip.
     pub async fn principal_facts(
         &self,
         organization_id: Uuid,
         principal_id: Uuid,
     ) -> Result<Option<PrincipalFacts>, StoreError> {
-        let txn = self
-            .db
-            .begin_with_config(
-                Some(IsolationLevel::RepeatableRead),
-                Some(AccessMode::ReadOnly),
-            )
-            .await?;
-        let Some(org) = organization::Entity::find_by_id(organization_id)
-            .one(&txn)
-            .await?
-        else {
+        let query = facts_query(organization_id, principal_id);
+        let rows = self.db.query_all(&query).await?;
+        let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let status = membership::Entity::find()
-            .filter(membership::Column::OrganizationId.eq(organization_id))
-            .filter(membership::Column::UserId.eq(principal_id))
-            .one(&txn)
-            .await?
-            .map(|m| MemberStatus::from_stored(&m.status));
-        let live_user = user::Entity::find_by_id(principal_id)
-            .filter(user::Column::DeletedAt.is_null())
-            .one(&txn)
-            .await?
-            .is_some();
-        let rows = role_binding::Entity::find()
-            .filter(role_binding::Column::PrincipalId.eq(principal_id))
-            .filter(role_binding::Column::OrganizationId.eq(organization_id))
-            .all(&txn)
-            .await?;
-        let builtin: Vec<Uuid> = migration::seed::BUILTIN_ROLES.iter().map(|r| r.0).collect();
-        let mut custom_ids: Vec<Uuid> = rows
-            .iter()
-            .map(|b| b.role_id)
-            .filter(|id| !builtin.contains(id))
-            .collect();
-        custom_ids.sort_unstable();
-        custom_ids.dedup();
-        let custom_roles = load_roles(&txn, custom_ids).await?;
-        txn.commit().await?;
+        let revision: i64 = first.try_get("", "revision")?;
+        let status = first
+            .try_get::<Option<String>>("", "member_status")?
+            .map(|s| MemberStatus::from_stored(&s));
+        let live_user = first.try_get::<Option<Uuid>>("", "live_user")?.is_some();
+
+        let mut bindings: Vec<BindingFact> = Vec::new();
+        let mut roles: HashMap<Uuid, (Uuid, Role)> = HashMap::new();
+        for row in &rows {
+            let Some(binding) = binding_of(row, organization_id)? else {
+                continue;
+            };
+            let binding_id = binding.id;
+            if bindings.last().is_none_or(|b| b.id != binding_id) {
+                bindings.push(binding);
+            }
+            collect_custom_role(row, binding_id, &mut roles)?;
+        }
+        let mut custom_roles: Vec<Role> = roles.into_values().map(|(_, r)| r).collect();
+        custom_roles.sort_by_key(|r| r.id);
         Ok(Some(PrincipalFacts {
             organization_id,
             principal_id,
-            revision: org.revision,
+            revision,
             active: status == Some(MemberStatus::Active) && live_user,
             member: status.is_some() && live_user,
-            bindings: rows
-                .into_iter()
-                .map(|b| BindingFact {
-                    id: b.id,
-                    role_id: b.role_id,
-                    node_id: b.project_id.or(b.workspace_id).unwrap_or(b.organization_id),
-                    expires_at: b.expires_at,
-                })
-                .collect(),
+            bindings,
             custom_roles,
+            compiled: OnceLock::new(),
         }))
     }
+}
+
+/// `organizations ⟕ memberships ⟕ users ⟕ role_bindings ⟕ roles (custom) ⟕ role_policies`,
+/// one row per (binding, policy of its custom role), ordered so that a binding's rows are
+/// adjacent and a role's policies come in their order.
+fn facts_query(organization_id: Uuid, principal_id: Uuid) -> sea_orm::sea_query::SelectStatement {
+    use membership::Column as M;
+    use organization::Column as O;
+    use role::Column as R;
+    use role_binding::Column as B;
+    use role_policy::Column as P;
+    use user::Column as U;
+    let (org, mem, usr, bnd, rol, pol) = (
+        organization::Entity,
+        membership::Entity,
+        user::Entity,
+        role_binding::Entity,
+        role::Entity,
+        role_policy::Entity,
+    );
+    Query::select()
+        .from(org)
+        .expr_as(Expr::col((org, O::Revision)), "revision")
+        .expr_as(Expr::col((mem, M::Status)), "member_status")
+        .expr_as(Expr::col((usr, U::Id)), "live_user")
+        .expr_as(Expr::col((bnd, B::Id)), "binding_id")
+        .expr_as(Expr::col((bnd, B::RoleId)), "binding_role")
+        .expr_as(Expr::col((bnd, B::WorkspaceId)), "binding_workspace")
+        .expr_as(Expr::col((bnd, B::ProjectId)), "binding_project")
+        .expr_as(Expr::col((bnd, B::ExpiresAt)), "binding_expires")
+        .expr_as(Expr::col((rol, R::Id)), "role_id")
+        .expr_as(Expr::col((rol, R::OrganizationId)), "role_org")
+        .expr_as(Expr::col((rol, R::Key)), "role_key")
+        .expr_as(Expr::col((rol, R::Name)), "role_name")
+        .expr_as(Expr::col((rol, R::Description)), "role_description")
+        .expr_as(Expr::col((rol, R::CreatedAt)), "role_created")
+        .expr_as(Expr::col((rol, R::UpdatedAt)), "role_updated")
+        .expr_as(Expr::col((pol, P::Effect)), "policy_effect")
+        .expr_as(Expr::col((pol, P::Permission)), "policy_permission")
+        .left_join(
+            mem,
+            Condition::all()
+                .add(Expr::col((mem, M::OrganizationId)).equals((org, O::Id)))
+                .add(Expr::col((mem, M::UserId)).eq(principal_id)),
+        )
+        .left_join(
+            usr,
+            Condition::all()
+                .add(Expr::col((usr, U::Id)).eq(principal_id))
+                .add(Expr::col((usr, U::DeletedAt)).is_null()),
+        )
+        .left_join(
+            bnd,
+            Condition::all()
+                .add(Expr::col((bnd, B::OrganizationId)).equals((org, O::Id)))
+                .add(Expr::col((bnd, B::PrincipalId)).eq(principal_id)),
+        )
+        .left_join(
+            rol,
+            Condition::all()
+                .add(Expr::col((rol, R::Id)).equals((bnd, B::RoleId)))
+                .add(Expr::col((rol, R::Builtin)).eq(false)),
+        )
+        .left_join(pol, Expr::col((pol, P::RoleId)).equals((rol, R::Id)))
+        .and_where(Expr::col((org, O::Id)).eq(organization_id))
+        .order_by((bnd, B::Id), Order::Asc)
+        .order_by((pol, P::Position), Order::Asc)
+        .to_owned()
+}
+
+fn binding_of(row: &QueryResult, organization_id: Uuid) -> Result<Option<BindingFact>, StoreError> {
+    let Some(id) = row.try_get::<Option<Uuid>>("", "binding_id")? else {
+        return Ok(None);
+    };
+    let role_id: Uuid = row.try_get("", "binding_role")?;
+    let workspace: Option<Uuid> = row.try_get("", "binding_workspace")?;
+    let project: Option<Uuid> = row.try_get("", "binding_project")?;
+    let expires_at: Option<DateTime<Utc>> = row.try_get("", "binding_expires")?;
+    Ok(Some(BindingFact {
+        id,
+        role_id,
+        node_id: project.or(workspace).unwrap_or(organization_id),
+        expires_at,
+    }))
+}
+
+/// Adds the row's custom role and its policy (if the row has one) to `roles`, which maps each
+/// role to the first binding that named it: a role bound twice repeats its policies under the
+/// second binding, and those rows are skipped.
+fn collect_custom_role(
+    row: &QueryResult,
+    binding_id: Uuid,
+    roles: &mut HashMap<Uuid, (Uuid, Role)>,
+) -> Result<(), StoreError> {
+    let Some(id) = row.try_get::<Option<Uuid>>("", "role_id")? else {
+        return Ok(());
+    };
+    let (first_binding, role) = match roles.entry(id) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => e.insert((
+            binding_id,
+            Role {
+                id,
+                organization_id: row.try_get("", "role_org")?,
+                key: row.try_get("", "role_key")?,
+                name: row.try_get("", "role_name")?,
+                description: row.try_get("", "role_description")?,
+                builtin: false,
+                policies: Vec::new(),
+                created_at: row.try_get("", "role_created")?,
+                updated_at: row.try_get("", "role_updated")?,
+            },
+        )),
+    };
+    if *first_binding != binding_id {
+        return Ok(());
+    }
+    let effect: Option<String> = row.try_get("", "policy_effect")?;
+    let permission: Option<String> = row.try_get("", "policy_permission")?;
+    if let (Some(effect), Some(permission)) = (effect, permission)
+        && let Some(effect) = Effect::parse(&effect)
+    {
+        role.policies.push(Policy { effect, permission });
+    }
+    Ok(())
 }

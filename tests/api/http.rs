@@ -87,3 +87,33 @@ async fn introspection_can_be_turned_off() {
         "introspection must answer nothing: {r}"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_one_graphql_request_is_refused_with_a_code() {
+    let app = TestApp::start().await;
+    for body in [
+        "not json",
+        r#"[{"query": "{ __typename }"}]"#,
+        r#"{"query": 3}"#,
+    ] {
+        let resp = app
+            .http
+            .post(app.url("/graphql"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{body}");
+        let json: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(
+            json["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}: {json}"
+        );
+    }
+    // The same query text twice (the second is taken already parsed) answers the same.
+    for _ in 0..2 {
+        let r = app.gql(None, "{ __typename }", serde_json::json!({})).await;
+        assert_eq!(r["data"]["__typename"], "Query", "{r}");
+    }
+}

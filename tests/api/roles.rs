@@ -330,3 +330,96 @@ async fn a_deployment_can_load_its_own_catalog() {
     assert!(err.to_string().contains("workspace:*:read"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn facts_carry_each_custom_role_once_with_its_policies_in_order() {
+    let app = TestApp::start().await;
+    let admin = app.sign_up("admin@example.com").await;
+    let org = app.create_org(&admin, "acme").await;
+    let ws = app.create_workspace(&admin, &org, "ml").await;
+    let project = app.create_project(&admin, &ws, "bot").await;
+    let policies = json!([
+        { "effect": "ALLOW", "permission": "apps:*:read" },
+        { "effect": "DENY", "permission": "secrets:*:read" },
+        { "effect": "ALLOW", "permission": "endpoints:*:trigger" },
+    ]);
+    let r = app
+        .gql(
+            Some(&admin),
+            CREATE,
+            json!({ "o": org, "n": "Runner", "p": policies }),
+        )
+        .await;
+    let runner = data_str(&r, &["createRole", "role", "id"]);
+    let r = app
+        .gql(
+            Some(&admin),
+            CREATE,
+            json!({ "o": org, "n": "Empty", "p": [] }),
+        )
+        .await;
+    let empty = data_str(&r, &["createRole", "role", "id"]);
+    let member = app.sign_up("m@example.com").await;
+    let member_id = app.join(&admin, &org, "m@example.com", &member).await;
+    // The same custom role at two nodes, an empty custom role, and a built-in one.
+    app.grant(&admin, &member_id, &runner, &ws).await;
+    app.grant(&admin, &member_id, &runner, &project).await;
+    app.grant(&admin, &member_id, &empty, &org).await;
+    app.grant(&admin, &member_id, VIEWER, &org).await;
+
+    let id = |s: &str| s.parse::<uuid::Uuid>().unwrap();
+    let store = &app.state.services.store;
+    let facts = store
+        .principal_facts(id(&org), id(&member_id))
+        .await
+        .unwrap()
+        .expect("the organization exists");
+    assert!(facts.active && facts.member);
+    assert_eq!(facts.bindings.len(), 4, "{:?}", facts.bindings);
+    let mut nodes: Vec<_> = facts.bindings.iter().map(|b| b.node_id).collect();
+    nodes.sort();
+    let mut want = vec![id(&ws), id(&project), id(&org), id(&org)];
+    want.sort();
+    assert_eq!(nodes, want);
+    assert_eq!(facts.custom_roles.len(), 2, "{:?}", facts.custom_roles);
+    let runner_role = facts
+        .custom_roles
+        .iter()
+        .find(|r| r.id == id(&runner))
+        .expect("Runner is carried");
+    let got: Vec<_> = runner_role
+        .policies
+        .iter()
+        .map(|p| (p.effect.as_str(), p.permission.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("allow", "apps:*:read"),
+            ("deny", "secrets:*:read"),
+            ("allow", "endpoints:*:trigger")
+        ]
+    );
+    assert_eq!(runner_role.name, "Runner");
+    let empty_role = facts.custom_roles.iter().find(|r| r.id == id(&empty));
+    assert!(empty_role.is_some_and(|r| r.policies.is_empty()));
+    // The revision is the organization's, and a stranger has no bindings and is no member.
+    assert_eq!(
+        Some(facts.revision),
+        store.revision(id(&org)).await.unwrap()
+    );
+    let stranger = app.sign_up("s@example.com").await;
+    let s = store
+        .principal_facts(id(&org), id(&app.user_id(&stranger).await))
+        .await
+        .unwrap()
+        .expect("the organization exists");
+    assert!(!s.member && !s.active && s.bindings.is_empty());
+    assert!(
+        store
+            .principal_facts(uuid::Uuid::now_v7(), id(&member_id))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
