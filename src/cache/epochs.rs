@@ -156,6 +156,15 @@ impl Epochs {
             .map(|c| c.contiguous)
     }
 
+    /// The newest revision of `organization` this instance has applied or read, if any: after
+    /// a change this instance made, at least that change's revision (it is applied before the
+    /// mutation returns).
+    pub fn latest(&self, organization: Uuid) -> Option<i64> {
+        let m = self.maps.read().ok()?;
+        let c = m.cursors.get(&organization)?;
+        Some(c.ahead.last().copied().unwrap_or(0).max(c.contiguous))
+    }
+
     /// Invalidates everything cached of `organization` read before `revision`.
     pub fn bump_organization(&self, organization: Uuid, revision: i64) {
         if let Ok(mut m) = self.maps.write() {
