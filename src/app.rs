@@ -24,6 +24,7 @@ use crate::events::{self, Bus, redis::Link};
 use crate::graphql::access::Authz;
 use crate::graphql::{self, ApiSchema};
 use crate::http::{self, HttpState};
+use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
@@ -38,6 +39,8 @@ pub struct Services {
     pub cache: FactsCache,
     pub nodes: NodeCache,
     pub metrics: Arc<Metrics>,
+    /// Outgoing email; sends nothing when no SMTP server is configured.
+    pub mailer: Arc<Mailer>,
     /// The Redis link between instances, when configured; its tasks end with the last clone.
     pub link: Option<Arc<Link>>,
 }
@@ -51,6 +54,10 @@ pub struct AppState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("email: {0}")]
+    Mail(#[from] crate::mail::MailError),
     #[error("permission catalog: {0}")]
     Catalog(String),
     #[error("metrics: {0}")]
@@ -74,6 +81,8 @@ impl AppState {
     /// Connects to the database (and Redis, when configured), applies pending migrations and
     /// builds the schema.
     pub async fn init(config: Config) -> Result<Self, StartError> {
+        config.check().map_err(StartError::Config)?;
+        let mailer = Mailer::new(config.smtp_url.as_deref(), &config.smtp_from)?;
         let authz = load_authz(&config)?;
         let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?);
         let epochs = Arc::new(Epochs::new());
@@ -117,6 +126,7 @@ impl AppState {
             cache,
             nodes,
             metrics,
+            mailer: Arc::new(mailer),
             link,
         };
         let schema = graphql::build_schema(&services.config, Some(services.clone()));

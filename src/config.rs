@@ -43,8 +43,23 @@ pub struct Config {
     /// How long an invitation can be accepted (e.g. `7d`).
     #[serde(with = "humantime_serde")]
     pub invitation_ttl: Duration,
-    /// Base URL of the frontend or gateway, for links in invitations.
+    /// Base URL of the frontend or gateway, for links in invitations and password resets.
     pub public_url: String,
+    /// SMTP server for invitation and password-reset emails: `smtps://user:pass@host:465`,
+    /// `smtp://host:587?tls=required` (STARTTLS), or `smtp://host:25` (plain, local relays
+    /// only). Without it, invitations return their link for the admin to share, and password
+    /// resets cannot be sent.
+    pub smtp_url: Option<String>,
+    /// The sender of those emails.
+    pub smtp_from: String,
+    /// Failed sign-ins in a row that lock an account.
+    pub lockout_threshold: u32,
+    /// How long a locked account stays locked (e.g. `15m`).
+    #[serde(with = "humantime_serde")]
+    pub lockout_duration: Duration,
+    /// How long a password-reset link works (e.g. `30m`).
+    #[serde(with = "humantime_serde")]
+    pub password_reset_ttl: Duration,
     /// Whether GraphQL introspection (and so GraphiQL's docs) is allowed.
     pub graphql_introspection: bool,
     /// Deepest nesting a GraphQL query may have.
@@ -79,6 +94,11 @@ impl Default for Config {
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
             public_url: "http://127.0.0.1:8080".to_owned(),
+            smtp_url: None,
+            smtp_from: "iam-gateway <no-reply@localhost>".to_owned(),
+            lockout_threshold: 5,
+            lockout_duration: Duration::from_secs(15 * 60),
+            password_reset_ttl: Duration::from_secs(30 * 60),
             graphql_introspection: true,
             graphql_max_depth: 16,
             graphql_max_complexity: 1000,
@@ -147,6 +167,24 @@ impl Config {
             config: figment.extract().map_err(Box::new)?,
             unknown_vars,
         })
+    }
+}
+
+impl Config {
+    /// Checks the settings that have bounds; the message names the setting.
+    pub fn check(&self) -> Result<(), String> {
+        const DAY: u64 = 24 * 3600;
+        let ttl = self.invitation_ttl.as_secs();
+        if !(DAY..=30 * DAY).contains(&ttl) {
+            return Err("`invitation_ttl` must be between 1 and 30 days".to_owned());
+        }
+        if self.lockout_threshold == 0 {
+            return Err("`lockout_threshold` must be at least 1".to_owned());
+        }
+        if self.password_reset_ttl.is_zero() {
+            return Err("`password_reset_ttl` must be longer than zero".to_owned());
+        }
+        Ok(())
     }
 }
 

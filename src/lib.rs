@@ -17,6 +17,7 @@
 //!               a principal's facts for the engine in one statement (one snapshot)
 //! cache/        epochs (validity by revision), facts cache (moka L1 + Redis L2), sessions
 //! events/       change events: in-process bus + Redis pub/sub (heartbeat, change-log replay)
+//! mail.rs       outgoing email (invitations, password resets) through SMTP (lettre)
 //! metrics.rs    Prometheus metrics of one instance (/metrics)
 //! graphql/      schema, request context, access.rs (the API's own authorization, by the
 //!               engine), error codes, query.rs, check.rs (check, checkMany, explain,
@@ -42,5 +43,6 @@ pub mod domain;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod mail;
 pub mod metrics;
 pub mod store;

@@ -17,6 +17,14 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub accepted_at: Option<DateTimeUtc>,
     pub accepted_by: Option<Uuid>,
+    /// The invitee's name, as the inviter typed it.
+    pub name: Option<String>,
+    /// A message from the inviter, shown in the email.
+    pub message: Option<String>,
+    pub revoked_at: Option<DateTimeUtc>,
+    pub revoked_by: Option<Uuid>,
+    /// When the email was last handed to the SMTP server (`None`: no SMTP, link shared by hand).
+    pub sent_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

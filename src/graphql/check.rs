@@ -46,11 +46,7 @@ pub async fn revision_now(ctx: &Context<'_>, organization_id: Uuid) -> Result<St
     let services = ctx.services();
     let rev = match services.bus.epochs().latest(organization_id) {
         Some(rev) => rev,
-        None => services
-            .store
-            .revision(organization_id)
-            .await?
-            .unwrap_or(0),
+        None => services.store.revision(organization_id).await?.unwrap_or(0),
     };
     Ok(revision_token(organization_id, rev))
 }

@@ -82,6 +82,7 @@ impl Store {
             expires_at: Set(now + new.ttl),
             accepted_at: Set(None),
             accepted_by: Set(None),
+            ..Default::default()
         })
         .exec_with_returning(&txn)
         .await?;
