@@ -40,7 +40,8 @@ pub struct Config {
     /// How long a session lasts after sign-in (e.g. `14d`, `12h`).
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
-    /// How long an invitation can be accepted (e.g. `7d`).
+    /// How long an invitation can be accepted when the inviter does not say (e.g. `7d`; at
+    /// most 30 days). An inviter may choose 1 to 30 days per invitation.
     #[serde(with = "humantime_serde")]
     pub invitation_ttl: Duration,
     /// Base URL of the frontend or gateway, for links in invitations and password resets.
@@ -174,9 +175,8 @@ impl Config {
     /// Checks the settings that have bounds; the message names the setting.
     pub fn check(&self) -> Result<(), String> {
         const DAY: u64 = 24 * 3600;
-        let ttl = self.invitation_ttl.as_secs();
-        if !(DAY..=30 * DAY).contains(&ttl) {
-            return Err("`invitation_ttl` must be between 1 and 30 days".to_owned());
+        if self.invitation_ttl.is_zero() || self.invitation_ttl.as_secs() > 30 * DAY {
+            return Err("`invitation_ttl` must be longer than zero and at most 30 days".to_owned());
         }
         if self.lockout_threshold == 0 {
             return Err("`lockout_threshold` must be at least 1".to_owned());

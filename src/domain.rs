@@ -302,11 +302,26 @@ pub struct Invitation {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub email: String,
+    pub name: Option<String>,
+    pub message: Option<String>,
     pub status: InvitationStatus,
     pub invited_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When the email was last handed to the SMTP server.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The roles the invitee gets on acceptance.
+    pub grants: Vec<InvitationGrant>,
+}
+
+/// A role an invitation grants at a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationGrant {
+    pub role_id: Uuid,
+    /// The organization, a workspace or a project.
+    pub node_id: Uuid,
 }
 
 /// A signed-in session (never its token: only the token's hash is stored).

@@ -11,7 +11,8 @@
 //! app.rs        Services, AppState, router(), serve() with graceful shutdown; all wiring
 //! domain.rs     validated values (Slug, Email, Name, NewPassword) and records; no I/O
 //! authz/        the decision engine, PURE (no I/O): catalog, permissions, roles, decide/explain
-//! auth/         who is calling: argon2id passwords, opaque tokens (SHA-256 at rest), sessions
+//! auth/         who is calling: argon2id passwords, opaque tokens (SHA-256 at rest), sessions;
+//!               accounts.rs: lockout, password reset and change
 //! store/        the only module that touches entity/ and SeaORM; each change, its audit event
 //!               and its organization revision bump commit in one transaction; facts.rs reads
 //!               a principal's facts for the engine in one statement (one snapshot)
@@ -22,7 +23,8 @@
 //! graphql/      schema, request context, access.rs (the API's own authorization, by the
 //!               engine), error codes, query.rs, check.rs (check, checkMany, explain,
 //!               effectivePermissions, accessibleNodes), roles.rs (roles and bindings),
-//!               mutation/ (auth, nodes, members), types.rs, subscription.rs (+ feed.rs:
+//!               members.rs (members list), sessions.rs (sessions), mutation/ (auth, nodes,
+//!               members: invitations, statuses, removal), types.rs, subscription.rs (+ feed.rs:
 //!               permission changes, replayed from the change log, then live)
 //! http/         axum routes: /graphql (POST API; GET: WebSocket upgrade or GraphiQL),
 //!               /healthz, /readyz, /metrics; documents.rs: body → request, parsed queries kept

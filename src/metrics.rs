@@ -1,6 +1,6 @@
 //! Prometheus metrics of one instance, served at `/metrics`: cache hits and misses per layer,
 //! loads from the store, evaluations, invalidations, change events published, received and
-//! dropped, pub/sub reconnects, propagation lag and check latency.
+//! dropped, pub/sub reconnects, password verifications, propagation lag and check latency.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
@@ -19,6 +19,8 @@ pub struct Metrics {
     pub events_dropped: IntCounter,
     pub pubsub_reconnects: IntCounter,
     pub l2_errors: IntCounter,
+    /// Passwords checked against a stored (or the dummy) argon2 hash: sign-ins and changes.
+    pub password_verifications: IntCounter,
     pub propagation_lag: Histogram,
     pub check_latency: Histogram,
 }
@@ -99,6 +101,11 @@ impl Metrics {
                 &r,
                 "l2_errors_total",
                 "Redis cache reads or writes that failed or timed out",
+            )?,
+            password_verifications: counter(
+                &r,
+                "password_verifications_total",
+                "passwords verified against an argon2 hash (sign-ins, password changes)",
             )?,
             propagation_lag: seconds(
                 &r,

@@ -2,17 +2,22 @@
 //!
 //! `Auth` holds the sign-in rules (open sign-up or not, session lifetime) and is the one path
 //! to an account or a session, for the GraphQL API and for the `bootstrap` command alike.
+//! `Accounts` (accounts.rs) adds what needs the instance's settings, mailer and metrics:
+//! password sign-in with lockout, password reset by email and password change.
 
+pub mod accounts;
 pub mod password;
 pub mod token;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use crate::cache::SessionCache;
 
 use crate::domain::{Actor, Email, InvalidInput, Name, NewPassword, Session, User};
-use crate::store::{SessionLookup, Store, StoreError};
+use crate::store::{NewSession, SessionLookup, Store, StoreError};
 use token::TokenKind;
+
+pub use accounts::Accounts;
 
 /// What can go wrong when signing up, in or out.
 #[derive(Debug)]
@@ -20,6 +25,10 @@ pub enum AuthError {
     SignupDisabled,
     /// Unknown email or wrong password: deliberately one answer for both.
     InvalidCredentials,
+    /// Too many failed attempts: the account is locked (until then, when known).
+    Locked(Option<DateTime<Utc>>),
+    /// Password resets go out by email, and no SMTP server is configured.
+    ResetUnavailable,
     Invalid(InvalidInput),
     Store(StoreError),
     /// Randomness or hashing failed; the detail is for the logs.
@@ -125,33 +134,6 @@ impl Auth {
         Ok(self.store.create_user(&email, &name, phc, actor).await?)
     }
 
-    /// Checks an email and password and opens a session.
-    pub async fn sign_in(
-        &self,
-        email: &str,
-        password: &str,
-        actor: &Actor,
-    ) -> Result<SignedIn, AuthError> {
-        // A malformed email cannot belong to an account: same answer as a wrong password.
-        let Ok(email) = Email::parse("email", email) else {
-            password::verify(password.to_owned(), None).await?;
-            return Err(AuthError::InvalidCredentials);
-        };
-        let found = self.store.user_with_password(&email).await?;
-        let (user, phc) = match found {
-            Some((user, phc)) => (Some(user), phc),
-            None => (None, None),
-        };
-        let ok = password::verify(password.to_owned(), phc).await?;
-        match user {
-            Some(user) if ok => {
-                self.open_session(user, "password", "auth.sign_in", actor)
-                    .await
-            }
-            _ => Err(AuthError::InvalidCredentials),
-        }
-    }
-
     /// Opens a session for an account whose identity was proven some other way (bootstrap).
     pub async fn open_session(
         &self,
@@ -160,15 +142,30 @@ impl Auth {
         action: &'static str,
         actor: &Actor,
     ) -> Result<SignedIn, AuthError> {
+        self.start_session(user, method, action, false, actor).await
+    }
+
+    /// Opens a session; `clears_lockout` when a password was just proven.
+    async fn start_session(
+        &self,
+        user: User,
+        method: &str,
+        action: &'static str,
+        clears_lockout: bool,
+        actor: &Actor,
+    ) -> Result<SignedIn, AuthError> {
         let minted = token::mint(TokenKind::Session)?;
         let session = self
             .store
             .create_session(
-                user.id,
-                minted.hash,
-                method,
-                self.session_ttl,
-                action,
+                NewSession {
+                    user_id: user.id,
+                    token_hash: minted.hash,
+                    method,
+                    ttl: self.session_ttl,
+                    action,
+                    clears_lockout,
+                },
                 actor,
             )
             .await?;
@@ -202,6 +199,6 @@ impl Auth {
 
     /// Ends a session (sign-out).
     pub async fn sign_out(&self, session: &Session, actor: &Actor) -> Result<(), StoreError> {
-        self.store.revoke_session(session.id, actor).await
+        self.store.sign_out(session, actor).await
     }
 }

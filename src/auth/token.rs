@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 pub enum TokenKind {
     Session,
     Invitation,
+    PasswordReset,
 }
 
 impl TokenKind {
@@ -16,6 +17,7 @@ impl TokenKind {
         match self {
             Self::Session => "iam_s_",
             Self::Invitation => "iam_i_",
+            Self::PasswordReset => "iam_r_",
         }
     }
 }

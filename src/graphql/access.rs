@@ -38,17 +38,19 @@ impl Permission {
     pub const WORKSPACE_MANAGE: Self = Self::new("workspace", "manage");
     pub const MEMBERS_READ: Self = Self::new("members", "read");
     pub const MEMBERS_INVITE: Self = Self::new("members", "invite");
+    pub const MEMBERS_REMOVE: Self = Self::new("members", "remove");
     pub const ROLES_READ: Self = Self::new("roles", "read");
     pub const ROLES_WRITE: Self = Self::new("roles", "write");
     pub const AUDIT_READ: Self = Self::new("audit", "read");
 
     /// Every permission the API itself relies on: a deployment's catalog must contain them.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::WORKSPACE_READ,
         Self::WORKSPACE_WRITE,
         Self::WORKSPACE_MANAGE,
         Self::MEMBERS_READ,
         Self::MEMBERS_INVITE,
+        Self::MEMBERS_REMOVE,
         Self::ROLES_READ,
         Self::ROLES_WRITE,
         Self::AUDIT_READ,

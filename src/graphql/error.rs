@@ -125,6 +125,19 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials => {
                 Self::unauthenticated("the email or the password is wrong")
             }
+            AuthError::Locked(until) => Self::new(
+                Code::RateLimited,
+                match until {
+                    Some(until) => format!(
+                        "too many failed attempts: the account is locked until {}; try again then, reset the password by email, or ask an administrator to unlock it",
+                        until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                    None => "too many failed attempts: the account is locked for now; try again later, reset the password by email, or ask an administrator to unlock it".to_owned(),
+                },
+            ),
+            AuthError::ResetUnavailable => Self::forbidden(
+                "password resets by email are not available: this server has no SMTP server configured; ask an administrator",
+            ),
             AuthError::Invalid(invalid) => invalid.into(),
             AuthError::Store(store) => store.into(),
             AuthError::Internal(detail) => Self::internal(&detail),

@@ -6,9 +6,11 @@ pub mod access;
 pub mod check;
 pub mod context;
 pub mod error;
+mod members;
 mod mutation;
 mod query;
 mod roles;
+mod sessions;
 pub mod subscription;
 pub mod types;
 
@@ -22,7 +24,12 @@ pub use subscription::Subscription;
 
 /// The query root: the hierarchy, roles and bindings, and the authorization questions.
 #[derive(MergedObject, Default)]
-pub struct Query(query::BaseQuery, roles::RoleQuery, check::CheckQuery);
+pub struct Query(
+    query::BaseQuery,
+    roles::RoleQuery,
+    check::CheckQuery,
+    sessions::SessionQuery,
+);
 
 pub type ApiSchema = Schema<Query, Mutation, Subscription>;
 

@@ -141,7 +141,7 @@ pub struct RoleBinding {
 }
 
 /// Dresses bindings with their principals and role names.
-async fn dress_bindings(
+pub(crate) async fn dress_bindings(
     ctx: &Context<'_>,
     organization_id: Uuid,
     bindings: Vec<domain::RoleBinding>,
@@ -225,7 +225,11 @@ fn read_description(raw: Option<&str>) -> Result<String, ApiError> {
 
 /// Refuses to grant or revoke `role` at `node` unless `view` holds there every permission the
 /// role allows.
-fn ensure_no_escalation(view: &OrgView, role: &domain::Role, node: &Node) -> Result<(), ApiError> {
+pub(crate) fn ensure_no_escalation(
+    view: &OrgView,
+    role: &domain::Role,
+    node: &Node,
+) -> Result<(), ApiError> {
     let catalog = view.catalog();
     let compiled = CompiledRole::compile(catalog, role.id, &role.name, &role.policies)
         .map_err(|(_, e)| ApiError::internal(&e))?;
@@ -249,7 +253,11 @@ fn ensure_no_escalation(view: &OrgView, role: &domain::Role, node: &Node) -> Res
 }
 
 /// The node with this id, or NOT_FOUND. Needs a session (no probing for ids without one).
-async fn node_by_id(ctx: &Context<'_>, field: &'static str, id: &ID) -> Result<Node, ApiError> {
+pub(crate) async fn node_by_id(
+    ctx: &Context<'_>,
+    field: &'static str,
+    id: &ID,
+) -> Result<Node, ApiError> {
     ctx.signed_in()?;
     ctx.services()
         .store
@@ -259,7 +267,7 @@ async fn node_by_id(ctx: &Context<'_>, field: &'static str, id: &ID) -> Result<N
 }
 
 /// The role with this id if it can be used in `organization_id` (built-in or its own).
-async fn usable_role(
+pub(crate) async fn usable_role(
     ctx: &Context<'_>,
     organization_id: Uuid,
     id: &ID,

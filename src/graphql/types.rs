@@ -157,15 +157,31 @@ impl Organization {
         Ok(visible)
     }
 
-    /// The members of the organization, by email. Needs `members:*:read`.
-    async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Member>> {
+    /// The members of the organization, pending invitations included (status `PENDING`), by
+    /// email, a page at a time. Needs `members:*:read`.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<super::members::MemberFilter>,
+        #[graphql(desc = "At most this many (1 to 200; 50 when omitted).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<super::members::MemberPage> {
+        let first = first.unwrap_or(50);
         authorize(ctx, &self.node(), Permission::MEMBERS_READ, "organization").await?;
-        let list = ctx.services().store.members(self.0.id).await?;
-        Ok(list.into_iter().map(Member::from).collect())
+        Ok(
+            super::members::member_page(ctx, self.0.id, filter.unwrap_or_default(), first, after)
+                .await?,
+        )
     }
 
-    /// The invitations of the organization, newest first. Needs `members:*:invite`.
-    async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>> {
+    /// The invitations of the organization, newest first, optionally only those with these
+    /// statuses or whose email contains `email`. Needs `members:*:invite`.
+    async fn invitations(
+        &self,
+        ctx: &Context<'_>,
+        statuses: Option<Vec<InvitationStatus>>,
+        email: Option<String>,
+    ) -> Result<Vec<Invitation>> {
         authorize(
             ctx,
             &self.node(),
@@ -173,7 +189,20 @@ impl Organization {
             "organization",
         )
         .await?;
-        let list = ctx.services().store.invitations(self.0.id).await?;
+        let filter = crate::store::InvitationFilter {
+            statuses: statuses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| match s {
+                    InvitationStatus::Pending => domain::InvitationStatus::Pending,
+                    InvitationStatus::Accepted => domain::InvitationStatus::Accepted,
+                    InvitationStatus::Revoked => domain::InvitationStatus::Revoked,
+                    InvitationStatus::Expired => domain::InvitationStatus::Expired,
+                })
+                .collect(),
+            email,
+        };
+        let list = ctx.services().store.invitations(self.0.id, &filter).await?;
         Ok(list.into_iter().map(Invitation::from).collect())
     }
 
@@ -340,24 +369,6 @@ impl From<domain::MemberStatus> for MemberStatus {
     }
 }
 
-/// A user's membership of an organization.
-#[derive(SimpleObject)]
-pub struct Member {
-    pub user: User,
-    pub status: MemberStatus,
-    pub joined_at: DateTime<Utc>,
-}
-
-impl From<domain::Member> for Member {
-    fn from(m: domain::Member) -> Self {
-        Self {
-            user: m.user.into(),
-            status: m.status.into(),
-            joined_at: m.joined_at,
-        }
-    }
-}
-
 #[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
 pub enum InvitationStatus {
     Pending,
@@ -372,12 +383,29 @@ pub enum InvitationStatus {
 pub struct Invitation {
     pub id: ID,
     pub email: String,
+    /// The invitee's name, as the inviter typed it.
+    pub name: Option<String>,
+    /// The inviter's message.
+    pub message: Option<String>,
     pub status: InvitationStatus,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When the email was last handed to the SMTP server (none: no email was sent).
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The roles the invitee gets on acceptance.
+    pub grants: Vec<InvitationGrant>,
     #[graphql(skip)]
     pub organization_id: uuid::Uuid,
+}
+
+/// A role an invitation grants at a node.
+#[derive(SimpleObject)]
+pub struct InvitationGrant {
+    pub role_id: ID,
+    /// The organization, a workspace or a project.
+    pub node_id: ID,
 }
 
 #[ComplexObject]
@@ -392,6 +420,18 @@ impl From<domain::Invitation> for Invitation {
         Self {
             id: ID(i.id.to_string()),
             email: i.email,
+            name: i.name,
+            message: i.message,
+            revoked_at: i.revoked_at,
+            sent_at: i.sent_at,
+            grants: i
+                .grants
+                .into_iter()
+                .map(|g| InvitationGrant {
+                    role_id: ID(g.role_id.to_string()),
+                    node_id: ID(g.node_id.to_string()),
+                })
+                .collect(),
             status: match i.status {
                 domain::InvitationStatus::Pending => InvitationStatus::Pending,
                 domain::InvitationStatus::Accepted => InvitationStatus::Accepted,

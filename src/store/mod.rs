@@ -10,7 +10,9 @@ mod error;
 mod facts;
 mod invitations;
 mod members;
+pub use members::{MemberOverview, WantedRole};
 mod nodes;
+mod password_resets;
 mod revision;
 mod roles;
 mod sessions;
@@ -28,10 +30,12 @@ pub use audit::AuditEvent;
 pub use bindings::NewBinding;
 pub use error::StoreError;
 pub use facts::PrincipalFacts;
-pub use invitations::NewInvitation;
+pub use invitations::{InvitationFilter, NewInvitation};
 pub use nodes::NodeChanges;
+pub use password_resets::ResetLookup;
 pub use roles::RoleChanges;
-pub use sessions::SessionLookup;
+pub use sessions::{NewSession, SessionLookup};
+pub use users::{Attempt, FailedAttempt, LockoutRule};
 
 /// Handle on the database; cheap to clone (it wraps the connection pool).
 #[derive(Clone)]

@@ -1,9 +1,12 @@
-//! Sessions: created at sign-in, looked up by the hash of their bearer token, revoked at
-//! sign-out. A token is never stored, only its SHA-256.
+//! Sessions: created at sign-in, looked up by the hash of their bearer token, listed for their
+//! owner (and an organization's administrators), revoked at sign-out, one by one, or all at once.
+//! A token is never stored, only its SHA-256. Every revocation is announced on the bus after
+//! its commit, so that cached sessions stop working at once here and soon everywhere.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -44,15 +47,24 @@ pub enum SessionLookup {
     Unknown,
 }
 
+/// A session to open.
+pub struct NewSession<'a> {
+    pub user_id: Uuid,
+    pub token_hash: String,
+    /// `password`, `bootstrap`, ...
+    pub method: &'a str,
+    pub ttl: Duration,
+    /// The audit action, e.g. `auth.sign_in`.
+    pub action: &'static str,
+    /// A password was just proven: the failed-attempt count starts again and a lock ends.
+    pub clears_lockout: bool,
+}
+
 impl Store {
-    /// Opens a session for `user_id`, audited as `action` (e.g. `auth.sign_in`).
+    /// Opens a session, audited as its `action`.
     pub async fn create_session(
         &self,
-        user_id: Uuid,
-        token_hash: String,
-        method: &str,
-        ttl: Duration,
-        action: &'static str,
+        new: NewSession<'_>,
         actor: &Actor,
     ) -> Result<Session, StoreError> {
         let now = Utc::now();
@@ -60,32 +72,35 @@ impl Store {
         let id = Uuid::now_v7();
         let created = session::Entity::insert(session::ActiveModel {
             id: Set(id),
-            user_id: Set(user_id),
-            token_hash: Set(token_hash),
-            method: Set(method.to_owned()),
+            user_id: Set(new.user_id),
+            token_hash: Set(new.token_hash),
+            method: Set(new.method.to_owned()),
             organization_id: Set(None),
             ip: Set(actor.ip.clone()),
             user_agent: Set(actor.user_agent.clone()),
             created_at: Set(now),
             last_active_at: Set(now),
-            expires_at: Set(now + ttl),
+            expires_at: Set(now + new.ttl),
             revoked_at: Set(None),
         })
         .exec_with_returning(&txn)
         .await?;
+        if new.clears_lockout {
+            super::users::clear_lockout(&txn, new.user_id, now).await?;
+        }
         audit::record(
             &txn,
             &Actor {
-                user_id: Some(user_id),
+                user_id: Some(new.user_id),
                 ..actor.clone()
             },
             Entry {
                 organization_id: None,
-                action,
+                action: new.action,
                 target_type: "session",
                 target_id: Some(id),
                 before: None,
-                after: Some(json!({ "method": method, "expires_at": created.expires_at })),
+                after: Some(json!({ "method": new.method, "expires_at": created.expires_at })),
             },
         )
         .await?;
@@ -140,43 +155,184 @@ impl Store {
         Ok(())
     }
 
-    /// Revokes one session (sign-out). Revoking an already revoked session changes nothing.
-    pub async fn revoke_session(&self, session_id: Uuid, actor: &Actor) -> Result<(), StoreError> {
+    /// The live sessions of `user_id` (neither revoked nor expired), most recently active
+    /// first.
+    pub async fn live_sessions(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError> {
+        Ok(session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(now))
+            .order_by_desc(session::Column::LastActiveAt)
+            .order_by_desc(session::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Session::from)
+            .collect())
+    }
+
+    /// The live sessions of a member of `organization_id`; NOT_FOUND (`member`) for anyone
+    /// else.
+    pub async fn member_sessions(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError> {
+        super::users::ensure_member(&self.db, organization_id, user_id).await?;
+        self.live_sessions(user_id, now).await
+    }
+
+    /// Ends the session a request was made with (sign-out). Ending an already revoked session
+    /// changes nothing.
+    pub async fn sign_out(&self, session: &Session, actor: &Actor) -> Result<(), StoreError> {
+        self.revoke_one(session.id, session.user_id, "auth.sign_out", actor)
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes one live session of `owner`; NOT_FOUND (`session`) when `owner` has no such live
+    /// session (someone else's, revoked or expired).
+    pub async fn revoke_own_session(
+        &self,
+        owner: Uuid,
+        session_id: Uuid,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        if self
+            .revoke_one(session_id, owner, "session.revoke", actor)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound("session"))
+        }
+    }
+
+    /// Revokes every live session of `user_id` but `keep` (the caller's own). Returns how many.
+    pub async fn revoke_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        actor: &Actor,
+    ) -> Result<u64, StoreError> {
+        let txn = self.db.begin().await?;
+        let revoked = revoke_sessions_of(&txn, user_id, Some(keep), Utc::now()).await?;
+        audit::record(
+            &txn,
+            actor,
+            Entry {
+                organization_id: None,
+                action: "session.revoke_others",
+                target_type: "user",
+                target_id: Some(user_id),
+                before: None,
+                after: Some(json!({ "kept": keep, "revoked": revoked })),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.sessions_revoked(user_id, revoked);
+        Ok(revoked)
+    }
+
+    /// Revokes every live session of a member of `organization_id` (an administrator signing
+    /// them out everywhere); NOT_FOUND (`member`) for anyone else. Returns how many.
+    pub async fn revoke_member_sessions(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        actor: &Actor,
+    ) -> Result<u64, StoreError> {
+        let txn = self.db.begin().await?;
+        super::users::ensure_member(&txn, organization_id, user_id).await?;
+        let revoked = revoke_sessions_of(&txn, user_id, None, Utc::now()).await?;
+        audit::record(
+            &txn,
+            actor,
+            Entry {
+                organization_id: Some(organization_id),
+                action: "session.revoke_all",
+                target_type: "user",
+                target_id: Some(user_id),
+                before: None,
+                after: Some(json!({ "revoked": revoked })),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.sessions_revoked(user_id, revoked);
+        Ok(revoked)
+    }
+
+    /// Revokes session `session_id` of `owner` unless it is already revoked or has expired,
+    /// audited as `action`. Returns whether it was revoked now.
+    async fn revoke_one(
+        &self,
+        session_id: Uuid,
+        owner: Uuid,
+        action: &'static str,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
         let txn = self.db.begin().await?;
         let now = Utc::now();
         let revoked = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(now))
             .filter(session::Column::Id.eq(session_id))
+            .filter(session::Column::UserId.eq(owner))
             .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(now))
             .exec(&txn)
             .await?;
-        let revoked_user = if revoked.rows_affected == 1 {
-            session::Entity::find_by_id(session_id)
-                .one(&txn)
-                .await?
-                .map(|s| s.user_id)
-        } else {
-            None
-        };
-        if revoked.rows_affected == 1 {
-            audit::record(
-                &txn,
-                actor,
-                Entry {
-                    organization_id: None,
-                    action: "auth.sign_out",
-                    target_type: "session",
-                    target_id: Some(session_id),
-                    before: None,
-                    after: Some(json!({ "revoked_at": now })),
-                },
-            )
-            .await?;
+        if revoked.rows_affected == 0 {
+            return Ok(false);
         }
+        audit::record(
+            &txn,
+            actor,
+            Entry {
+                organization_id: None,
+                action,
+                target_type: "session",
+                target_id: Some(session_id),
+                before: None,
+                after: Some(json!({ "revoked_at": now })),
+            },
+        )
+        .await?;
         txn.commit().await?;
-        if let (Some(user), Some(bus)) = (revoked_user, &self.bus) {
-            bus.publish_session_revoked(user);
-        }
-        Ok(())
+        self.sessions_revoked(owner, 1);
+        Ok(true)
     }
+
+    /// Announces, after their commit, that `count` sessions of `user_id` were revoked.
+    pub(super) fn sessions_revoked(&self, user_id: Uuid, count: u64) {
+        if let (true, Some(bus)) = (count > 0, &self.bus) {
+            bus.publish_session_revoked(user_id);
+        }
+    }
+}
+
+/// Revokes, on `conn` (the change's transaction), every live session of `user_id` except
+/// `keep`. Returns how many. The caller announces it after the commit
+/// ([`Store::sessions_revoked`]).
+pub(super) async fn revoke_sessions_of<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let mut update = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now));
+    if let Some(keep) = keep {
+        update = update.filter(session::Column::Id.ne(keep));
+    }
+    Ok(update.exec(conn).await?.rows_affected)
 }

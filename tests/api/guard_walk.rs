@@ -8,12 +8,23 @@ use serde_json::{Map, Value, json};
 
 use crate::common::{ADMIN, PASSWORD, TestApp, data_str};
 
-/// Fields anyone may call: they create or prove an identity.
-const PUBLIC: &[&str] = &["signUp", "signIn"];
+/// Fields anyone may call: they create or prove an identity (a password-reset token is the
+/// proof for `resetPassword`).
+const PUBLIC: &[&str] = &[
+    "signUp",
+    "signIn",
+    "requestPasswordReset",
+    "resetPassword",
+    "signUpWithInvitation",
+];
 /// Fields that act only on the caller's own account or on what the caller presents (a token),
 /// so a session is all they need; they still must refuse anonymous callers.
 const SESSION_ONLY: &[&str] = &[
     "signOut",
+    "changePassword",
+    "mySessions",
+    "revokeSession",
+    "revokeOtherSessions",
     "createOrganization",
     "acceptInvitation",
     "me",

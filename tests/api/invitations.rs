@@ -42,12 +42,12 @@ async fn invite_accept_and_no_reuse() {
     let members = app
         .gql(
             Some(&admin),
-            "query($o: ID!) { organization(id: $o) { members { user { email } status } } }",
+            "query($o: ID!) { organization(id: $o) { members { members { user { email } status } } } }",
             json!({ "o": org }),
         )
         .await;
     assert_eq!(
-        members["data"]["organization"]["members"],
+        members["data"]["organization"]["members"]["members"],
         json!([
             { "user": { "email": "admin@example.com" }, "status": "ACTIVE" },
             { "user": { "email": "bob@example.com" }, "status": "ACTIVE" },
@@ -156,6 +156,17 @@ async fn expired_invitation_is_refused() {
             .unwrap()
             .contains("expired")
     );
+    assert!(
+        app.audit_actions()
+            .await
+            .iter()
+            .any(|a| a == "invitation.expired_on_use")
+    );
+    // Signing up through the expired link creates nothing.
+    let r = app
+        .gql(None, "mutation($t: String!) { signUpWithInvitation(input: {token: $t, name: \"Eve\", password: \"a long enough password\"}) { token } }", json!({ "t": token }))
+        .await;
+    assert_error(&r, "BAD_USER_INPUT");
     let listed = app
         .gql(
             Some(&admin),
@@ -207,12 +218,12 @@ async fn concurrent_accepts_of_one_token_admit_exactly_one() {
     let members = app
         .gql(
             Some(&admin),
-            "query($o: ID!) { organization(id: $o) { members { user { email } } } }",
+            "query($o: ID!) { organization(id: $o) { members { members { user { email } } } } }",
             json!({ "o": org }),
         )
         .await;
     assert_eq!(
-        members["data"]["organization"]["members"]
+        members["data"]["organization"]["members"]["members"]
             .as_array()
             .unwrap()
             .len(),

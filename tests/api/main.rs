@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accounts;
 mod audit;
 mod auth;
 mod cache;
@@ -15,8 +16,10 @@ mod guard_walk;
 mod http;
 mod invitations;
 mod isolation;
+mod members;
 mod migrations;
 mod nodes;
 mod roles;
 mod schema;
+mod sessions;
 mod subscriptions;

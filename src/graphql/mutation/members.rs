@@ -1,29 +1,62 @@
-//! Invitations (basic form) and joining an organization.
+//! Invitations (create with roles, send, resend, revoke, accept, sign up through the link) and
+//! members (status, roles, removal).
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
 
 use crate::auth::token::{self, TokenKind};
-use crate::domain::Email;
-use crate::graphql::access::{Permission, authorize};
+use crate::domain::{self, Email, MemberStatus, Name, Node};
+use crate::graphql::access::{Permission, authorize, authorize_any};
+use crate::graphql::check::revision_now;
 use crate::graphql::context::{ContextExt, parse_id};
-use crate::graphql::error::ApiError;
-use crate::graphql::types::{Invitation, Organization};
-use crate::store::NewInvitation;
+use crate::graphql::error::{ApiError, Code};
+use crate::graphql::roles::{ensure_no_escalation, node_by_id, usable_role};
+use crate::graphql::types::{Invitation, Organization, User};
+use crate::mail::Mail;
+use crate::store::{NewInvitation, WantedRole};
+
+/// Longest message an invitation may carry.
+const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// A role at a node: the organization, a workspace or a project.
+#[derive(InputObject, Clone)]
+pub struct RoleGrantInput {
+    pub role_id: ID,
+    pub node_id: ID,
+}
 
 #[derive(InputObject)]
 pub struct InviteMemberInput {
     pub organization_id: ID,
     pub email: String,
+    /// The invitee's name, for the email and the members list.
+    pub name: Option<String>,
+    /// A message shown in the email.
+    pub message: Option<String>,
+    /// Roles granted on acceptance. Each needs what `grantRole` needs.
+    #[graphql(default)]
+    pub roles: Vec<RoleGrantInput>,
+    /// Days the invitation can be accepted, 1 to 30; the deployment's default (7) when omitted.
+    pub expires_in_days: Option<i32>,
 }
 
-/// A new invitation. `token` (and `acceptUrl`, which carries it) is shown only once: hand it to
-/// the invitee, who accepts it while signed in with the invited email.
+/// A new (or resent) invitation. When the gateway has SMTP, the email carries the link and the
+/// payload does not (`emailSent`); otherwise `acceptUrl` (and the bare `token`) are returned,
+/// once, for the admin to hand over.
 #[derive(SimpleObject)]
-pub struct InviteMemberPayload {
+pub struct InvitationPayload {
     pub invitation: Invitation,
-    pub token: String,
-    pub accept_url: String,
+    pub email_sent: bool,
+    /// Why the email could not be sent (the link is then returned instead).
+    pub email_error: Option<String>,
+    pub accept_url: Option<String>,
+    pub token: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct InvitationIdInput {
+    pub id: ID,
 }
 
 #[derive(InputObject)]
@@ -39,53 +72,353 @@ pub struct AcceptInvitationPayload {
     pub revision: String,
 }
 
+#[derive(InputObject)]
+pub struct SignUpWithInvitationInput {
+    pub token: String,
+    pub name: String,
+    pub password: String,
+}
+
+/// A new account that joined through an invitation, signed in: send `token` as
+/// `Authorization: Bearer <token>`.
+#[derive(SimpleObject)]
+pub struct SignUpWithInvitationPayload {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+    pub invitation: Invitation,
+    pub organization: Organization,
+    pub revision: String,
+}
+
+#[derive(InputObject)]
+pub struct MemberInput {
+    pub organization_id: ID,
+    pub user_id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct MemberStatusPayload {
+    pub user_id: ID,
+    pub status: crate::graphql::types::MemberStatus,
+    pub revision: String,
+}
+
+#[derive(InputObject)]
+pub struct SetMemberRolesInput {
+    pub organization_id: ID,
+    pub user_id: ID,
+    /// Every role the member should hold (bindings made by SSO group mapping are kept).
+    pub roles: Vec<RoleGrantInput>,
+}
+
+#[derive(SimpleObject)]
+pub struct SetMemberRolesPayload {
+    pub roles: Vec<crate::graphql::roles::RoleBinding>,
+    pub revision: String,
+}
+
+#[derive(SimpleObject)]
+pub struct RemoveMemberPayload {
+    pub removed_user_id: ID,
+    pub revision: String,
+}
+
+/// The node of a grant, which must be in `organization_id` (NOT_FOUND otherwise).
+async fn grant_node(
+    ctx: &Context<'_>,
+    organization_id: Uuid,
+    grant: &RoleGrantInput,
+) -> Result<Node, ApiError> {
+    let node = node_by_id(ctx, "nodeId", &grant.node_id).await?;
+    if node.organization_id() != organization_id {
+        return Err(ApiError::not_found("node"));
+    }
+    Ok(node)
+}
+
+fn accept_url(ctx: &Context<'_>, token: &str) -> String {
+    format!(
+        "{}/invitations/accept?token={token}",
+        ctx.services().config.public_url.trim_end_matches('/')
+    )
+}
+
+/// Emails the invitation when SMTP is configured; otherwise (or when sending fails) the payload
+/// carries the link.
+async fn deliver(
+    ctx: &Context<'_>,
+    invitation: domain::Invitation,
+    organization: &domain::Organization,
+    token: String,
+) -> Result<InvitationPayload, ApiError> {
+    let services = ctx.services();
+    let url = accept_url(ctx, &token);
+    let (user, _) = ctx.signed_in()?;
+    let email = Email::parse("email", &invitation.email)?;
+    let greeting = invitation
+        .name
+        .as_deref()
+        .map(|n| format!("Hello {n},\n\n"))
+        .unwrap_or_default();
+    let note = invitation
+        .message
+        .as_deref()
+        .map(|m| format!("\n{} wrote:\n\n{m}\n", user.name))
+        .unwrap_or_default();
+    let body = format!(
+        "{greeting}{} ({}) invited you to join {} on iam-gateway.\n{note}\nAccept the invitation: {url}\n\nThe link works once, until {}.\n",
+        user.name,
+        user.email,
+        organization.name,
+        invitation.expires_at.format("%Y-%m-%d %H:%M UTC"),
+    );
+    let sent = services
+        .mailer
+        .send(Mail {
+            to: &email,
+            to_name: invitation.name.as_deref(),
+            subject: format!("You are invited to join {}", organization.name),
+            body,
+        })
+        .await;
+    match sent {
+        Ok(true) => {
+            services
+                .store
+                .invitation_sent(
+                    invitation.organization_id,
+                    invitation.id,
+                    &ctx.request().actor,
+                )
+                .await?;
+            let refreshed = services
+                .store
+                .invitation(invitation.organization_id, invitation.id)
+                .await?
+                .unwrap_or(invitation);
+            Ok(InvitationPayload {
+                invitation: refreshed.into(),
+                email_sent: true,
+                email_error: None,
+                accept_url: None,
+                token: None,
+            })
+        }
+        Ok(false) => Ok(InvitationPayload {
+            invitation: invitation.into(),
+            email_sent: false,
+            email_error: None,
+            accept_url: Some(url),
+            token: Some(token),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, invitation = %invitation.id, "invitation email not sent");
+            Ok(InvitationPayload {
+                invitation: invitation.into(),
+                email_sent: false,
+                email_error: Some(e.to_string()),
+                accept_url: Some(url),
+                token: Some(token),
+            })
+        }
+    }
+}
+
+/// The invitation with this id and its organization, after checking `members:*:invite` there.
+async fn invitation_for_admin(
+    ctx: &Context<'_>,
+    id: &ID,
+) -> Result<(domain::Invitation, domain::Organization), ApiError> {
+    ctx.signed_in()?;
+    let store = &ctx.services().store;
+    let invitation = store
+        .invitation_any(parse_id("id", id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("invitation"))?;
+    let org = super::nodes::org_node(ctx, invitation.organization_id).await?;
+    authorize(ctx, &org, Permission::MEMBERS_INVITE, "invitation").await?;
+    let Node::Organization(organization) = org else {
+        return Err(ApiError::not_found("invitation"));
+    };
+    Ok((invitation, organization))
+}
+
+/// The organization and member a member mutation targets, after checking `permissions` at
+/// the organization. The target must be a member (any status).
+async fn member_target(
+    ctx: &Context<'_>,
+    input: &MemberInput,
+    permissions: &[Permission],
+) -> Result<(Node, Uuid, domain::Membership), ApiError> {
+    ctx.signed_in()?;
+    let org_id = parse_id("organizationId", &input.organization_id)?;
+    let org = super::nodes::org_node(ctx, org_id).await?;
+    authorize_any(ctx, &org, permissions, "organization").await?;
+    let user_id = parse_id("userId", &input.user_id)?;
+    let membership = ctx
+        .services()
+        .store
+        .membership(org_id, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    Ok((org, user_id, membership))
+}
+
+async fn change_status(
+    ctx: &Context<'_>,
+    input: MemberInput,
+    from: &[MemberStatus],
+    to: MemberStatus,
+    verb: &str,
+) -> Result<MemberStatusPayload> {
+    let (org, user_id, membership) =
+        member_target(ctx, &input, &[Permission::MEMBERS_REMOVE]).await?;
+    if !from.contains(&membership.status) {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!(
+                "cannot {verb} a member who is {}",
+                membership.status.as_str()
+            ),
+        )
+        .into());
+    }
+    let updated = ctx
+        .services()
+        .store
+        .set_member_status(org.id(), user_id, to, &ctx.request().actor)
+        .await?;
+    Ok(MemberStatusPayload {
+        user_id: ID(user_id.to_string()),
+        status: updated.status.into(),
+        revision: revision_now(ctx, org.id()).await?,
+    })
+}
+
 #[derive(Default)]
 pub struct MemberMutation;
 
 #[Object]
 impl MemberMutation {
-    /// Invites an email address into an organization. Needs `members:*:invite` at the
-    /// organization.
+    /// Invites an email address into an organization, with the roles it will get. Needs
+    /// `members:*:invite` at the organization, and for each role what `grantRole` needs.
     async fn invite_member(
         &self,
         ctx: &Context<'_>,
         input: InviteMemberInput,
-    ) -> Result<InviteMemberPayload> {
+    ) -> Result<InvitationPayload> {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = super::nodes::org_node(ctx, org_id).await?;
-        authorize(ctx, &org, Permission::MEMBERS_INVITE, "organization").await?;
+        let granted = authorize(ctx, &org, Permission::MEMBERS_INVITE, "organization").await?;
         let email = Email::parse("email", &input.email)?;
+        let name = input
+            .name
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| Name::parse("name", n))
+            .transpose()?;
+        let message = input
+            .message
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned);
+        if message
+            .as_deref()
+            .is_some_and(|m| m.chars().count() > MAX_MESSAGE_CHARS)
+        {
+            return Err(ApiError::bad_input(
+                "message",
+                format!("the message may have at most {MAX_MESSAGE_CHARS} characters"),
+            )
+            .into());
+        }
         let services = ctx.services();
+        let ttl = match input.expires_in_days {
+            None => Duration::from_std(services.config.invitation_ttl)
+                .map_err(|e| ApiError::internal(&e))?,
+            Some(days @ 1..=30) => Duration::days(i64::from(days)),
+            Some(_) => {
+                return Err(ApiError::bad_input(
+                    "expiresInDays",
+                    "an invitation expires after 1 to 30 days",
+                )
+                .into());
+            }
+        };
+        let mut nodes = Vec::with_capacity(input.roles.len());
+        for grant in &input.roles {
+            let node = grant_node(ctx, org_id, grant).await?;
+            let role = usable_role(ctx, org_id, &grant.role_id, "roleId").await?;
+            ensure_no_escalation(&granted.view, &role, &node)?;
+            nodes.push((role.id, node));
+        }
         let minted = token::mint(TokenKind::Invitation).map_err(|e| ApiError::internal(&e))?;
-        let ttl = Duration::from_std(services.config.invitation_ttl)
-            .map_err(|e| ApiError::internal(&e))?;
         let invitation = services
             .store
             .create_invitation(
                 NewInvitation {
                     organization_id: org_id,
                     email: &email,
+                    name: name.map(|n| n.as_str().to_owned()),
+                    message,
+                    grants: nodes.iter().map(|(r, n)| (*r, n)).collect(),
                     token_hash: minted.hash,
                     ttl,
                 },
                 &ctx.request().actor,
             )
             .await?;
-        let accept_url = format!(
-            "{}/invitations/accept?token={}",
-            services.config.public_url.trim_end_matches('/'),
-            minted.plaintext
-        );
-        Ok(InviteMemberPayload {
-            invitation: invitation.into(),
-            token: minted.plaintext,
-            accept_url,
-        })
+        let Node::Organization(organization) = org else {
+            return Err(ApiError::not_found("organization").into());
+        };
+        Ok(deliver(ctx, invitation, &organization, minted.plaintext).await?)
     }
 
-    /// Accepts an invitation: the caller becomes an active member of its organization. Needs a
-    /// session whose email is the invited one.
+    /// Gives a pending (or expired) invitation a new link, valid for the deployment's default
+    /// time, and sends it again; the old link stops working. Needs `members:*:invite`.
+    async fn resend_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: InvitationIdInput,
+    ) -> Result<InvitationPayload> {
+        let (invitation, organization) = invitation_for_admin(ctx, &input.id).await?;
+        let services = ctx.services();
+        let ttl = Duration::from_std(services.config.invitation_ttl)
+            .map_err(|e| ApiError::internal(&e))?;
+        let minted = token::mint(TokenKind::Invitation).map_err(|e| ApiError::internal(&e))?;
+        let resent = services
+            .store
+            .resend_invitation(
+                organization.id,
+                invitation.id,
+                minted.hash,
+                ttl,
+                &ctx.request().actor,
+            )
+            .await?;
+        Ok(deliver(ctx, resent, &organization, minted.plaintext).await?)
+    }
+
+    /// Revokes a pending invitation: its link stops working. Needs `members:*:invite`.
+    async fn revoke_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: InvitationIdInput,
+    ) -> Result<Invitation> {
+        let (invitation, organization) = invitation_for_admin(ctx, &input.id).await?;
+        let revoked = ctx
+            .services()
+            .store
+            .revoke_invitation(organization.id, invitation.id, &ctx.request().actor)
+            .await?;
+        Ok(revoked.into())
+    }
+
+    /// Accepts an invitation: the caller becomes an active member of its organization, with
+    /// the invitation's roles. Needs a session whose email is the invited one.
     async fn accept_invitation(
         &self,
         ctx: &Context<'_>,
@@ -98,9 +431,238 @@ impl MemberMutation {
             .accept_invitation(&token::hash(input.token.trim()), user, &ctx.request().actor)
             .await?;
         Ok(AcceptInvitationPayload {
-            revision: crate::graphql::check::revision_now(ctx, org.id).await?,
+            revision: revision_now(ctx, org.id).await?,
             invitation: invitation.into(),
             organization: Organization(org),
+        })
+    }
+
+    /// Creates an account for the invited email through the invitation's link, accepts the
+    /// invitation and signs the new account in. Public: the token is the proof. An email that
+    /// already has an account signs in and uses `acceptInvitation` instead.
+    async fn sign_up_with_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: SignUpWithInvitationInput,
+    ) -> Result<SignUpWithInvitationPayload> {
+        let services = ctx.services();
+        let actor = &ctx.request().actor;
+        let hash = token::hash(input.token.trim());
+        let invitation = services
+            .store
+            .invitation_by_token(&hash)
+            .await?
+            .ok_or_else(|| ApiError::not_found("invitation"))?;
+        let refused = match invitation.status {
+            domain::InvitationStatus::Pending => None,
+            domain::InvitationStatus::Accepted => Some("this invitation has already been used"),
+            domain::InvitationStatus::Revoked => Some("this invitation has been revoked"),
+            domain::InvitationStatus::Expired => {
+                services
+                    .store
+                    .audit_expired_use(
+                        invitation.organization_id,
+                        invitation.id,
+                        invitation.expires_at,
+                        actor,
+                    )
+                    .await;
+                Some("this invitation has expired; ask for a new one to be sent")
+            }
+        };
+        if let Some(why) = refused {
+            return Err(ApiError::bad_input("token", why).into());
+        }
+        let email = Email::parse("email", &invitation.email)?;
+        if services.store.user_with_password(&email).await?.is_some() {
+            return Err(ApiError::new(
+                Code::Conflict,
+                "an account with this email exists; sign in and accept the invitation",
+            )
+            .into());
+        }
+        // Nothing is created unless the password and name pass; the acceptance below is the
+        // single-use gate (a concurrent acceptance makes it fail after the account exists,
+        // which then simply has no membership).
+        let user = services
+            .auth
+            .create_account(&invitation.email, &input.name, &input.password, actor)
+            .await?;
+        let actor = domain::Actor {
+            user_id: Some(user.id),
+            ..actor.clone()
+        };
+        let (accepted, org) = services
+            .store
+            .accept_invitation(&hash, &user, &actor)
+            .await?;
+        let signed_in = services
+            .auth
+            .open_session(user, "password", "auth.sign_up", &actor)
+            .await?;
+        Ok(SignUpWithInvitationPayload {
+            revision: revision_now(ctx, org.id).await?,
+            token: signed_in.token,
+            expires_at: signed_in.session.expires_at,
+            user: signed_in.user.into(),
+            invitation: accepted.into(),
+            organization: Organization(org),
+        })
+    }
+
+    /// Suspends an active member (temporary, reversible): they are denied everything in the
+    /// organization at once. Needs `members:*:remove`; never the last active Admin.
+    async fn suspend_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberInput,
+    ) -> Result<MemberStatusPayload> {
+        change_status(
+            ctx,
+            input,
+            &[MemberStatus::Active],
+            MemberStatus::Suspended,
+            "suspend",
+        )
+        .await
+    }
+
+    /// Lifts a suspension. Needs `members:*:remove`.
+    async fn unsuspend_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberInput,
+    ) -> Result<MemberStatusPayload> {
+        change_status(
+            ctx,
+            input,
+            &[MemberStatus::Suspended],
+            MemberStatus::Active,
+            "unsuspend",
+        )
+        .await
+    }
+
+    /// Disables a member (active or suspended) until reactivated. Needs `members:*:remove`;
+    /// never the last active Admin.
+    async fn deactivate_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberInput,
+    ) -> Result<MemberStatusPayload> {
+        change_status(
+            ctx,
+            input,
+            &[MemberStatus::Active, MemberStatus::Suspended],
+            MemberStatus::Inactive,
+            "deactivate",
+        )
+        .await
+    }
+
+    /// Makes an inactive member active again. Needs `members:*:remove`.
+    async fn reactivate_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberInput,
+    ) -> Result<MemberStatusPayload> {
+        change_status(
+            ctx,
+            input,
+            &[MemberStatus::Inactive],
+            MemberStatus::Active,
+            "reactivate",
+        )
+        .await
+    }
+
+    /// Sets every role a member holds in the organization (those from SSO group mapping are
+    /// kept): missing ones are granted, others revoked; effective at once. Needs what
+    /// `grantRole` and `revokeRoleBinding` need for each role added or removed; never leaves
+    /// the organization without an active Admin.
+    async fn set_member_roles(
+        &self,
+        ctx: &Context<'_>,
+        input: SetMemberRolesInput,
+    ) -> Result<SetMemberRolesPayload> {
+        let target = MemberInput {
+            organization_id: input.organization_id.clone(),
+            user_id: input.user_id.clone(),
+        };
+        let (org, user_id, _) = member_target(
+            ctx,
+            &target,
+            &[Permission::ROLES_WRITE, Permission::MEMBERS_INVITE],
+        )
+        .await?;
+        let org_id = org.id();
+        let granted = authorize_any(
+            ctx,
+            &org,
+            &[Permission::ROLES_WRITE, Permission::MEMBERS_INVITE],
+            "organization",
+        )
+        .await?;
+        let mut wanted_nodes = Vec::with_capacity(input.roles.len());
+        for grant in &input.roles {
+            let node = grant_node(ctx, org_id, grant).await?;
+            let role = usable_role(ctx, org_id, &grant.role_id, "roleId").await?;
+            wanted_nodes.push((role, node));
+        }
+        let store = &ctx.services().store;
+        // No escalation: every role added or removed must be within the caller's permissions.
+        let current = store.bindings_of(org_id, user_id).await?;
+        for (role, node) in &wanted_nodes {
+            let held = current
+                .iter()
+                .any(|b| b.role_id == role.id && b.node_id() == node.id());
+            if !held {
+                ensure_no_escalation(&granted.view, role, node)?;
+            }
+        }
+        for b in current.iter().filter(|b| b.source != "sso") {
+            let kept = wanted_nodes
+                .iter()
+                .any(|(r, n)| r.id == b.role_id && n.id() == b.node_id());
+            if !kept
+                && let (Some(role), Some(node)) =
+                    (store.role(b.role_id).await?, store.node(b.node_id()).await?)
+            {
+                ensure_no_escalation(&granted.view, &role, &node)?;
+            }
+        }
+        let wanted: Vec<WantedRole<'_>> = wanted_nodes
+            .iter()
+            .map(|(role, node)| WantedRole {
+                role_id: role.id,
+                node,
+            })
+            .collect();
+        let after = store
+            .set_member_roles(org_id, user_id, &wanted, &ctx.request().actor)
+            .await?;
+        Ok(SetMemberRolesPayload {
+            roles: crate::graphql::roles::dress_bindings(ctx, org_id, after).await?,
+            revision: revision_now(ctx, org_id).await?,
+        })
+    }
+
+    /// Removes a member: their roles in the organization and their membership go, their
+    /// sessions opened for it are revoked; their account and memberships elsewhere stay. Needs
+    /// `members:*:remove`; never the last active Admin.
+    async fn remove_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberInput,
+    ) -> Result<RemoveMemberPayload> {
+        let (org, user_id, _) = member_target(ctx, &input, &[Permission::MEMBERS_REMOVE]).await?;
+        ctx.services()
+            .store
+            .remove_member(org.id(), user_id, &ctx.request().actor)
+            .await?;
+        Ok(RemoveMemberPayload {
+            removed_user_id: ID(user_id.to_string()),
+            revision: revision_now(ctx, org.id()).await?,
         })
     }
 }

@@ -15,4 +15,5 @@ pub struct Mutation(
     nodes::NodeMutation,
     members::MemberMutation,
     super::roles::RoleMutation,
+    super::sessions::SessionMutation,
 );

@@ -1,0 +1,244 @@
+//! The members list an admin sees: active and former-active members with their status, roles
+//! per node, last activity and the projects they can reach, plus pending invitations shown as
+//! members with status `PENDING`. Filters and cursor pagination.
+
+use async_graphql::{ComplexObject, Context, ID, InputObject, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::access::{OrgView, Permission};
+use super::context::parse_id;
+use super::error::ApiError;
+use super::types::{Invitation, MemberStatus, User};
+use crate::domain::{self, InvitationStatus};
+use crate::graphql::context::ContextExt;
+
+/// Which members to list.
+#[derive(InputObject, Default)]
+pub struct MemberFilter {
+    /// Only these statuses (all when omitted).
+    pub statuses: Option<Vec<MemberStatus>>,
+    /// Only members whose email or name contains this text (case-insensitive).
+    pub search: Option<String>,
+    /// Only members holding this role somewhere in the organization.
+    pub role_id: Option<ID>,
+}
+
+/// A role a member holds at a node.
+#[derive(SimpleObject, Clone)]
+pub struct MemberRole {
+    pub binding_id: Option<ID>,
+    pub role_id: ID,
+    pub role_name: String,
+    /// The organization, a workspace or a project.
+    pub node_id: ID,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `manual`, `invitation`, `sso`; `invitation` for a pending invitation's grants.
+    pub source: String,
+}
+
+/// A member of the organization, or a pending invitation (status `PENDING`, no user yet).
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Member {
+    /// The account; none while the invitation is pending.
+    pub user: Option<User>,
+    pub email: String,
+    pub name: Option<String>,
+    pub status: MemberStatus,
+    /// When they joined (for a pending invitation: when it was sent).
+    pub joined_at: DateTime<Utc>,
+    /// The last activity of any of their sessions.
+    pub last_active_at: Option<DateTime<Utc>>,
+    pub roles: Vec<MemberRole>,
+    /// The pending invitation, for status `PENDING`.
+    pub invitation: Option<Invitation>,
+    #[graphql(skip)]
+    organization_id: Uuid,
+    #[graphql(skip)]
+    user_id: Option<Uuid>,
+}
+
+#[ComplexObject]
+impl Member {
+    /// The projects of the organization this member can read (`workspace:*:read` there), as
+    /// the engine decides it now. Empty for pending, suspended and inactive members.
+    async fn accessible_projects(&self, ctx: &Context<'_>) -> Result<Vec<ID>> {
+        let Some(user_id) = self.user_id else {
+            return Ok(Vec::new());
+        };
+        let view = OrgView::load(ctx, self.organization_id, user_id, "organization").await?;
+        if !view.active() {
+            return Ok(Vec::new());
+        }
+        let projects = ctx
+            .services()
+            .store
+            .projects_of_org(self.organization_id)
+            .await?;
+        let mut out = Vec::new();
+        for p in projects {
+            let path = [self.organization_id, p.workspace_id, p.id];
+            if view.allows(&path, Permission::WORKSPACE_READ)? {
+                out.push(ID(p.id.to_string()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A page of members.
+#[derive(SimpleObject)]
+pub struct MemberPage {
+    pub members: Vec<Member>,
+    /// Pass as `after` for the next page.
+    pub end_cursor: Option<String>,
+    pub has_next_page: bool,
+    /// How many members match the filter, over all pages.
+    pub total_count: i32,
+}
+
+/// Most members one page may hold.
+const MAX_PAGE: i32 = 200;
+
+/// The organization's members and pending invitations, filtered, ordered by email, paged.
+/// The caller has been authorized (`members:*:read`).
+pub async fn member_page(
+    ctx: &Context<'_>,
+    organization_id: Uuid,
+    filter: MemberFilter,
+    first: i32,
+    after: Option<String>,
+) -> Result<MemberPage, ApiError> {
+    if !(1..=MAX_PAGE).contains(&first) {
+        return Err(ApiError::bad_input(
+            "first",
+            format!("`first` must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let store = &ctx.services().store;
+    let role_filter = filter
+        .role_id
+        .as_ref()
+        .map(|r| parse_id("roleId", r))
+        .transpose()?;
+    let roles = store.roles(organization_id).await?;
+    let role_name = |id: Uuid| {
+        roles
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.name.clone())
+            .unwrap_or_default()
+    };
+    let mut all: Vec<Member> = Vec::new();
+    for o in store.member_overviews(organization_id).await? {
+        all.push(Member {
+            email: o.member.user.email.clone(),
+            name: Some(o.member.user.name.clone()),
+            status: o.member.status.into(),
+            joined_at: o.member.joined_at,
+            last_active_at: o.last_active_at,
+            roles: o
+                .bindings
+                .iter()
+                .map(|b| MemberRole {
+                    binding_id: Some(ID(b.id.to_string())),
+                    role_id: ID(b.role_id.to_string()),
+                    role_name: role_name(b.role_id),
+                    node_id: ID(b.node_id().to_string()),
+                    expires_at: b.expires_at,
+                    source: b.source.clone(),
+                })
+                .collect(),
+            invitation: None,
+            organization_id,
+            user_id: Some(o.member.user.id),
+            user: Some(o.member.user.into()),
+        });
+    }
+    let pending = store
+        .invitations(
+            organization_id,
+            &crate::store::InvitationFilter {
+                statuses: vec![InvitationStatus::Pending],
+                email: None,
+            },
+        )
+        .await?;
+    for i in pending {
+        all.push(pending_member(i, &role_name));
+    }
+    let search = filter.search.as_deref().map(|s| s.trim().to_lowercase());
+    let statuses = filter.statuses.unwrap_or_default();
+    all.retain(|m| {
+        (statuses.is_empty() || statuses.contains(&m.status))
+            && search.as_deref().is_none_or(|s| {
+                m.email.contains(s)
+                    || m.name
+                        .as_deref()
+                        .is_some_and(|n| n.to_lowercase().contains(s))
+            })
+            && role_filter
+                .is_none_or(|r| m.roles.iter().any(|x| x.role_id.as_str() == r.to_string()))
+    });
+    // By email; a pending invitation for an email sorts after its member (never both).
+    all.sort_by(|a, b| (&a.email, a.user_id.is_none()).cmp(&(&b.email, b.user_id.is_none())));
+    let total_count = i32::try_from(all.len()).unwrap_or(i32::MAX);
+    let start = match after {
+        Some(cursor) => {
+            let key = decode_cursor(&cursor)?;
+            all.iter().position(|m| m.email > key).unwrap_or(all.len())
+        }
+        None => 0,
+    };
+    let size = usize::try_from(first).unwrap_or(0);
+    let mut page: Vec<Member> = all.into_iter().skip(start).collect();
+    let has_next_page = page.len() > size;
+    page.truncate(size);
+    Ok(MemberPage {
+        end_cursor: page.last().map(|m| encode_cursor(&m.email)),
+        has_next_page,
+        total_count,
+        members: page,
+    })
+}
+
+fn pending_member(i: domain::Invitation, role_name: &impl Fn(Uuid) -> String) -> Member {
+    Member {
+        email: i.email.clone(),
+        name: i.name.clone(),
+        status: MemberStatus::Pending,
+        joined_at: i.created_at,
+        last_active_at: None,
+        roles: i
+            .grants
+            .iter()
+            .map(|g| MemberRole {
+                binding_id: None,
+                role_id: ID(g.role_id.to_string()),
+                role_name: role_name(g.role_id),
+                node_id: ID(g.node_id.to_string()),
+                expires_at: None,
+                source: "invitation".to_owned(),
+            })
+            .collect(),
+        organization_id: i.organization_id,
+        user_id: None,
+        user: None,
+        invitation: Some(i.into()),
+    }
+}
+
+fn encode_cursor(email: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(email)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| ApiError::bad_input("after", "`after` is not a cursor of this list"))
+}
