@@ -41,6 +41,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Outgoing email; sends nothing when no SMTP server is configured.
     pub mailer: Arc<Mailer>,
+    /// Secrets at rest (SSO client secrets), with the deployment's key.
+    pub secrets: Arc<crate::crypto::SecretBox>,
     /// The Redis link between instances, when configured; its tasks end with the last clone.
     pub link: Option<Arc<Link>>,
 }
@@ -83,6 +85,8 @@ impl AppState {
     pub async fn init(config: Config) -> Result<Self, StartError> {
         config.check().map_err(StartError::Config)?;
         let mailer = Mailer::new(config.smtp_url.as_deref(), &config.smtp_from)?;
+        let secrets = crate::crypto::SecretBox::new(config.secret_key.as_deref())
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let authz = load_authz(&config)?;
         let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?);
         let epochs = Arc::new(Epochs::new());
@@ -127,6 +131,7 @@ impl AppState {
             nodes,
             metrics,
             mailer: Arc::new(mailer),
+            secrets: Arc::new(secrets),
             link,
         };
         let schema = graphql::build_schema(&services.config, Some(services.clone()));

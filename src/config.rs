@@ -53,6 +53,12 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of those emails.
     pub smtp_from: String,
+    /// Where a browser lands after an SSO sign-in: the session token follows in the URL
+    /// fragment (`#token=…&expires_at=…`, or `#error=…`). `{public_url}/` when unset.
+    pub sso_redirect_url: Option<String>,
+    /// 32 bytes in base64: the key that encrypts secrets at rest (SSO client secrets). Without
+    /// it, SSO providers that need a secret cannot be configured.
+    pub secret_key: Option<String>,
     /// Failed sign-ins in a row that lock an account.
     pub lockout_threshold: u32,
     /// How long a locked account stays locked (e.g. `15m`).
@@ -97,6 +103,8 @@ impl Default for Config {
             public_url: "http://127.0.0.1:8080".to_owned(),
             smtp_url: None,
             smtp_from: "iam-gateway <no-reply@localhost>".to_owned(),
+            secret_key: None,
+            sso_redirect_url: None,
             lockout_threshold: 5,
             lockout_duration: Duration::from_secs(15 * 60),
             password_reset_ttl: Duration::from_secs(30 * 60),

@@ -18,6 +18,7 @@
 //!               a principal's facts for the engine in one statement (one snapshot)
 //! cache/        epochs (validity by revision), facts cache (moka L1 + Redis L2), sessions
 //! events/       change events: in-process bus + Redis pub/sub (heartbeat, change-log replay)
+//! crypto.rs     secrets at rest (AES-256-GCM with IAM_SECRET_KEY): SSO client secrets
 //! mail.rs       outgoing email (invitations, password resets) through SMTP (lettre)
 //! metrics.rs    Prometheus metrics of one instance (/metrics)
 //! graphql/      schema, request context, access.rs (the API's own authorization, by the
@@ -41,10 +42,12 @@ pub mod auth;
 pub mod authz;
 pub mod cache;
 pub mod config;
+pub mod crypto;
 pub mod domain;
 pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod mail;
 pub mod metrics;
+pub mod sso;
 pub mod store;

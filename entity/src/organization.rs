@@ -14,6 +14,9 @@ pub struct Model {
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Members sign in through the organization's identity provider only (admins keep a
+    /// break-glass password sign-in).
+    pub enforce_sso: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,8 @@ pub struct Model {
     pub expires_at: Option<DateTimeUtc>,
     /// `manual`, `bootstrap`, `creator`, `invitation`, later `sso`.
     pub source: String,
+    /// For `source = "sso"`: the identity provider whose group mapping made the binding.
+    pub sso_provider_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
 mod m20261124_000001_member_lifecycle;
+mod m20261124_000002_sso;
 pub mod seed;
 
 /// Every migration of the gateway, oldest first.
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261124_000001_member_lifecycle::Migration),
+            Box::new(m20261124_000002_sso::Migration),
         ]
     }
 }

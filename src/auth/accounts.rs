@@ -101,7 +101,7 @@ impl<'a> Accounts<'a> {
         if self.verify(password, phc).await? {
             return self
                 .auth
-                .start_session(user, "password", "auth.sign_in", true, actor)
+                .start_session(user, "password", "auth.sign_in", true, None, actor)
                 .await;
         }
         store

@@ -142,7 +142,26 @@ impl Auth {
         action: &'static str,
         actor: &Actor,
     ) -> Result<SignedIn, AuthError> {
-        self.start_session(user, method, action, false, actor).await
+        self.start_session(user, method, action, false, None, actor)
+            .await
+    }
+
+    /// Opens a session for a user an organization's identity provider just signed in.
+    pub async fn open_sso_session(
+        &self,
+        user: User,
+        organization_id: uuid::Uuid,
+        actor: &Actor,
+    ) -> Result<SignedIn, AuthError> {
+        self.start_session(
+            user,
+            "sso",
+            "auth.sso_sign_in",
+            false,
+            Some(organization_id),
+            actor,
+        )
+        .await
     }
 
     /// Opens a session; `clears_lockout` when a password was just proven.
@@ -152,6 +171,7 @@ impl Auth {
         method: &str,
         action: &'static str,
         clears_lockout: bool,
+        organization_id: Option<uuid::Uuid>,
         actor: &Actor,
     ) -> Result<SignedIn, AuthError> {
         let minted = token::mint(TokenKind::Session)?;
@@ -165,6 +185,7 @@ impl Auth {
                     ttl: self.session_ttl,
                     action,
                     clears_lockout,
+                    organization_id,
                 },
                 actor,
             )

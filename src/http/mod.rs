@@ -27,6 +27,8 @@ use serde_json::json;
 use tracing::Instrument;
 
 mod documents;
+mod oidc;
+mod saml;
 
 use documents::BadBody;
 pub use documents::Documents;
@@ -54,6 +56,8 @@ pub fn routes(state: HttpState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(oidc::routes())
+        .merge(saml::routes())
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }

@@ -195,6 +195,7 @@ impl Store {
             granted_at: Set(now),
             expires_at: Set(new.expires_at),
             source: Set(new.source.to_owned()),
+            sso_provider_id: Set(None),
         })
         .exec_with_returning(&txn)
         .await?

@@ -599,6 +599,7 @@ async fn apply_grants<C: sea_orm::ConnectionTrait>(
             granted_at: Set(now),
             expires_at: Set(None),
             source: Set("invitation".to_owned()),
+            sso_provider_id: Set(None),
         })
         .exec_without_returning(txn)
         .await?;

@@ -366,6 +366,7 @@ impl Store {
                 granted_at: Set(now),
                 expires_at: Set(None),
                 source: Set("manual".to_owned()),
+                sso_provider_id: Set(None),
             })
             .exec_without_returning(&txn)
             .await?;

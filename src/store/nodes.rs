@@ -86,6 +86,7 @@ impl Store {
             created_by: Set(Some(creator)),
             created_at: Set(now),
             updated_at: Set(now),
+            enforce_sso: Set(false),
         })
         .exec_with_returning(&txn)
         .await
@@ -120,6 +121,7 @@ impl Store {
             granted_at: Set(now),
             expires_at: Set(None),
             source: Set("creator".to_owned()),
+            sso_provider_id: Set(None),
         })
         .exec_without_returning(&txn)
         .await?;

@@ -58,6 +58,8 @@ pub struct NewSession<'a> {
     pub action: &'static str,
     /// A password was just proven: the failed-attempt count starts again and a lock ends.
     pub clears_lockout: bool,
+    /// The organization an SSO session was opened for (revoked when the member is removed).
+    pub organization_id: Option<Uuid>,
 }
 
 impl Store {
@@ -75,7 +77,7 @@ impl Store {
             user_id: Set(new.user_id),
             token_hash: Set(new.token_hash),
             method: Set(new.method.to_owned()),
-            organization_id: Set(None),
+            organization_id: Set(new.organization_id),
             ip: Set(actor.ip.clone()),
             user_agent: Set(actor.user_agent.clone()),
             created_at: Set(now),

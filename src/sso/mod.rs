@@ -1,0 +1,185 @@
+//! Single sign-on: an organization's identity providers (OIDC, SAML), and what happens when
+//! one of them vouches for a person: the account is found or created (just in time), made an
+//! active member, their SSO-derived roles synchronised with the IdP groups they have now, and
+//! a session opened exactly like a password sign-in's.
+//!
+//! - `oidc.rs`: the authorization-code flow with PKCE, state and nonce (openidconnect).
+//! - `saml.rs`: SP-initiated and IdP-initiated SAML 2.0 (samael), replay protection.
+//! - this file: the provider settings and [`complete_login`], which both flows end in.
+
+pub mod oidc;
+pub mod saml;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::Services;
+use crate::auth::SignedIn;
+use crate::domain::{Actor, Email};
+use crate::store::StoreError;
+
+/// How long a sign-in started at the gateway may take at the IdP.
+pub const REQUEST_TTL_SECS: i64 = 600;
+
+/// What an OIDC provider needs besides its client secret (which is stored encrypted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcSettings {
+    /// The issuer; `{issuer}/.well-known/openid-configuration` is discovered.
+    pub issuer_url: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    /// The claim (in the ID token, else userinfo) that lists the user's groups.
+    pub groups_claim: String,
+}
+
+/// What a SAML IdP is known by: its metadata (by URL or as XML), or its entity id, SSO URL and
+/// signing certificate given one by one; and the attribute names of the assertion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamlSettings {
+    pub idp_metadata_url: Option<String>,
+    pub idp_metadata_xml: Option<String>,
+    pub idp_entity_id: Option<String>,
+    pub idp_sso_url: Option<String>,
+    /// PEM or bare base64 (DER) X.509 certificate the IdP signs with.
+    pub idp_certificate: Option<String>,
+    pub email_attribute: String,
+    pub name_attribute: String,
+    pub groups_attribute: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ProviderSettings {
+    Oidc(OidcSettings),
+    Saml(SamlSettings),
+}
+
+impl ProviderSettings {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Oidc(_) => "oidc",
+            Self::Saml(_) => "saml",
+        }
+    }
+}
+
+/// An identity provider of an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub enabled: bool,
+    pub settings: ProviderSettings,
+    /// Whether a client secret is stored (never returned).
+    pub has_secret: bool,
+    /// The role given at the organization to users none of whose groups is mapped.
+    pub default_role_id: Option<Uuid>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The gateway's own addresses for a provider, to configure at the IdP.
+pub struct ServiceUrls {
+    /// OIDC: the redirect URI to register.
+    pub redirect_uri: String,
+    /// SAML: the SP entity id (also where its metadata is served).
+    pub sp_entity_id: String,
+    /// SAML: the assertion consumer service URL.
+    pub acs_url: String,
+    /// SAML: the SP metadata XML.
+    pub metadata_url: String,
+    /// Where a browser starts signing in with this provider.
+    pub login_url: String,
+}
+
+impl ServiceUrls {
+    pub fn of(public_url: &str, provider: &Provider) -> Self {
+        let base = public_url.trim_end_matches('/');
+        let id = provider.id;
+        let kind = provider.settings.kind();
+        Self {
+            redirect_uri: format!("{base}/auth/oidc/callback"),
+            sp_entity_id: format!("{base}/auth/saml/{id}/metadata"),
+            acs_url: format!("{base}/auth/saml/{id}/acs"),
+            metadata_url: format!("{base}/auth/saml/{id}/metadata"),
+            login_url: format!("{base}/auth/{kind}/{id}/login"),
+        }
+    }
+}
+
+/// Who the IdP says signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The IdP's stable id of the person (`sub`, or the SAML NameID).
+    pub subject: String,
+    pub email: String,
+    pub name: Option<String>,
+    /// The IdP groups the person belongs to now (empty when the IdP sent none).
+    pub groups: Vec<String>,
+}
+
+/// Why an SSO sign-in failed. The message is for the person signing in (shown on the error
+/// page or in the redirect), never internal detail.
+#[derive(Debug, thiserror::Error)]
+pub enum SsoError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("the identity provider is not configured correctly: {0}")]
+    Config(String),
+    #[error("the identity provider could not be reached or answered wrongly: {0}")]
+    Upstream(String),
+    #[error("the sign-in could not be recorded")]
+    Store(StoreError),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for SsoError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(why) => Self::Refused(why.message),
+            StoreError::NotFound(what) => Self::Refused(format!("{what} not found")),
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// Ends every successful SSO sign-in: finds or creates the user by email, makes them an active
+/// member of the provider's organization (a suspended or inactive member is refused), brings
+/// their SSO-derived bindings in line with the mapped groups they have now (granted when
+/// missing, revoked when their group is gone; bindings made by hand are never touched), and
+/// opens a session like a password sign-in. Every change is audited (source `sso`, the
+/// provider, the groups seen) and goes through the revision and change-event mechanism.
+pub async fn complete_login(
+    services: &Services,
+    provider: &Provider,
+    identity: Identity,
+    actor: &Actor,
+) -> Result<SignedIn, SsoError> {
+    if !provider.enabled {
+        return Err(SsoError::Refused(
+            "this sign-in method is turned off for the organization".to_owned(),
+        ));
+    }
+    let email = Email::parse("email", &identity.email).map_err(|_| {
+        SsoError::Refused("the identity provider sent no valid email address".to_owned())
+    })?;
+    let user = services
+        .store
+        .sso_user(&email, identity.name.as_deref(), provider, actor)
+        .await?;
+    let actor = Actor {
+        user_id: Some(user.id),
+        ..actor.clone()
+    };
+    services
+        .store
+        .sso_sync(provider, &user, &identity, &actor)
+        .await?;
+    services
+        .auth
+        .open_sso_session(user, provider.organization_id, &actor)
+        .await
+        .map_err(|e| SsoError::Internal(format!("{e:?}")))
+}
