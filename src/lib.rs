@@ -19,6 +19,7 @@
 //! cache/        epochs (validity by revision), facts cache (moka L1 + Redis L2), sessions
 //! events/       change events: in-process bus + Redis pub/sub (heartbeat, change-log replay)
 //! crypto.rs     secrets at rest (AES-256-GCM with IAM_SECRET_KEY): SSO client secrets
+//! sso/          single sign-on: provider settings, complete_login (JIT, group sync), oidc, saml
 //! mail.rs       outgoing email (invitations, password resets) through SMTP (lettre)
 //! metrics.rs    Prometheus metrics of one instance (/metrics)
 //! graphql/      schema, request context, access.rs (the API's own authorization, by the

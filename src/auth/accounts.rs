@@ -99,6 +99,12 @@ impl<'a> Accounts<'a> {
             return Err(AuthError::Locked(until));
         }
         if self.verify(password, phc).await? {
+            // Enforced SSO: members of such an organization sign in through its IdP; its
+            // admins keep password sign-in (the break-glass path).
+            if let Some(slug) = store.sso_required_by(user.id).await? {
+                store.clear_failed_attempts(user.id).await?;
+                return Err(AuthError::SsoRequired(slug));
+            }
             return self
                 .auth
                 .start_session(user, "password", "auth.sign_in", true, None, actor)

@@ -29,6 +29,9 @@ pub enum AuthError {
     Locked(Option<DateTime<Utc>>),
     /// Password resets go out by email, and no SMTP server is configured.
     ResetUnavailable,
+    /// An organization the user belongs to signs its members in through its identity
+    /// provider only (its slug).
+    SsoRequired(String),
     Invalid(InvalidInput),
     Store(StoreError),
     /// Randomness or hashing failed; the detail is for the logs.

@@ -42,9 +42,10 @@ impl Permission {
     pub const ROLES_READ: Self = Self::new("roles", "read");
     pub const ROLES_WRITE: Self = Self::new("roles", "write");
     pub const AUDIT_READ: Self = Self::new("audit", "read");
+    pub const SSO_MANAGE: Self = Self::new("sso", "manage");
 
     /// Every permission the API itself relies on: a deployment's catalog must contain them.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::WORKSPACE_READ,
         Self::WORKSPACE_WRITE,
         Self::WORKSPACE_MANAGE,
@@ -54,6 +55,7 @@ impl Permission {
         Self::ROLES_READ,
         Self::ROLES_WRITE,
         Self::AUDIT_READ,
+        Self::SSO_MANAGE,
     ];
 
     const fn new(resource: &'static str, action: &'static str) -> Self {

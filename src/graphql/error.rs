@@ -138,6 +138,9 @@ impl From<AuthError> for ApiError {
             AuthError::ResetUnavailable => Self::forbidden(
                 "password resets by email are not available: this server has no SMTP server configured; ask an administrator",
             ),
+            AuthError::SsoRequired(slug) => Self::forbidden(format!(
+                "organization `{slug}` requires single sign-on: sign in through its identity provider"
+            )),
             AuthError::Invalid(invalid) => invalid.into(),
             AuthError::Store(store) => store.into(),
             AuthError::Internal(detail) => Self::internal(&detail),

@@ -11,6 +11,7 @@ mod mutation;
 mod query;
 mod roles;
 mod sessions;
+mod sso;
 pub mod subscription;
 pub mod types;
 

@@ -117,6 +117,23 @@ impl Organization {
         &self.0.name
     }
 
+    /// Whether members must sign in through an identity provider (admins keep password
+    /// sign-in as a break-glass path). Needs an active membership.
+    async fn enforce_sso(&self, ctx: &Context<'_>) -> Result<bool> {
+        crate::graphql::access::member_view(ctx, self.0.id, "organization").await?;
+        Ok(ctx.services().store.enforce_sso(self.0.id).await?)
+    }
+
+    /// The organization's identity providers. Needs `sso:*:manage`.
+    async fn sso_providers(&self, ctx: &Context<'_>) -> Result<Vec<super::sso::SsoProvider>> {
+        authorize(ctx, &self.node(), Permission::SSO_MANAGE, "organization").await?;
+        let list = ctx.services().store.providers(self.0.id).await?;
+        Ok(list
+            .into_iter()
+            .map(|p| super::sso::dress(ctx, p))
+            .collect())
+    }
+
     /// The slug path of this node (`acme`).
     async fn path(&self) -> &str {
         &self.0.slug

@@ -1,10 +1,225 @@
 //! OIDC sign-in routes: `GET /auth/oidc/{provider_id}/login` (to the IdP) and
 //! `GET /auth/oidc/callback` (back from it).
+//!
+//! The login route answers 303 to the IdP, or 404 when the provider is unknown, turned off or
+//! not an OIDC provider. The callback ends in a 303 to the sign-in landing page
+//! (`sso_redirect_url`, else `{public_url}/`) with the outcome in the URL fragment, which
+//! browsers do not send to servers: `#token=…&expires_at=…` (RFC 3339), plus `&return_to=…`
+//! when the sign-in was started with one; or `#error=…`, a message for the person signing in.
+//! Internal detail is logged, never shown.
+
+use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use openidconnect::url::form_urlencoded;
+use serde::Deserialize;
+use uuid::Uuid;
 
-use super::HttpState;
+use super::{HttpState, actor_of};
+use crate::app::Services;
+use crate::domain::Actor;
+use crate::sso::{self, ProviderSettings, SsoError, oidc};
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
+        .route("/auth/oidc/{provider_id}/login", get(login))
+        .route("/auth/oidc/callback", get(callback))
+}
+
+#[derive(Deserialize)]
+struct LoginParams {
+    return_to: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CallbackParams {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /auth/oidc/{provider_id}/login?return_to=…`: sends the browser to the IdP.
+async fn login(
+    State(state): State<HttpState>,
+    Path(provider_id): Path<String>,
+    params: Result<Query<LoginParams>, QueryRejection>,
+) -> Response {
+    let services = &state.services;
+    let Ok(provider_id) = Uuid::parse_str(&provider_id) else {
+        return not_found();
+    };
+    let provider = match services.store.provider(provider_id).await {
+        Ok(Some(p)) if p.enabled && matches!(p.settings, ProviderSettings::Oidc(_)) => p,
+        Ok(_) => return not_found(),
+        Err(e) => {
+            tracing::error!(error = ?e, %provider_id, "oidc login: reading the provider failed");
+            return landing_error(services, &SsoError::Store(e));
+        }
+    };
+    let return_to = params
+        .ok()
+        .and_then(|Query(p)| p.return_to)
+        .filter(|r| safe_return_to(r));
+    match oidc::start(services, &provider, return_to).await {
+        Ok(url) => see_other(url.as_str()),
+        Err(e) => {
+            log_failure("oidc login", &e);
+            landing_error(services, &e)
+        }
+    }
+}
+
+/// `GET /auth/oidc/callback?state=…&code=…` (or `error=…`): ends the sign-in.
+async fn callback(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    params: Result<Query<CallbackParams>, QueryRejection>,
+) -> Response {
+    let services = &state.services;
+    let Ok(Query(params)) = params else {
+        return landing_error(
+            services,
+            &SsoError::Refused("the identity provider's answer could not be read".to_owned()),
+        );
+    };
+    let actor = actor_of(&headers, peer, services);
+    match sign_in(services, params, &actor).await {
+        Ok(fragment) => see_other(&landing(services, &fragment)),
+        Err(e) => {
+            log_failure("oidc callback", &e);
+            landing_error(services, &e)
+        }
+    }
+}
+
+/// The callback's work: the fragment for the landing page on success.
+async fn sign_in(
+    services: &Services,
+    params: CallbackParams,
+    actor: &Actor,
+) -> Result<String, SsoError> {
+    let state = params.state.unwrap_or_default();
+    if let Some(error) = params.error {
+        tracing::info!(
+            error = %error,
+            description = params.error_description.as_deref().unwrap_or_default(),
+            "oidc callback: the identity provider answered an error"
+        );
+        // The pending sign-in is over: take it, so that its state cannot be used any more.
+        if !state.is_empty() {
+            let _ = services.store.take_sso_request(&state, None).await;
+        }
+        return Err(SsoError::Refused(idp_error_message(&error)));
+    }
+    let code = params.code.filter(|c| !c.is_empty()).ok_or_else(|| {
+        SsoError::Refused("the identity provider sent no sign-in code".to_owned())
+    })?;
+    let finished = oidc::finish_with_return(services, &state, &code, actor).await?;
+    let signed_in =
+        sso::complete_login(services, &finished.provider, finished.identity, actor).await?;
+    let mut fragment = form_urlencoded::Serializer::new(String::new());
+    fragment.append_pair("token", &signed_in.token);
+    fragment.append_pair("expires_at", &signed_in.session.expires_at.to_rfc3339());
+    if let Some(return_to) = &finished.return_to {
+        fragment.append_pair("return_to", return_to);
+    }
+    Ok(fragment.finish())
+}
+
+/// A message for an OAuth error code sent back by the IdP. Only the code (its letters and
+/// underscores) is repeated; the IdP's free-text description is logged, not shown.
+fn idp_error_message(error: &str) -> String {
+    match error {
+        "access_denied" => {
+            "the sign-in was cancelled or refused at the identity provider".to_owned()
+        }
+        "login_required" | "interaction_required" | "consent_required" => {
+            "the identity provider needs you to sign in there first".to_owned()
+        }
+        other => {
+            let code: String = other
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(64)
+                .collect();
+            format!("the identity provider refused the sign-in (`{code}`)")
+        }
+    }
+}
+
+/// `return_to` is only handed back to the landing page, which decides where to go; still, only
+/// a path on the same site is kept, so that it cannot be used to send anyone elsewhere.
+fn safe_return_to(r: &str) -> bool {
+    r.starts_with('/')
+        && !r.starts_with("//")
+        && !r.contains('\\')
+        && r.len() <= 2048
+        && !r.chars().any(char::is_control)
+}
+
+/// The landing page with `fragment`.
+fn landing(services: &Services, fragment: &str) -> String {
+    let config = &services.config;
+    let base = match &config.sso_redirect_url {
+        Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
+        _ => format!("{}/", config.public_url.trim_end_matches('/')),
+    };
+    let base = base.split('#').next().unwrap_or_default();
+    format!("{base}#{fragment}")
+}
+
+/// A 303 to the landing page with the error's message for the person signing in.
+fn landing_error(services: &Services, e: &SsoError) -> Response {
+    let fragment = form_urlencoded::Serializer::new(String::new())
+        .append_pair("error", &public_message(e))
+        .finish();
+    see_other(&landing(services, &fragment))
+}
+
+/// What the person signing in is told.
+fn public_message(e: &SsoError) -> String {
+    match e {
+        SsoError::Refused(_) | SsoError::Config(_) | SsoError::Upstream(_) => e.to_string(),
+        SsoError::Store(_) | SsoError::Internal(_) => {
+            "the sign-in failed on our side; try again later".to_owned()
+        }
+    }
+}
+
+fn log_failure(place: &str, e: &SsoError) {
+    match e {
+        SsoError::Refused(why) => tracing::info!(reason = %why, "{place}: sign-in refused"),
+        SsoError::Config(_) | SsoError::Upstream(_) => {
+            tracing::warn!(error = %e, "{place}: sign-in failed")
+        }
+        SsoError::Store(inner) => tracing::error!(error = ?inner, "{place}: store error"),
+        SsoError::Internal(detail) => tracing::error!(detail = %detail, "{place}: internal error"),
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, location.to_owned()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+            (header::REFERRER_POLICY, "no-referrer".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html("<!doctype html><title>Not found</title><p>This sign-in method does not exist or is turned off.</p>"),
+    )
+        .into_response()
 }

@@ -145,6 +145,15 @@ impl From<StoreError> for SsoError {
     }
 }
 
+/// Fetches the provider's discovery document (OIDC) or metadata (SAML) and says what was found,
+/// or what is wrong, in plain words.
+pub async fn test_connection(services: &Services, provider: &Provider) -> Result<String, String> {
+    match &provider.settings {
+        ProviderSettings::Oidc(settings) => oidc::test_connection(services, settings).await,
+        ProviderSettings::Saml(settings) => saml::test_connection(settings).await,
+    }
+}
+
 /// Ends every successful SSO sign-in: finds or creates the user by email, makes them an active
 /// member of the provider's organization (a suspended or inactive member is refused), brings
 /// their SSO-derived bindings in line with the mapped groups they have now (granted when

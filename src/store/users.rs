@@ -380,6 +380,14 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Forgets failed sign-ins and any lock: the password was just proven.
+    pub async fn clear_failed_attempts(&self, user_id: Uuid) -> Result<(), StoreError> {
+        clear_lockout(&self.db, user_id, Utc::now()).await?;
+        Ok(())
+    }
+}
+
 /// A null timestamp, to clear a column.
 const NO_TIME: Option<DateTime<Utc>> = None;
 

@@ -22,4 +22,7 @@ mod nodes;
 mod roles;
 mod schema;
 mod sessions;
+mod sso_config;
+mod sso_oidc;
+mod sso_saml;
 mod subscriptions;

@@ -164,6 +164,41 @@ impl TestApp {
         Self::start_on(Some(db), &url, suite_redis(), tweak).await
     }
 
+    /// The application on a port bound before it starts: `tweak` also gets the address it will
+    /// answer at, for settings that name the app's own URL (`public_url`, SSO redirects).
+    pub async fn start_bound(tweak: impl FnOnce(&mut Config, SocketAddr)) -> Self {
+        let db = TestDb::new().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an ephemeral port");
+        let addr = listener.local_addr().expect("local addr");
+        let mut config = Config {
+            database_url: db.url.clone(),
+            redis_url: suite_redis(),
+            ..Config::default()
+        };
+        tweak(&mut config, addr);
+        let state = AppState::init(config).await.expect("start the app");
+        let (tx, rx) = oneshot::channel::<()>();
+        let serving = state.clone();
+        tokio::spawn(async move {
+            let _ = app::serve(listener, serving, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Self {
+            addr,
+            state,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            shutdown: Some(tx),
+            db: Some(db),
+        }
+    }
+
     /// Two instances over one database and one Redis, as in a scaled-out deployment.
     pub async fn pair(redis_url: &str) -> (Self, Self) {
         let db = TestDb::shared().await;

@@ -16,4 +16,5 @@ pub struct Mutation(
     members::MemberMutation,
     super::roles::RoleMutation,
     super::sessions::SessionMutation,
+    super::sso::SsoMutation,
 );
