@@ -29,6 +29,7 @@ use tracing::Instrument;
 mod documents;
 mod oidc;
 mod saml;
+mod sso_landing;
 
 use documents::BadBody;
 pub use documents::Documents;

@@ -13,13 +13,15 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
-use openidconnect::url::form_urlencoded;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::sso_landing::{
+    landing, landing_error, log_failure, not_found, see_other, session_fragment,
+};
 use super::{HttpState, actor_of};
 use crate::app::Services;
 use crate::domain::Actor;
@@ -65,7 +67,7 @@ async fn login(
     let return_to = params
         .ok()
         .and_then(|Query(p)| p.return_to)
-        .filter(|r| safe_return_to(r));
+        .and_then(|r| sso::safe_return_to(&r));
     match oidc::start(services, &provider, return_to).await {
         Ok(url) => see_other(url.as_str()),
         Err(e) => {
@@ -124,13 +126,7 @@ async fn sign_in(
     let finished = oidc::finish_with_return(services, &state, &code, actor).await?;
     let signed_in =
         sso::complete_login(services, &finished.provider, finished.identity, actor).await?;
-    let mut fragment = form_urlencoded::Serializer::new(String::new());
-    fragment.append_pair("token", &signed_in.token);
-    fragment.append_pair("expires_at", &signed_in.session.expires_at.to_rfc3339());
-    if let Some(return_to) = &finished.return_to {
-        fragment.append_pair("return_to", return_to);
-    }
-    Ok(fragment.finish())
+    Ok(session_fragment(&signed_in, finished.return_to.as_deref()))
 }
 
 /// A message for an OAuth error code sent back by the IdP. Only the code (its letters and
@@ -152,74 +148,4 @@ fn idp_error_message(error: &str) -> String {
             format!("the identity provider refused the sign-in (`{code}`)")
         }
     }
-}
-
-/// `return_to` is only handed back to the landing page, which decides where to go; still, only
-/// a path on the same site is kept, so that it cannot be used to send anyone elsewhere.
-fn safe_return_to(r: &str) -> bool {
-    r.starts_with('/')
-        && !r.starts_with("//")
-        && !r.contains('\\')
-        && r.len() <= 2048
-        && !r.chars().any(char::is_control)
-}
-
-/// The landing page with `fragment`.
-fn landing(services: &Services, fragment: &str) -> String {
-    let config = &services.config;
-    let base = match &config.sso_redirect_url {
-        Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
-        _ => format!("{}/", config.public_url.trim_end_matches('/')),
-    };
-    let base = base.split('#').next().unwrap_or_default();
-    format!("{base}#{fragment}")
-}
-
-/// A 303 to the landing page with the error's message for the person signing in.
-fn landing_error(services: &Services, e: &SsoError) -> Response {
-    let fragment = form_urlencoded::Serializer::new(String::new())
-        .append_pair("error", &public_message(e))
-        .finish();
-    see_other(&landing(services, &fragment))
-}
-
-/// What the person signing in is told.
-fn public_message(e: &SsoError) -> String {
-    match e {
-        SsoError::Refused(_) | SsoError::Config(_) | SsoError::Upstream(_) => e.to_string(),
-        SsoError::Store(_) | SsoError::Internal(_) => {
-            "the sign-in failed on our side; try again later".to_owned()
-        }
-    }
-}
-
-fn log_failure(place: &str, e: &SsoError) {
-    match e {
-        SsoError::Refused(why) => tracing::info!(reason = %why, "{place}: sign-in refused"),
-        SsoError::Config(_) | SsoError::Upstream(_) => {
-            tracing::warn!(error = %e, "{place}: sign-in failed")
-        }
-        SsoError::Store(inner) => tracing::error!(error = ?inner, "{place}: store error"),
-        SsoError::Internal(detail) => tracing::error!(detail = %detail, "{place}: internal error"),
-    }
-}
-
-fn see_other(location: &str) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, location.to_owned()),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-            (header::REFERRER_POLICY, "no-referrer".to_owned()),
-        ],
-    )
-        .into_response()
-}
-
-fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Html("<!doctype html><title>Not found</title><p>This sign-in method does not exist or is turned off.</p>"),
-    )
-        .into_response()
 }

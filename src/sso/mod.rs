@@ -145,6 +145,16 @@ impl From<StoreError> for SsoError {
     }
 }
 
+/// `raw` when it is a path on this site (`/…`, not `//host/…`), so that no sign-in ends on
+/// another site: the only `return_to` either flow hands back to the landing page.
+pub fn safe_return_to(raw: &str) -> Option<String> {
+    let ok = raw.starts_with('/')
+        && !raw.starts_with("//")
+        && raw.len() <= 2048
+        && !raw.chars().any(|c| c.is_control() || c == '\\');
+    ok.then(|| raw.to_owned())
+}
+
 /// Fetches the provider's discovery document (OIDC) or metadata (SAML) and says what was found,
 /// or what is wrong, in plain words.
 pub async fn test_connection(services: &Services, provider: &Provider) -> Result<String, String> {

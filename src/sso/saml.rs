@@ -237,15 +237,7 @@ pub async fn finish(
 
 pub const RETURN_TO_SHAPE: &str = "`return_to` must be a path on this site, such as `/projects`";
 
-/// `raw` when it is a path on this site (`/…`, not `//host/…`), so that no sign-in ends on
-/// another site.
-pub fn safe_return_to(raw: &str) -> Option<String> {
-    let ok = raw.starts_with('/')
-        && !raw.starts_with("//")
-        && raw.len() <= 2048
-        && !raw.chars().any(|c| c.is_control() || c == '\\');
-    ok.then(|| raw.to_owned())
-}
+pub use super::safe_return_to;
 
 /// A random request id: an XML ID (`_` then 40 hex digits, 160 bits).
 fn request_id() -> Result<String, SsoError> {

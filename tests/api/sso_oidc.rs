@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use iam_gateway::domain::Actor;
@@ -31,32 +30,6 @@ fn idp_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp/oidc")
 }
 
-/// Installs the IdP's npm packages once per test process, when they are missing.
-fn npm_ready() {
-    static NPM: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = NPM.get_or_init(|| {
-        let dir = idp_dir();
-        if dir.join("node_modules").is_dir() {
-            return Ok(());
-        }
-        let out = Command::new("npm")
-            .arg("ci")
-            .arg("--prefix")
-            .arg(&dir)
-            .args(["--no-audit", "--no-fund"])
-            .output()
-            .map_err(|e| format!("cannot run npm: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    });
-    if let Err(e) = ready {
-        panic!("`npm ci --prefix tests/idp/oidc` failed: {e}");
-    }
-}
-
 /// The OpenID Provider; killed when dropped.
 struct Idp {
     child: Child,
@@ -71,7 +44,7 @@ impl Idp {
     /// (`{"<id>": {"email", "name", "groups"}}`). With `conform`, the profile, email and groups
     /// claims are only at the userinfo endpoint, not in the ID token.
     fn start(redirect_uri: &str, accounts: Value, conform: bool) -> Self {
-        npm_ready();
+        crate::common::peers::npm_ci("tests/idp/oidc");
         let options = json!({
             "clientId": CLIENT_ID,
             "clientSecret": CLIENT_SECRET,

@@ -31,38 +31,6 @@ fn idp_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp/saml")
 }
 
-/// Installs pysaml2 once per test process, when it is missing.
-fn pysaml2_ready() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let deps = idp_dir().join("pydeps");
-        if deps.join("saml2").is_dir() {
-            return Ok(());
-        }
-        let out = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .arg("--target")
-            .arg(&deps)
-            .arg("pysaml2==7.5.5")
-            .output()
-            .map_err(|e| format!("cannot run pip: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    });
-    if let Err(e) = ready {
-        panic!("installing pysaml2 into tests/idp/saml/pydeps failed: {e}");
-    }
-}
-
 /// A key pair made with openssl: `(private key, certificate)` PEM files.
 struct KeyPair {
     key: PathBuf,
@@ -127,14 +95,15 @@ impl Idp {
 
     /// Runs `idp.py` with `request` (plus who the IdP is); its JSON answer.
     fn run(&self, mut request: Value) -> Value {
-        pysaml2_ready();
+        let pythonpath =
+            crate::common::peers::pip_install("tests/idp/saml", "pysaml2==7.5.5", "saml2");
         request["entity_id"] = json!(IDP_ENTITY_ID);
         request["sso_url"] = json!(IDP_SSO_URL);
         request["key_file"] = json!(self.pair.key);
         request["cert_file"] = json!(self.pair.cert);
         let mut child = Command::new("python3")
             .arg(idp_dir().join("idp.py"))
-            .env("PYTHONPATH", idp_dir().join("pydeps"))
+            .env("PYTHONPATH", pythonpath)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

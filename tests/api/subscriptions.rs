@@ -9,7 +9,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::Engine;
@@ -29,32 +28,6 @@ fn ws_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ws")
 }
 
-/// Installs the client's npm packages once per test process, when they are missing.
-fn npm_ready() {
-    static NPM: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = NPM.get_or_init(|| {
-        let dir = ws_dir();
-        if dir.join("node_modules").is_dir() {
-            return Ok(());
-        }
-        let out = Command::new("npm")
-            .arg("ci")
-            .arg("--prefix")
-            .arg(&dir)
-            .args(["--no-audit", "--no-fund"])
-            .output()
-            .map_err(|e| format!("cannot run npm: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    });
-    if let Err(e) = ready {
-        panic!("`npm ci --prefix tests/ws` failed: {e}");
-    }
-}
-
 /// The node client, one operation on one connection; killed when dropped.
 struct WsClient {
     child: Child,
@@ -64,7 +37,7 @@ struct WsClient {
 impl WsClient {
     /// Connects with `init` as the connection_init payload and starts `query`.
     fn start(app: &TestApp, init: Value, query: &str, variables: Value) -> Self {
-        npm_ready();
+        crate::common::peers::npm_ci("tests/ws");
         let args = json!({
             "url": format!("ws://{}/graphql", app.addr),
             "init": init,

@@ -5,43 +5,10 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 fn smtp_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp")
-}
-
-/// Installs aiosmtpd once per test process, when it is missing.
-fn aiosmtpd_ready() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let deps = smtp_dir().join("pydeps");
-        if deps.join("aiosmtpd").is_dir() {
-            return Ok(());
-        }
-        let out = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .arg("--target")
-            .arg(&deps)
-            .arg("aiosmtpd==1.4.6")
-            .output()
-            .map_err(|e| format!("cannot run pip: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    });
-    if let Err(e) = ready {
-        panic!("installing aiosmtpd into tests/smtp/pydeps failed: {e}");
-    }
 }
 
 /// A running SMTP sink; stopped when dropped.
@@ -83,7 +50,7 @@ impl ReceivedMail {
 
 impl SmtpSink {
     pub fn start() -> Self {
-        aiosmtpd_ready();
+        let pythonpath = super::peers::pip_install("tests/smtp", "aiosmtpd==1.4.6", "aiosmtpd");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -94,7 +61,7 @@ impl SmtpSink {
             .arg(smtp_dir().join("sink.py"))
             .arg(port.to_string())
             .arg(&dir)
-            .env("PYTHONPATH", smtp_dir().join("pydeps"))
+            .env("PYTHONPATH", pythonpath)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
