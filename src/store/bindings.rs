@@ -163,11 +163,7 @@ impl Store {
             .await?
             .filter(|r| r.builtin || r.organization_id == Some(organization_id))
             .ok_or(StoreError::NotFound("role"))?;
-        let (workspace_id, project_id) = match new.node {
-            Node::Organization(_) => (None, None),
-            Node::Workspace(w) => (Some(w.id), None),
-            Node::Project(p) => (Some(p.workspace_id), Some(p.id)),
-        };
+        let (workspace_id, project_id) = super::node_columns(new.node);
         let duplicate = role_binding::Entity::find()
             .filter(role_binding::Column::PrincipalId.eq(new.principal_id))
             .filter(role_binding::Column::OrganizationId.eq(organization_id))

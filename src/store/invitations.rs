@@ -150,7 +150,7 @@ impl Store {
         .exec_with_returning(&txn)
         .await?;
         for (position, (role_id, node)) in new.grants.iter().enumerate() {
-            let (workspace_id, project_id) = node_columns(node);
+            let (workspace_id, project_id) = super::node_columns(node);
             invitation_grant::Entity::insert(invitation_grant::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 invitation_id: Set(id),
@@ -546,15 +546,6 @@ impl Store {
             .map(|g| grant_of(g, organization_id))
             .collect();
         Ok((Invitation::from_model(accepted, grants, now), org.into()))
-    }
-}
-
-/// The binding columns of a node.
-fn node_columns(node: &Node) -> (Option<Uuid>, Option<Uuid>) {
-    match node {
-        Node::Organization(_) => (None, None),
-        Node::Workspace(w) => (Some(w.id), None),
-        Node::Project(p) => (Some(p.workspace_id), Some(p.id)),
     }
 }
 

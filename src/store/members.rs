@@ -94,12 +94,7 @@ impl Store {
             },
         )
         .await?;
-        let current = membership::Entity::find()
-            .filter(membership::Column::OrganizationId.eq(organization_id))
-            .filter(membership::Column::UserId.eq(user_id))
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound("member"))?;
+        let current = member_row(&txn, organization_id, user_id).await?;
         let before = current.status.clone();
         if status != MemberStatus::Active
             && !super::bindings::another_admin_remains(
@@ -217,12 +212,7 @@ impl Store {
             },
         )
         .await?;
-        let current = membership::Entity::find()
-            .filter(membership::Column::OrganizationId.eq(organization_id))
-            .filter(membership::Column::UserId.eq(user_id))
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound("member"))?;
+        let current = member_row(&txn, organization_id, user_id).await?;
         if !super::bindings::another_admin_remains(&txn, organization_id, None, Some(user_id), now)
             .await?
         {
@@ -305,12 +295,7 @@ impl Store {
             },
         )
         .await?;
-        membership::Entity::find()
-            .filter(membership::Column::OrganizationId.eq(organization_id))
-            .filter(membership::Column::UserId.eq(user_id))
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound("member"))?;
+        member_row(&txn, organization_id, user_id).await?;
         for w in wanted {
             role::Entity::find_by_id(w.role_id)
                 .one(&txn)
@@ -349,11 +334,7 @@ impl Store {
             if held || repeated {
                 continue;
             }
-            let (workspace_id, project_id) = match w.node {
-                crate::domain::Node::Organization(_) => (None, None),
-                crate::domain::Node::Workspace(ws) => (Some(ws.id), None),
-                crate::domain::Node::Project(p) => (Some(p.workspace_id), Some(p.id)),
-            };
+            let (workspace_id, project_id) = super::node_columns(w.node);
             role_binding::Entity::insert(role_binding::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 organization_id: Set(organization_id),
@@ -406,4 +387,18 @@ impl Store {
         self.publish(std::slice::from_ref(&event));
         Ok(after.into_iter().map(Into::into).collect())
     }
+}
+
+/// The membership row of `user_id` in `organization_id`, or NOT_FOUND (`member`).
+async fn member_row<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    user_id: Uuid,
+) -> Result<membership::Model, StoreError> {
+    membership::Entity::find()
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .filter(membership::Column::UserId.eq(user_id))
+        .one(conn)
+        .await?
+        .ok_or(StoreError::NotFound("member"))
 }

@@ -184,3 +184,14 @@ impl Store {
         Ok(())
     }
 }
+
+/// The `(workspace_id, project_id)` columns that place a binding (or a grant, or a mapping) at
+/// `node`: both `None` at the organization.
+pub(crate) fn node_columns(node: &crate::domain::Node) -> (Option<uuid::Uuid>, Option<uuid::Uuid>) {
+    use crate::domain::Node;
+    match node {
+        Node::Organization(_) => (None, None),
+        Node::Workspace(w) => (Some(w.id), None),
+        Node::Project(p) => (Some(p.workspace_id), Some(p.id)),
+    }
+}

@@ -331,7 +331,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<GroupMapping, StoreError> {
         let txn = self.db.begin().await?;
-        let (workspace_id, project_id) = node_columns(node);
+        let (workspace_id, project_id) = super::node_columns(node);
         let id = Uuid::now_v7();
         let created = sso_group_mapping::Entity::insert(sso_group_mapping::ActiveModel {
             id: Set(id),
@@ -713,13 +713,5 @@ impl Store {
         txn.commit().await?;
         self.publish(std::slice::from_ref(&event));
         Ok(())
-    }
-}
-
-fn node_columns(node: &Node) -> (Option<Uuid>, Option<Uuid>) {
-    match node {
-        Node::Organization(_) => (None, None),
-        Node::Workspace(w) => (Some(w.id), None),
-        Node::Project(p) => (Some(p.workspace_id), Some(p.id)),
     }
 }
