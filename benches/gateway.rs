@@ -6,10 +6,12 @@
 //! - `propagation`: two instances over one database and one Redis; for each of many
 //!   revocations on A, how long after the mutation returned B first answers "deny";
 //! - `cold`: single checks whose facts no cache holds (a new principal each time), on
-//!   PostgreSQL, timed at the HTTP client.
+//!   PostgreSQL, timed at the HTTP client;
+//! - `stack`: the same requests as `http`, handed to the routers in process one at a time
+//!   (no sockets, no load generator): what each costs the server alone.
 //!
 //! ```text
-//! cargo bench --bench gateway -- [http|propagation|cold|all] [--seconds N] [--concurrency N] ...
+//! cargo bench --bench gateway -- [http|propagation|cold|stack|all] [--seconds N] [--concurrency N] ...
 //! ```
 //!
 //! `--help` lists the flags. The database is SQLite (in memory, or a temporary file when two
@@ -63,13 +65,15 @@ const CHECK: &str = "query($i: CheckInput!) { check(input: $i) { allowed } }";
 const CHECK_MANY: &str = "query($is: [CheckInput!]!) { checkMany(inputs: $is) { allowed } }";
 
 const USAGE: &str = "\
-usage: cargo bench --bench gateway -- [http|propagation|cold|all]... [flags]
+usage: cargo bench --bench gateway -- [http|propagation|cold|stack|all]... [flags]
   --seconds N       http: measured seconds per target (default 10)
   --warmup N        http: warm-up seconds per target (default 2)
   --rounds N        http: the measured time is cut into N slices, targets alternating (default 2)
   --concurrency N   http: concurrent clients, one keep-alive connection each (default 8)
   --max-requests N  http: most requests per target (default 5000000)
   --batch N         http: inputs per checkMany (default 50)
+  --calls N         stack: requests per target (default 200000)
+  --only TEXT       stack: only the targets whose name contains TEXT (for profiling)
   --revocations N   propagation: revocations to time (default 1000)
   --members N       cold: principals per group, each checked once (default 2000)
   --max-seconds N   propagation, cold: bound on the timed loop (default 120)
@@ -115,6 +119,9 @@ async fn run(args: Args, loadgen: Handle) -> Res<()> {
     if args.propagation {
         with_db(true, |db| propagation(db, &args, &loadgen)).await?;
     }
+    if args.stack {
+        with_db(false, |db| stack(db, &args)).await?;
+    }
     if args.cold {
         if bench_database_url().is_none() {
             println!("\n## cold: skipped (set IAM_BENCH_DATABASE_URL=postgres://...)");
@@ -132,6 +139,9 @@ struct Args {
     http: bool,
     propagation: bool,
     cold: bool,
+    stack: bool,
+    calls: usize,
+    only: Option<String>,
     seconds: f64,
     warmup: f64,
     rounds: u32,
@@ -150,6 +160,9 @@ impl Args {
             http: false,
             propagation: false,
             cold: false,
+            stack: false,
+            calls: 200_000,
+            only: None,
             seconds: 10.0,
             warmup: 2.0,
             rounds: 2,
@@ -168,7 +181,10 @@ impl Args {
                 "http" => a.http = true,
                 "propagation" => a.propagation = true,
                 "cold" => a.cold = true,
-                "all" => (a.http, a.propagation, a.cold) = (true, true, true),
+                "stack" => a.stack = true,
+                "all" => (a.http, a.propagation, a.cold, a.stack) = (true, true, true, true),
+                "--calls" => a.calls = value::<usize>(&mut it, &arg)?.max(100),
+                "--only" => a.only = Some(value(&mut it, &arg)?),
                 "--seconds" => a.seconds = value(&mut it, &arg)?,
                 "--warmup" => a.warmup = value(&mut it, &arg)?,
                 "--rounds" => a.rounds = value::<u32>(&mut it, &arg)?.max(1),
@@ -182,8 +198,8 @@ impl Args {
                 other => return Err(fail(format!("unknown argument `{other}`\n{USAGE}"))),
             }
         }
-        if !(a.http || a.propagation || a.cold) {
-            (a.http, a.propagation, a.cold) = (true, true, true);
+        if !(a.http || a.propagation || a.cold || a.stack) {
+            (a.http, a.propagation, a.cold, a.stack) = (true, true, true, true);
         }
         Ok(Some(a))
     }
@@ -192,7 +208,7 @@ impl Args {
 fn value<T: FromStr>(it: &mut impl Iterator<Item = String>, flag: &str) -> Res<T> {
     it.next()
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| fail(format!("{flag} needs a number")))
+        .ok_or_else(|| fail(format!("{flag} needs a value")))
 }
 
 fn bench_database_url() -> Option<String> {
@@ -399,12 +415,17 @@ async fn ping_handler(
     schema.execute(request.into_inner()).await.into()
 }
 
-/// The minimal axum + async-graphql-axum router, served like the gateway is by `app::serve`.
-async fn start_noop() -> Res<Server> {
+/// The minimal axum + async-graphql-axum router.
+fn noop_router() -> Router {
     let schema = Schema::build(Ping, EmptyMutation, EmptySubscription).finish();
-    let router = Router::new()
+    Router::new()
         .route("/graphql", post(ping_handler))
-        .with_state(schema);
+        .with_state(schema)
+}
+
+/// The minimal router, served like the gateway is by `app::serve`.
+async fn start_noop() -> Res<Server> {
+    let router = noop_router();
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -979,6 +1000,17 @@ fn thousands(x: f64) -> String {
 async fn http(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
     let gateway = Gateway::start(&db.url(), None).await?;
     let noop = start_noop().await?;
+    let targets = targets(&gateway, noop.url(), args).await?.map(Arc::new);
+    let measured = http_measure(&gateway, &targets, &db, args, loadgen).await;
+    noop.stop().await;
+    gateway.server.stop().await;
+    measured
+}
+
+/// The four targets of `http` and `stack`: the bare no-op (served at `noop_url`), the no-op on
+/// the gateway, `check` and `checkMany`, for a member with three bindings in a fresh
+/// organization.
+async fn targets(gateway: &Gateway, noop_url: String, args: &Args) -> Res<[Target; 4]> {
     let api = Api::new(gateway.server.addr)?;
     let o = Org::create(&api).await?;
     for (role, node) in [(VIEWER, &o.org), (DEVELOPER, &o.ws), (OPERATOR, &o.project)] {
@@ -998,10 +1030,10 @@ async fn http(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
         })
         .collect();
     let check_input = json!({ "resourceType": "apps", "action": "read", "nodeId": o.project });
-    let targets = [
+    Ok([
         Target {
             name: "no-op `{ ping }`",
-            url: noop.url(),
+            url: noop_url,
             token: None,
             body: leak(&json!({ "query": "{ ping }" })),
             expect: b"\"pong\"",
@@ -1035,12 +1067,19 @@ async fn http(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
             times: args.batch,
             checks: args.batch,
         },
-    ]
-    .map(Arc::new);
+    ])
+}
 
+async fn http_measure(
+    gateway: &Gateway,
+    targets: &[Arc<Target>; 4],
+    db: &Db,
+    args: &Args,
+    loadgen: &Handle,
+) -> Res<()> {
     let slice = Duration::from_secs_f64(args.seconds / f64::from(args.rounds));
     let mut clients = Vec::new();
-    for target in &targets {
+    for target in targets {
         let mine: Vec<reqwest::Client> = (0..args.concurrency)
             .map(|_| client())
             .collect::<Res<_>>()?;
@@ -1133,9 +1172,99 @@ async fn http(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
     for (target, result) in targets.iter().zip(&results) {
         println!("{}", result.4.row(target.name));
     }
-    noop.stop().await;
-    gateway.server.stop().await;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1b. the same requests in process: what each costs the server
+
+/// Hands the `http` targets' requests to the routers themselves (`tower::ServiceExt::oneshot`,
+/// with the peer address a real connection would add), one at a time in this task, and times
+/// each from the call to the last byte of the answer. No sockets, no load generator: the time
+/// is the server's own work per request (middleware, session lookup, GraphQL, resolver).
+async fn stack(db: Arc<Db>, args: &Args) -> Res<()> {
+    let gateway = Gateway::start(&db.url(), None).await?;
+    let targets = targets(&gateway, String::new(), args).await?;
+    let routers = [noop_router(), app::router(gateway.state.clone())];
+    let router_of = |i: usize| &routers[usize::from(i > 0)];
+    let timed = |target: &Target| {
+        args.only
+            .as_deref()
+            .is_none_or(|only| target.name.contains(only))
+    };
+    for (i, target) in targets.iter().enumerate().filter(|(_, t)| timed(t)) {
+        for _ in 0..args.calls / 10 {
+            call(router_of(i), target).await?;
+        }
+    }
+    let slices = 10;
+    let mut latencies: Vec<Vec<u64>> = targets.iter().map(|_| Vec::new()).collect();
+    for _ in 0..slices {
+        for (i, target) in targets.iter().enumerate().filter(|(_, t)| timed(t)) {
+            for _ in 0..args.calls / slices {
+                latencies[i].push(call(router_of(i), target).await?);
+            }
+        }
+    }
+    gateway.server.stop().await;
+
+    println!(
+        "\n## stack: each request handed to the router in process, one at a time ({} per target, in {slices} alternating slices after {} of warm-up)\n",
+        thousands(args.calls as f64),
+        thousands((args.calls / 10) as f64)
+    );
+    println!("| target | p50 | p90 | p99 | max | mean | requests/s on one core (1 / mean) |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut means = Vec::new();
+    for (target, v) in targets.iter().zip(latencies).filter(|(t, _)| timed(t)) {
+        let stats = Stats::of(v);
+        means.push(stats.mean as f64);
+        println!(
+            "| {} | {} | {} |",
+            target.name,
+            stats.cells(),
+            thousands(1e9 / (stats.mean.max(1) as f64))
+        );
+    }
+    if let [noop, typename, check, _] = means[..] {
+        println!(
+            "\nserver time of a bare no-op / of a check: {:.2}; of the gateway's no-op / of a check: {:.2}",
+            noop / check,
+            typename / check
+        );
+    }
+    Ok(())
+}
+
+/// One request of `target` through `router`; its latency in nanoseconds, an error unless the
+/// answer is right.
+async fn call(router: &Router, target: &Target) -> Res<u64> {
+    use tower::ServiceExt;
+    let mut request =
+        axum::http::Request::post("/graphql").header(CONTENT_TYPE.as_str(), "application/json");
+    if let Some(token) = &target.token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let mut request = request.body(axum::body::Body::from(target.body))?;
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(SocketAddr::from((
+            [127, 0, 0, 1],
+            50_000,
+        ))));
+    let began = Instant::now();
+    let response = router.clone().oneshot(request).await?;
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+    let took = began.elapsed();
+    if !target.answered(status, &body) {
+        return Err(fail(format!(
+            "{}: unexpected answer (HTTP {status}): {}",
+            target.name,
+            String::from_utf8_lossy(&body)
+        )));
+    }
+    Ok(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX))
 }
 
 // ---------------------------------------------------------------------------------------------

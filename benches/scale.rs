@@ -19,9 +19,7 @@
 //! - warm: the node-path cache + the facts cache (`FactsCache::facts`, an L1 hit) + `decide`:
 //!   what a `check` resolver does when everything is cached; the L1 holds 95,000 principals in
 //!   the large set and all 2,000 in the small one;
-//! - engine: `decide` alone, the facts and the path in hand; and again with one compiled role
-//!   set shared by every principal instead of each one's own copy (a diagnostic: how much of
-//!   the difference between the sets is the memory those copies take).
+//! - engine: `decide` alone, the facts and the path in hand.
 //!
 //! It also prints how many blocks PostgreSQL read from outside its shared buffers during the
 //! cold checks (from `pg_statio_user_tables`, read 11 s after each burst so that the server has
@@ -42,9 +40,10 @@ use chrono::Utc;
 use futures::StreamExt;
 use iam_gateway::app::AppState;
 use iam_gateway::authz::{
-    Catalog, Check, CompiledRole, CompiledRoles, Decision, Facts, RoleSet, builtin_policies, decide,
+    Catalog, Check, CompiledRoles, Decision, Facts, builtin_policies, decide,
 };
 use iam_gateway::config::Config;
+use iam_gateway::graphql::access::Authz;
 use iam_gateway::store::{PrincipalFacts, Store, StoreError};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
 use uuid::Uuid;
@@ -216,10 +215,9 @@ fn replace_db_name(url: &str, name: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // The engine, driven as the `check` resolver drives it
 
-/// The catalog, the built-in roles compiled once (as `Authz` does), and the expected answers.
+/// The gateway's catalog and compiled built-in roles (`Authz`), and the expected answers.
 struct Engine {
-    catalog: Catalog,
-    builtin: Vec<CompiledRole>,
+    authz: Authz,
     /// The catalog's (type, action) pairs by index, by name.
     pairs: Vec<(String, String)>,
     /// `allows[role][pair]`, read from the built-in roles' policy texts (see
@@ -240,7 +238,6 @@ impl Engine {
                 )
             })
             .collect();
-        let mut builtin = Vec::new();
         let mut allows = Vec::new();
         for (i, (key, id)) in ROLES.iter().enumerate() {
             // The shared workload names the built-in roles by id: they must be the seeded ones.
@@ -249,9 +246,6 @@ impl Engine {
                 _ => return Err(fail(format!("built-in role {i} is not `{key}` = {id}"))),
             }
             let policies = builtin_policies(key).ok_or_else(|| fail(format!("no role {key}")))?;
-            let role = CompiledRole::compile(&catalog, *id, key, &policies)
-                .map_err(|(i, e)| fail(format!("{key} policy {i}: {e}")))?;
-            builtin.push(role);
             let texts: Vec<String> = policies.into_iter().map(|p| p.permission).collect();
             let row = pairs
                 .iter()
@@ -263,33 +257,15 @@ impl Engine {
             allows.push(row);
         }
         Ok(Self {
-            catalog,
-            builtin,
+            authz: Authz::new(catalog).map_err(fail)?,
             pairs,
             allows,
         })
     }
 
-    /// The facts' roles compiled, as `Authz::compile` does: the built-in roles and the custom
-    /// ones (there are none here).
-    fn compile(&self, facts: &PrincipalFacts) -> CompiledRoles {
-        let mut roles: RoleSet = self.builtin.iter().cloned().collect();
-        let mut broken = false;
-        for role in &facts.custom_roles {
-            match CompiledRole::compile(&self.catalog, role.id, &role.name, &role.policies) {
-                Ok(compiled) => roles.insert(compiled),
-                Err(_) => broken = true,
-            }
-        }
-        CompiledRoles { roles, broken }
-    }
-
-    /// The built-in roles alone, compiled once.
-    fn builtin_only(&self) -> CompiledRoles {
-        CompiledRoles {
-            roles: self.builtin.iter().cloned().collect(),
-            broken: false,
-        }
+    /// The facts' roles compiled, as the `check` resolver has them compiled.
+    fn compile(&self, facts: &PrincipalFacts) -> Arc<CompiledRoles> {
+        self.authz.compile(facts)
     }
 
     /// One check as the resolver makes it: the pair resolved from its names, now.
@@ -305,6 +281,7 @@ impl Engine {
             .get(pair)
             .ok_or_else(|| fail(format!("no pair {pair}")))?;
         let (resource_type, action) = self
+            .authz
             .catalog
             .resolve(t, a)
             .map_err(|e| fail(e.to_string()))?;
@@ -614,18 +591,17 @@ fn verify_decision(engine: &Engine, shape: &Shape, c: &CheckSpec, allowed: bool)
 // The measurement
 
 /// The paths timed, in the order of the tables.
-const PATHS: [&str; 4] = [
+const PATHS: [&str; 3] = [
     "cold: `principal_facts` (PostgreSQL) + compile + decide",
     "warm: node path L1 + facts L1 + decide",
     "engine: decide, facts in hand",
-    "engine, one role set shared by all principals (diagnostic)",
 ];
 
 /// Per path: each check's latency, and how many were allowed.
 #[derive(Default)]
 struct Timings {
-    latency: [Vec<u64>; 4],
-    allowed: [usize; 4],
+    latency: [Vec<u64>; 3],
+    allowed: [usize; 3],
 }
 
 impl Timings {
@@ -784,17 +760,13 @@ async fn warm(
     Ok(checks)
 }
 
-/// The engine alone, on the warm checks, facts and path in hand; then again with one compiled
-/// role set for everybody instead of each principal's own copy (there are no custom roles
-/// here, so the answers are the same): how much of the difference between the sets is the
-/// memory those copies take.
+/// The engine alone, on the warm checks, facts and path in hand.
 async fn engine_alone(
     engine: &Engine,
     sets: &[&Set; 2],
     checks: &[Vec<CheckSpec>],
     timings: &mut [Timings; 2],
 ) -> Res<()> {
-    let shared = engine.builtin_only();
     let mut inputs = Vec::new();
     for (set, checks) in sets.iter().zip(checks) {
         let services = &set.state.services;
@@ -809,7 +781,7 @@ async fn engine_alone(
                 .ok_or_else(|| fail("no such organization"))?;
             let compiled = facts
                 .compiled
-                .get_or_init(|| Arc::new(engine.compile(&facts)))
+                .get_or_init(|| engine.compile(&facts))
                 .clone();
             set_inputs.push((*c, facts, compiled, set.shape.path(c)));
         }
@@ -822,12 +794,6 @@ async fn engine_alone(
             let began = Instant::now();
             let allowed = engine.decide(facts, compiled, path, c.pair)?.allowed;
             timings[i].record(2, began.elapsed(), allowed);
-            verify_decision(engine, shape, c, allowed)?;
-        }
-        for (c, facts, _, path) in slice_of(&inputs[i], slice, slices) {
-            let began = Instant::now();
-            let allowed = engine.decide(facts, &shared, path, c.pair)?.allowed;
-            timings[i].record(3, began.elapsed(), allowed);
             verify_decision(engine, shape, c, allowed)?;
         }
     }
@@ -885,7 +851,7 @@ async fn warm_check(engine: &Engine, set: &Set, c: &CheckSpec) -> Res<bool> {
         .ok_or_else(|| fail("no such organization"))?;
     let compiled = facts
         .compiled
-        .get_or_init(|| Arc::new(engine.compile(&facts)))
+        .get_or_init(|| engine.compile(&facts))
         .clone();
     Ok(engine.decide(&facts, &compiled, &path, c.pair)?.allowed)
 }
@@ -920,9 +886,7 @@ async fn fill(engine: &Engine, set: &Set, members: &[u64]) -> Res<[u64; 3]> {
             .await
             .map_err(store_err)?
             .ok_or_else(|| fail("no such organization"))?;
-        facts
-            .compiled
-            .get_or_init(|| Arc::new(engine.compile(&facts)));
+        facts.compiled.get_or_init(|| engine.compile(&facts));
     }
     let compiled = rss();
     let shape = &set.shape;

@@ -28,9 +28,21 @@ use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
-/// What resolvers and handlers share; cheap to clone.
+/// What resolvers and handlers share: one allocation, so a clone (every request's handler
+/// state holds one) is a single reference count.
 #[derive(Clone)]
-pub struct Services {
+pub struct Services(Arc<ServiceSet>);
+
+impl std::ops::Deref for Services {
+    type Target = ServiceSet;
+
+    fn deref(&self) -> &ServiceSet {
+        &self.0
+    }
+}
+
+/// The services themselves, reached through [`Services`].
+pub struct ServiceSet {
     pub config: Arc<Config>,
     pub store: Store,
     pub auth: Auth,
@@ -121,7 +133,7 @@ impl AppState {
             config.allow_signup,
             config.session_ttl,
         );
-        let services = Services {
+        let services = Services(Arc::new(ServiceSet {
             config: Arc::new(config),
             store,
             auth,
@@ -133,7 +145,7 @@ impl AppState {
             mailer: Arc::new(mailer),
             secrets: Arc::new(secrets),
             link,
-        };
+        }));
         let schema = graphql::build_schema(&services.config, Some(services.clone()));
         Ok(Self { services, schema })
     }

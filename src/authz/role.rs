@@ -7,6 +7,7 @@
 //! in.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -152,10 +153,11 @@ pub struct CompiledRoles {
     pub broken: bool,
 }
 
-/// The roles the engine may meet, by id.
+/// The roles the engine may meet, by id. Roles are shared, not copied: the built-in ones are
+/// compiled once and every principal's set points at them.
 #[derive(Debug, Clone, Default)]
 pub struct RoleSet {
-    roles: HashMap<Uuid, CompiledRole>,
+    roles: HashMap<Uuid, Arc<CompiledRole>>,
 }
 
 impl RoleSet {
@@ -164,12 +166,13 @@ impl RoleSet {
     }
 
     /// Adds a role, replacing any role with the same id.
-    pub fn insert(&mut self, role: CompiledRole) {
+    pub fn insert(&mut self, role: impl Into<Arc<CompiledRole>>) {
+        let role = role.into();
         self.roles.insert(role.id, role);
     }
 
     pub fn get(&self, id: Uuid) -> Option<&CompiledRole> {
-        self.roles.get(&id)
+        self.roles.get(&id).map(Arc::as_ref)
     }
 
     pub fn len(&self) -> usize {
@@ -182,12 +185,12 @@ impl RoleSet {
 
     /// Every role, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &CompiledRole> {
-        self.roles.values()
+        self.roles.values().map(Arc::as_ref)
     }
 }
 
-impl FromIterator<CompiledRole> for RoleSet {
-    fn from_iter<I: IntoIterator<Item = CompiledRole>>(iter: I) -> Self {
+impl<R: Into<Arc<CompiledRole>>> FromIterator<R> for RoleSet {
+    fn from_iter<I: IntoIterator<Item = R>>(iter: I) -> Self {
         let mut set = RoleSet::new();
         for role in iter {
             set.insert(role);

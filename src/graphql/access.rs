@@ -72,7 +72,9 @@ impl fmt::Display for Permission {
 /// The permission catalog and the compiled built-in roles, shared by every request.
 pub struct Authz {
     pub catalog: Catalog,
-    builtin: Vec<CompiledRole>,
+    /// The built-in roles alone: the compiled roles of every principal without custom roles,
+    /// and what the others' sets start from (the roles themselves shared, never copied).
+    builtin: Arc<CompiledRoles>,
 }
 
 impl Authz {
@@ -86,7 +88,7 @@ impl Authz {
         }
         // Built-in roles hold only allow policies, so a policy naming a type or action this
         // catalog lacks can simply be left out: it could only have granted something.
-        let mut builtin = Vec::new();
+        let mut builtin = RoleSet::new();
         for (id, key, name, _) in migration::seed::BUILTIN_ROLES {
             let policies: Vec<_> = authz::builtin_policies(key)
                 .unwrap_or_default()
@@ -102,14 +104,22 @@ impl Authz {
             let role = CompiledRole::compile(&catalog, id, name, &policies).map_err(|(i, e)| {
                 format!("built-in role `{name}` policy {i} does not fit the catalog: {e}")
             })?;
-            builtin.push(role);
+            builtin.insert(role);
         }
+        let builtin = Arc::new(CompiledRoles {
+            roles: builtin,
+            broken: false,
+        });
         Ok(Self { catalog, builtin })
     }
 
-    /// The built-in roles and the facts' custom roles, compiled against the catalog.
-    fn compile(&self, facts: &PrincipalFacts) -> CompiledRoles {
-        let mut roles: RoleSet = self.builtin.iter().cloned().collect();
+    /// The built-in roles and the facts' custom roles, compiled against the catalog. Facts
+    /// without custom roles all share one compiled set.
+    pub fn compile(&self, facts: &PrincipalFacts) -> Arc<CompiledRoles> {
+        if facts.custom_roles.is_empty() {
+            return self.builtin.clone();
+        }
+        let mut roles = self.builtin.roles.clone();
         let mut broken = false;
         for role in &facts.custom_roles {
             match CompiledRole::compile(&self.catalog, role.id, &role.name, &role.policies) {
@@ -120,7 +130,7 @@ impl Authz {
                 }
             }
         }
-        CompiledRoles { roles, broken }
+        Arc::new(CompiledRoles { roles, broken })
     }
 
     fn resolve(&self, p: Permission) -> Result<(TypeIx, ActionIx), ApiError> {
@@ -167,10 +177,7 @@ impl OrgView {
             .ok_or_else(|| ApiError::not_found(what))?;
         tracing::Span::current().record("org_id", tracing::field::display(organization_id));
         let authz = services.authz.clone();
-        let compiled = facts
-            .compiled
-            .get_or_init(|| Arc::new(authz.compile(&facts)))
-            .clone();
+        let compiled = facts.compiled.get_or_init(|| authz.compile(&facts)).clone();
         Ok(Self {
             facts,
             compiled,

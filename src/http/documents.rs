@@ -17,16 +17,20 @@ const MAX_TEXT_BYTES: usize = 16 << 10;
 
 #[derive(Clone)]
 pub struct Documents {
-    parsed: moka::sync::Cache<String, Arc<ExecutableDocument>>,
+    // Behind an `Arc`: the handler state (this included) is cloned for every request, and a
+    // moka cache's own clone is many reference counts.
+    parsed: Arc<moka::sync::Cache<String, Arc<ExecutableDocument>>>,
 }
 
 impl Default for Documents {
     fn default() -> Self {
         Self {
-            parsed: moka::sync::Cache::builder()
-                .weigher(|text: &String, _| u32::try_from(text.len()).unwrap_or(u32::MAX))
-                .max_capacity(MAX_TOTAL_BYTES)
-                .build(),
+            parsed: Arc::new(
+                moka::sync::Cache::builder()
+                    .weigher(|text: &String, _| u32::try_from(text.len()).unwrap_or(u32::MAX))
+                    .max_capacity(MAX_TOTAL_BYTES)
+                    .build(),
+            ),
         }
     }
 }
