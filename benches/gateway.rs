@@ -770,14 +770,14 @@ impl Counters {
     fn read(state: &AppState) -> Self {
         let m = &state.services.metrics;
         Self([
-            m.cache_hits.with_label_values(&["l1"]).get(),
-            m.cache_hits.with_label_values(&["l2"]).get(),
-            m.cache_misses.with_label_values(&["l2"]).get(),
+            m.cache_hits.l1.get(),
+            m.cache_hits.l2.get(),
+            m.cache_misses.l2.get(),
             m.store_loads.get(),
             m.invalidations.get(),
             m.cache_bypassed.get(),
-            m.cache_hits.with_label_values(&["session"]).get(),
-            m.cache_misses.with_label_values(&["session"]).get(),
+            m.cache_hits.session.get(),
+            m.cache_misses.session.get(),
             m.events_received.get(),
         ])
     }

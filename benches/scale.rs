@@ -920,8 +920,7 @@ impl Counters {
     fn read(state: &AppState) -> Self {
         let m = &state.services.metrics;
         Self {
-            misses: m.cache_misses.with_label_values(&["l1"]).get()
-                + m.cache_misses.with_label_values(&["node"]).get(),
+            misses: m.cache_misses.l1.get() + m.cache_misses.node.get(),
             loads: m.store_loads.get(),
         }
     }

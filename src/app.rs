@@ -192,9 +192,15 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.services.config.max_body_bytes;
+    let schema_for_validated = graphql::build_schema_with(
+        &state.services.config,
+        Some(state.services.clone()),
+        async_graphql::ValidationMode::Fast,
+    );
     http::routes(HttpState {
         services: state.services,
         schema: state.schema,
+        schema_for_validated,
         documents: http::Documents::default(),
     })
     .layer(RequestBodyLimitLayer::new(body_limit))

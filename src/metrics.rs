@@ -8,8 +8,12 @@ use prometheus::{
 
 pub struct Metrics {
     registry: Registry,
-    pub cache_hits: IntCounterVec,
-    pub cache_misses: IntCounterVec,
+    pub cache_hits: PerLayer,
+    pub cache_misses: PerLayer,
+    /// GraphQL requests by how their query was validated: in full, or (text and variables'
+    /// shape seen passing before) only by the limits and structural rules.
+    pub validations_full: IntCounter,
+    pub validations_remembered: IntCounter,
     pub cache_bypassed: IntCounter,
     pub store_loads: IntCounter,
     pub invalidations: IntCounter,
@@ -31,14 +35,38 @@ fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter, pr
     Ok(c)
 }
 
-fn per_layer(
+/// One counter per cache layer, resolved once (a labelled lookup per request costs a hash and
+/// a shared lock).
+pub struct PerLayer {
+    pub l1: IntCounter,
+    pub l2: IntCounter,
+    pub node: IntCounter,
+    pub session: IntCounter,
+}
+
+fn per_layer(registry: &Registry, name: &str, help: &str) -> Result<PerLayer, prometheus::Error> {
+    let c = IntCounterVec::new(Opts::new(name, help), &["layer"])?;
+    registry.register(Box::new(c.clone()))?;
+    let layer = |l: &str| c.get_metric_with_label_values(&[l]);
+    Ok(PerLayer {
+        l1: layer("l1")?,
+        l2: layer("l2")?,
+        node: layer("node")?,
+        session: layer("session")?,
+    })
+}
+
+fn per_mode(
     registry: &Registry,
     name: &str,
     help: &str,
-) -> Result<IntCounterVec, prometheus::Error> {
-    let c = IntCounterVec::new(Opts::new(name, help), &["layer"])?;
+) -> Result<(IntCounter, IntCounter), prometheus::Error> {
+    let c = IntCounterVec::new(Opts::new(name, help), &["mode"])?;
     registry.register(Box::new(c.clone()))?;
-    Ok(c)
+    Ok((
+        c.get_metric_with_label_values(&["full"])?,
+        c.get_metric_with_label_values(&["remembered"])?,
+    ))
 }
 
 fn seconds(registry: &Registry, name: &str, help: &str) -> Result<Histogram, prometheus::Error> {
@@ -54,7 +82,14 @@ fn seconds(registry: &Registry, name: &str, help: &str) -> Result<Histogram, pro
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let r = Registry::new_custom(Some("iam".to_owned()), None)?;
+        let (validations_full, validations_remembered) = per_mode(
+            &r,
+            "graphql_validations_total",
+            "GraphQL requests by validation: full, or remembered for a text and variables' shape that passed before",
+        )?;
         Ok(Self {
+            validations_full,
+            validations_remembered,
             cache_hits: per_layer(
                 &r,
                 "cache_hits_total",

@@ -93,13 +93,13 @@ impl FactsCache {
         }
         if let Some(hit) = self.l1.get(&key).await {
             if self.valid(&hit, at_least) {
-                self.metrics.cache_hits.with_label_values(&["l1"]).inc();
+                self.metrics.cache_hits.l1.inc();
                 return Ok(Some(hit));
             }
             self.metrics.invalidations.inc();
             self.l1.invalidate(&key).await;
         }
-        self.metrics.cache_misses.with_label_values(&["l1"]).inc();
+        self.metrics.cache_misses.l1.inc();
         let this = self.clone();
         let loader_store = store.clone();
         let loaded = self
@@ -153,11 +153,11 @@ impl FactsCache {
         if let Some(f) = self.l2_get(organization, principal).await
             && self.valid(&f, at_least)
         {
-            self.metrics.cache_hits.with_label_values(&["l2"]).inc();
+            self.metrics.cache_hits.l2.inc();
             return Ok(f);
         }
         if self.l2.get().is_some() {
-            self.metrics.cache_misses.with_label_values(&["l2"]).inc();
+            self.metrics.cache_misses.l2.inc();
         }
         let f = store
             .principal_facts(organization, principal)

@@ -44,10 +44,10 @@ impl NodeCache {
             && let Some(org) = hit.path.first()
             && self.epochs.tree_valid(*org, hit.loaded)
         {
-            self.metrics.cache_hits.with_label_values(&["node"]).inc();
+            self.metrics.cache_hits.node.inc();
             return Ok(Some(hit.path));
         }
-        self.metrics.cache_misses.with_label_values(&["node"]).inc();
+        self.metrics.cache_misses.node.inc();
         let loaded = Instant::now();
         let Some(node) = store.node(id).await? else {
             return Ok(None);

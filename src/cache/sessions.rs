@@ -52,18 +52,12 @@ impl SessionCache {
             && let Some(hit) = self.l1.get(token_hash).await
         {
             if hit.session.expires_at > now && self.epochs.session_valid(hit.user.id, hit.loaded) {
-                self.metrics
-                    .cache_hits
-                    .with_label_values(&["session"])
-                    .inc();
+                self.metrics.cache_hits.session.inc();
                 return Ok(SessionLookup::Valid(hit.session.clone(), hit.user.clone()));
             }
             self.l1.invalidate(token_hash).await;
         }
-        self.metrics
-            .cache_misses
-            .with_label_values(&["session"])
-            .inc();
+        self.metrics.cache_misses.session.inc();
         let loaded = Instant::now();
         let found = store.session_by_token_hash(token_hash, now).await?;
         if let SessionLookup::Valid(session, user) = &found {

@@ -15,7 +15,7 @@ mod sso;
 pub mod subscription;
 pub mod types;
 
-use async_graphql::{MergedObject, Schema};
+use async_graphql::{MergedObject, Schema, ValidationMode};
 
 use crate::app::Services;
 use crate::config::Config;
@@ -36,10 +36,22 @@ pub type ApiSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its limits from `config`, serving with `services`.
 pub fn build_schema(config: &Config, services: Option<Services>) -> ApiSchema {
+    build_schema_with(config, services, ValidationMode::Strict)
+}
+
+/// As [`build_schema`], validating queries in `mode`. `Fast` applies the depth, complexity and
+/// recursion limits and the structural rules only: it is for query texts already known to pass
+/// the full validation (see `http/documents.rs`).
+pub fn build_schema_with(
+    config: &Config,
+    services: Option<Services>,
+    mode: ValidationMode,
+) -> ApiSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .limit_depth(config.graphql_max_depth)
         .limit_complexity(config.graphql_max_complexity)
-        .limit_recursive_depth(64);
+        .limit_recursive_depth(64)
+        .validation_mode(mode);
     if !config.graphql_introspection {
         builder = builder.disable_introspection();
     }

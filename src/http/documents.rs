@@ -1,36 +1,64 @@
 //! Reading a GraphQL request: its JSON body goes straight into async-graphql's `Request`, and
-//! the query documents seen before are taken already parsed.
+//! the query documents seen before are taken already parsed, and already validated.
 //!
 //! Frontends and services send the same few query texts over and over with other variables, so
-//! parsing each text once saves most of the work of parsing. Only the parse is remembered:
-//! validation, limits and execution run for every request as before. Memory is bounded by the
-//! total length of the remembered texts.
+//! parsing each text once saves most of the work of parsing. Memory is bounded by the total
+//! length of the remembered texts.
+//!
+//! Validation is remembered too, with care. Of GraphQL's validation rules only one looks at
+//! the request's variables (argument values of the right type); every other rule depends on
+//! the text alone. What that one rule decides, in turn, depends on the values' *shape* (the
+//! fields every input object names, and the kind of every value) except where a value of the
+//! right kind may still be wrong (a string that is no enum member or no date), and those the
+//! resolvers' argument parsing refuses anyway, as a client error. So a text remembers the
+//! shapes of the variables it ran with cleanly (no error at all) under the full validation;
+//! a later request whose text and variables' shape were seen so runs under the schema's fast
+//! validation mode, which still applies the depth and complexity limits and the structural
+//! rules every time. Any other shape (an unknown or misspelt input field above all, which
+//! argument parsing would silently ignore) gets the full validation.
+//!
+//! Shapes are hashed with the process's random keys, so a client cannot craft one that
+//! collides with a shape seen before.
 
-use std::sync::Arc;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, RwLock};
 
 use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Name, Value as ConstValue};
 
 /// The total length of the query texts remembered.
 const MAX_TOTAL_BYTES: u64 = 4 << 20;
 /// Longer texts are parsed every time (they are rare, and would crowd out the rest).
 const MAX_TEXT_BYTES: usize = 16 << 10;
+/// Most variable shapes remembered per text.
+const MAX_SHAPES: usize = 32;
+
+/// A query text seen before: its document, and the shapes of the variables (with the operation
+/// name) it passed the full validation with.
+struct Known {
+    doc: ExecutableDocument,
+    validated: RwLock<Vec<u64>>,
+}
 
 #[derive(Clone)]
 pub struct Documents {
     // Behind an `Arc`: the handler state (this included) is cloned for every request, and a
     // moka cache's own clone is many reference counts.
-    parsed: Arc<moka::sync::Cache<String, Arc<ExecutableDocument>>>,
+    known: Arc<moka::sync::Cache<String, Arc<Known>>>,
+    keys: RandomState,
 }
 
 impl Default for Documents {
     fn default() -> Self {
         Self {
-            parsed: Arc::new(
+            known: Arc::new(
                 moka::sync::Cache::builder()
                     .weigher(|text: &String, _| u32::try_from(text.len()).unwrap_or(u32::MAX))
                     .max_capacity(MAX_TOTAL_BYTES)
                     .build(),
             ),
+            keys: RandomState::new(),
         }
     }
 }
@@ -38,26 +66,147 @@ impl Default for Documents {
 /// Why a request body is not a GraphQL request.
 pub struct BadBody(pub String);
 
+/// A request read from its body, with what is known of its text.
+pub struct Incoming {
+    pub request: async_graphql::Request,
+    known: Option<Arc<Known>>,
+    shape: u64,
+}
+
+impl Incoming {
+    /// Whether the text passed the full validation before with variables of this shape (and
+    /// ran without an error).
+    pub fn validated(&self) -> bool {
+        self.known.as_ref().is_some_and(|k| {
+            k.validated
+                .read()
+                .is_ok_and(|shapes| shapes.contains(&self.shape))
+        })
+    }
+
+    /// Splits off the request, keeping what is needed to record how it ran.
+    pub fn into_parts(self) -> (async_graphql::Request, Outcome) {
+        (
+            self.request,
+            Outcome {
+                known: self.known,
+                shape: self.shape,
+            },
+        )
+    }
+}
+
+/// Records, after a request ran under the full validation, that its text and variables'
+/// shape passed it.
+pub struct Outcome {
+    known: Option<Arc<Known>>,
+    shape: u64,
+}
+
+impl Outcome {
+    /// A response without errors means the text passed every rule with these variables.
+    pub fn ran(&self, response: &async_graphql::Response) {
+        if !response.errors.is_empty() {
+            return;
+        }
+        if let Some(known) = &self.known
+            && let Ok(mut shapes) = known.validated.write()
+            && shapes.len() < MAX_SHAPES
+            && !shapes.contains(&self.shape)
+        {
+            shapes.push(self.shape);
+        }
+    }
+}
+
 impl Documents {
     /// Reads a POST body (`{"query": ..., "variables": ..., "operationName": ...}`) and gives
     /// it its parsed document when the text parses. A text that does not parse is left for the
     /// schema, which reports the syntax error as usual.
-    pub fn request(&self, body: &[u8]) -> Result<async_graphql::Request, BadBody> {
+    pub fn request(&self, body: &[u8]) -> Result<Incoming, BadBody> {
         let mut request: async_graphql::Request = serde_json::from_slice(body).map_err(|e| {
             BadBody(format!(
                 "the body must be one GraphQL request as JSON (`{{\"query\": ...}}`): {e}"
             ))
         })?;
-        if let Some(doc) = self.parsed.get(request.query.as_str()) {
-            request.set_parsed_query(ExecutableDocument::clone(&doc));
-        } else if request.query.len() <= MAX_TEXT_BYTES
-            && let Ok(doc) = async_graphql::parser::parse_query(&request.query)
-        {
-            self.parsed
-                .insert(request.query.clone(), Arc::new(doc.clone()));
-            request.set_parsed_query(doc);
+        let known = match self.known.get(request.query.as_str()) {
+            Some(known) => Some(known),
+            None if request.query.len() <= MAX_TEXT_BYTES => {
+                match async_graphql::parser::parse_query(&request.query) {
+                    Ok(doc) => {
+                        let known = Arc::new(Known {
+                            doc,
+                            validated: RwLock::new(Vec::new()),
+                        });
+                        self.known.insert(request.query.clone(), known.clone());
+                        Some(known)
+                    }
+                    Err(_) => None,
+                }
+            }
+            None => None,
+        };
+        if let Some(known) = &known {
+            request.set_parsed_query(known.doc.clone());
         }
-        Ok(request)
+        let shape = match &known {
+            Some(_) => self.shape_of(&request),
+            None => 0,
+        };
+        Ok(Incoming {
+            request,
+            known,
+            shape,
+        })
+    }
+
+    /// The hash of the operation name and the variables' shape: their names, and for each
+    /// value its kind, every field name of an object, and the distinct shapes of a list's items.
+    fn shape_of(&self, request: &async_graphql::Request) -> u64 {
+        let mut h = self.keys.build_hasher();
+        request.operation_name.hash(&mut h);
+        request.variables.len().hash(&mut h);
+        for (name, value) in request.variables.iter() {
+            name.as_str().hash(&mut h);
+            self.shape(value, &mut h);
+        }
+        h.finish()
+    }
+
+    fn shape(&self, value: &ConstValue, h: &mut impl Hasher) {
+        match value {
+            ConstValue::Null => 0u8.hash(h),
+            ConstValue::Number(_) => 1u8.hash(h),
+            ConstValue::String(_) => 2u8.hash(h),
+            ConstValue::Boolean(_) => 3u8.hash(h),
+            ConstValue::Binary(_) => 4u8.hash(h),
+            ConstValue::Enum(name) => {
+                5u8.hash(h);
+                name.as_str().hash(h);
+            }
+            ConstValue::List(items) => {
+                6u8.hash(h);
+                let mut kinds: Vec<u64> = items
+                    .iter()
+                    .map(|item| {
+                        let mut ih = self.keys.build_hasher();
+                        self.shape(item, &mut ih);
+                        ih.finish()
+                    })
+                    .collect();
+                kinds.sort_unstable();
+                kinds.dedup();
+                kinds.hash(h);
+            }
+            ConstValue::Object(fields) => {
+                7u8.hash(h);
+                fields.len().hash(h);
+                for (name, value) in fields {
+                    Name::as_str(name).hash(h);
+                    self.shape(value, h);
+                }
+            }
+        }
     }
 }
 
@@ -70,19 +219,60 @@ mod tests {
         let docs = Documents::default();
         let body =
             br#"{"query": "query($i: ID!) { node(id: $i) { id } }", "variables": {"i": "x"}}"#;
-        let first = docs.request(body).ok().map(|r| r.variables.len());
+        let first = docs.request(body).ok().map(|r| r.request.variables.len());
         assert_eq!(first, Some(1));
-        docs.parsed.run_pending_tasks();
-        assert_eq!(docs.parsed.entry_count(), 1);
+        docs.known.run_pending_tasks();
+        assert_eq!(docs.known.entry_count(), 1);
         assert!(docs.request(body).is_ok());
-        docs.parsed.run_pending_tasks();
-        assert_eq!(docs.parsed.entry_count(), 1);
+        docs.known.run_pending_tasks();
+        assert_eq!(docs.known.entry_count(), 1);
         // A syntax error is left to the schema, and not remembered.
         assert!(docs.request(br#"{"query": "{ node("}"#).is_ok());
-        docs.parsed.run_pending_tasks();
-        assert_eq!(docs.parsed.entry_count(), 1);
+        docs.known.run_pending_tasks();
+        assert_eq!(docs.known.entry_count(), 1);
         // Not JSON, or a batch: refused with a reason.
         assert!(docs.request(b"query { x }").is_err());
         assert!(docs.request(br#"[{"query": "{ a }"}]"#).is_err());
+    }
+
+    #[test]
+    fn a_text_counts_as_validated_only_after_a_clean_run() -> Result<(), &'static str> {
+        let docs = Documents::default();
+        let read = |body: &[u8]| docs.request(body).map_err(|_| "refused");
+        let body = br#"{"query": "{ a }"}"#;
+        let incoming = read(body)?;
+        assert!(!incoming.validated());
+        let (_, outcome) = incoming.into_parts();
+        let failed =
+            async_graphql::Response::from_errors(vec![async_graphql::ServerError::new("no", None)]);
+        outcome.ran(&failed);
+        assert!(!read(body)?.validated());
+        outcome.ran(&async_graphql::Response::new(async_graphql::Value::Null));
+        assert!(read(body)?.validated());
+        // Validated for one shape of variables: other values of that shape share it, other
+        // shapes (an extra field, a value of another kind, another operation) do not.
+        let with = |vars: &str| {
+            format!(r#"{{"query": "query($i: X) {{ a(i: $i) }}", "variables": {vars}}}"#)
+        };
+        let (_, outcome) =
+            read(with(r#"{"i": {"f": "x", "l": [{"g": 1}]}}"#).as_bytes())?.into_parts();
+        outcome.ran(&async_graphql::Response::new(async_graphql::Value::Null));
+        for (vars, known) in [
+            (r#"{"i": {"f": "y", "l": [{"g": 2}, {"g": 3}]}}"#, true),
+            (r#"{"i": {"f": "y", "l": []}}"#, false),
+            (r#"{"i": {"f": "y", "l": [{"g": 2}, {"h": 3}]}}"#, false),
+            (r#"{"i": {"f": "x", "F": "x", "l": [{"g": 1}]}}"#, false),
+            (r#"{"i": {"f": 1, "l": [{"g": 1}]}}"#, false),
+            (r#"{"i": null}"#, false),
+            (r#"{}"#, false),
+        ] {
+            assert_eq!(read(with(vars).as_bytes())?.validated(), known, "{vars}");
+        }
+        // Unparsable texts are never marked.
+        let bad = br#"{"query": "{ a("}"#;
+        let (_, outcome) = read(bad)?.into_parts();
+        outcome.ran(&async_graphql::Response::new(async_graphql::Value::Null));
+        assert!(!read(bad)?.validated());
+        Ok(())
     }
 }

@@ -46,6 +46,9 @@ use crate::graphql::subscription::ConnectionToken;
 pub struct HttpState {
     pub services: Services,
     pub schema: ApiSchema,
+    /// The same schema in fast validation mode, for query texts that passed the full
+    /// validation before (see `documents.rs`).
+    pub schema_for_validated: ApiSchema,
     pub documents: Documents,
 }
 
@@ -100,8 +103,8 @@ async fn graphql(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request = match state.documents.request(&body) {
-        Ok(request) => request,
+    let incoming = match state.documents.request(&body) {
+        Ok(incoming) => incoming,
         Err(BadBody(why)) => {
             let mut response = error_response(ApiError::bad_input("body", why)).into_response();
             *response.status_mut() = StatusCode::BAD_REQUEST;
@@ -113,8 +116,19 @@ async fn graphql(
         Ok(ctx) => ctx,
         Err(e) => return error_response(e).into_response(),
     };
-    let request = request.data(request_ctx);
-    GraphQLResponse::from(with_codes(state.schema.execute(request).await)).into_response()
+    let metrics = &state.services.metrics;
+    let response = if incoming.validated() {
+        metrics.validations_remembered.inc();
+        let request = incoming.request.data(request_ctx);
+        state.schema_for_validated.execute(request).await
+    } else {
+        metrics.validations_full.inc();
+        let (request, outcome) = incoming.into_parts();
+        let response = state.schema.execute(request.data(request_ctx)).await;
+        outcome.ran(&response);
+        response
+    };
+    GraphQLResponse::from(with_codes(response)).into_response()
 }
 
 /// `GET /graphql`: a WebSocket upgrade becomes a GraphQL-over-WebSocket connection

@@ -117,3 +117,50 @@ async fn a_body_that_is_not_one_graphql_request_is_refused_with_a_code() {
         assert_eq!(r["data"]["__typename"], "Query", "{r}");
     }
 }
+
+/// A query text that ran cleanly once is validated in the fast mode afterwards (see
+/// `http/documents.rs`): the same text with variables of the wrong shape, or with a field it
+/// does not select, must still be refused as the client's error, never answered.
+#[tokio::test]
+async fn a_known_query_text_is_still_checked_against_its_variables() {
+    let app = TestApp::start().await;
+    let token = app.sign_up("ada@example.com").await;
+    let org = app.create_org(&token, "acme").await;
+    const CHECK: &str = "query($i: CheckInput!) { check(input: $i) { allowed } }";
+    let good = json!({ "i": { "resourceType": "apps", "action": "read", "nodeId": org } });
+    const REMEMBERED: &str = r#"iam_graphql_validations_total{mode="remembered"}"#;
+    let before = app.metric(REMEMBERED).await;
+    for _ in 0..2 {
+        let ok = app.gql(Some(&token), CHECK, good.clone()).await;
+        assert_eq!(ok["data"]["check"]["allowed"], true, "{ok}");
+    }
+    assert_eq!(app.metric(REMEMBERED).await - before, 1.0);
+    // Values of the remembered shape that are still wrong: refused by the resolver.
+    for bad in [
+        json!({ "i": { "resourceType": "nope", "action": "read", "nodeId": org } }),
+        json!({ "i": { "resourceType": "apps", "action": "read", "nodeId": "not-an-id" } }),
+    ] {
+        let refused = app.gql(Some(&token), CHECK, bad.clone()).await;
+        assert_error(&refused, "BAD_USER_INPUT");
+    }
+    assert_eq!(app.metric(REMEMBERED).await - before, 3.0);
+    // Other shapes: the full validation refuses them (an unknown field above all, which reading
+    // the argument alone would ignore).
+    for bad in [
+        json!({ "i": { "resourceType": 5, "action": "read", "nodeId": org } }),
+        json!({ "i": { "action": "read", "nodeId": org } }),
+        json!({ "i": null }),
+        json!({}),
+        json!({ "i": { "resourceType": "apps", "action": "read", "nodeId": org, "extra": 1 } }),
+    ] {
+        let refused = app.gql(Some(&token), CHECK, bad.clone()).await;
+        assert_error(&refused, "BAD_USER_INPUT");
+        assert!(
+            refused["data"].is_null() || refused["data"]["check"].is_null(),
+            "{bad} → {refused}"
+        );
+    }
+    // And the text still answers rightly afterwards.
+    let ok = app.gql(Some(&token), CHECK, good).await;
+    assert_eq!(ok["data"]["check"]["allowed"], true, "{ok}");
+}

@@ -265,7 +265,8 @@ impl TestApp {
         }
     }
 
-    /// The value of one metric of this instance (summed over its labels), from `/metrics`.
+    /// The value of one metric of this instance, from `/metrics`: summed over its labels, or
+    /// of one series when `name` gives them (`name{label="value"}`).
     pub async fn metric(&self, name: &str) -> f64 {
         let text = self
             .http
@@ -278,7 +279,14 @@ impl TestApp {
             .expect("metrics text");
         text.lines()
             .filter(|l| !l.starts_with('#'))
-            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter(|l| {
+                let series = if name.contains('{') {
+                    l.split(' ').next()
+                } else {
+                    l.split(['{', ' ']).next()
+                };
+                series == Some(name)
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
