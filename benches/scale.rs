@@ -19,7 +19,12 @@
 //! - warm: the node-path cache + the facts cache (`FactsCache::facts`, an L1 hit) + `decide`:
 //!   what a `check` resolver does when everything is cached; the L1 holds 95,000 principals in
 //!   the large set and all 2,000 in the small one;
-//! - engine: `decide` alone, the facts and the path in hand.
+//! - engine: `decide` alone, the facts and the path in hand;
+//! - served: the same warm checks as `check` queries, handed to the gateway's router in process
+//!   (`tower::ServiceExt::oneshot`, no sockets): the member's own session (a bearer token made
+//!   for the bench and cached like any session), the GraphQL request, the caches and the
+//!   decision, read back from the JSON answer. This is the check latency a caller sees, less
+//!   the network.
 //!
 //! It also prints how many blocks PostgreSQL read from outside its shared buffers during the
 //! cold checks (from `pg_statio_user_tables`, read 11 s after each burst so that the server has
@@ -591,17 +596,18 @@ fn verify_decision(engine: &Engine, shape: &Shape, c: &CheckSpec, allowed: bool)
 // The measurement
 
 /// The paths timed, in the order of the tables.
-const PATHS: [&str; 3] = [
+const PATHS: [&str; 4] = [
     "cold: `principal_facts` (PostgreSQL) + compile + decide",
     "warm: node path L1 + facts L1 + decide",
     "engine: decide, facts in hand",
+    "served: the `check` query through the router (session, GraphQL, caches, decide)",
 ];
 
 /// Per path: each check's latency, and how many were allowed.
 #[derive(Default)]
 struct Timings {
-    latency: [Vec<u64>; 3],
-    allowed: [usize; 3],
+    latency: [Vec<u64>; 4],
+    allowed: [usize; 4],
 }
 
 impl Timings {
@@ -623,6 +629,7 @@ async fn measure(engine: &Engine, small_db: &Scratch, large_db: &Scratch, args: 
     cold(engine, &sets, args, &mut rng, &mut timings).await?;
     let checks = warm(engine, &sets, args, &mut rng, &mut timings).await?;
     engine_alone(engine, &sets, &checks, &mut timings).await?;
+    served(engine, &sets, &checks, &mut timings).await?;
     print_results(&timings);
     Ok(())
 }
@@ -758,6 +765,137 @@ async fn warm(
         }
     }
     Ok(checks)
+}
+
+const CHECK: &str = "query($i: CheckInput!) { check(input: $i) { allowed } }";
+
+/// The bearer token the bench gives `user`.
+fn token_of(user: Uuid) -> String {
+    format!("scale-bench-{user}")
+}
+
+/// The warm checks again, as `check` queries through the router, each by the member it is
+/// about. Sessions are made in the database for those members first, and each is used once
+/// (with the query) before the timing, so that the session cache and the parsed-query cache
+/// hold them, as they would for callers already at work.
+async fn served(
+    engine: &Engine,
+    sets: &[&Set; 2],
+    checks: &[Vec<CheckSpec>],
+    timings: &mut [Timings; 2],
+) -> Res<()> {
+    let mut requests = Vec::new();
+    for (set, checks) in sets.iter().zip(checks) {
+        let mut users: Vec<Uuid> = checks
+            .iter()
+            .map(|c| set.principal(c.membership).1)
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        for chunk in users.chunks(1000) {
+            let rows: Vec<String> = chunk
+                .iter()
+                .map(|u| {
+                    format!(
+                        "('{}', '{u}', '{}', 'password', now(), now(), now() + interval '1 day')",
+                        Uuid::new_v4(),
+                        iam_gateway::auth::token::hash(&token_of(*u))
+                    )
+                })
+                .collect();
+            set.sql
+                .execute_unprepared(&format!(
+                    "INSERT INTO sessions (id, user_id, token_hash, method, created_at, last_active_at, expires_at) VALUES {}",
+                    rows.join(", ")
+                ))
+                .await?;
+        }
+        let router = iam_gateway::app::router(set.state.clone());
+        let set_requests = checks
+            .iter()
+            .map(|c| {
+                let (t, a) = engine
+                    .pairs
+                    .get(c.pair)
+                    .ok_or_else(|| fail(format!("no pair {}", c.pair)))?;
+                let node = set.shape.project_id(c.org, c.workspace, c.project);
+                let body = serde_json::json!({
+                    "query": CHECK,
+                    "variables": { "i": { "resourceType": t, "action": a, "nodeId": node } },
+                });
+                let token = token_of(set.principal(c.membership).1);
+                Ok((*c, token, serde_json::to_vec(&body)?))
+            })
+            .collect::<Res<Vec<_>>>()?;
+        // Each member's first request: the session is read from the store and cached.
+        let mut first = std::collections::HashSet::new();
+        for (c, token, body) in &set_requests {
+            if first.insert(token.clone()) {
+                serve_check(&router, token, body, engine, &set.shape, c).await?;
+            }
+        }
+        requests.push((router, set_requests));
+    }
+    let before: Vec<Counters> = sets.iter().map(|s| Counters::read(&s.state)).collect();
+    let slices = 10;
+    for (slice, i) in turns(slices) {
+        let (router, set_requests) = &requests[i];
+        for (c, token, body) in slice_of(set_requests, slice, slices) {
+            let began = Instant::now();
+            let allowed = serve_check(router, token, body, engine, &sets[i].shape, c).await?;
+            timings[i].record(3, began.elapsed(), allowed);
+        }
+    }
+    for (set, before) in sets.iter().zip(&before) {
+        let after = Counters::read(&set.state);
+        if after.misses != before.misses || after.loads != before.loads {
+            return Err(fail(format!(
+                "{}: the served checks missed the caches ({} misses, {} store loads)",
+                set.shape.name,
+                after.misses - before.misses,
+                after.loads - before.loads
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One `check` request through `router`; its decision, verified against the formulas.
+async fn serve_check(
+    router: &axum::Router,
+    token: &str,
+    body: &[u8],
+    engine: &Engine,
+    shape: &Shape,
+    c: &CheckSpec,
+) -> Res<bool> {
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::post("/graphql")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::from(body.to_vec()))?;
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            50_000,
+        ))));
+    let response = router.clone().oneshot(request).await?;
+    let status = response.status();
+    let answer = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+    let allowed = match (status.is_success(), answer.as_ref()) {
+        (true, br#"{"data":{"check":{"allowed":true}}}"#) => true,
+        (true, br#"{"data":{"check":{"allowed":false}}}"#) => false,
+        _ => {
+            return Err(fail(format!(
+                "{}: unexpected answer to {c:?} (HTTP {status}): {}",
+                shape.name,
+                String::from_utf8_lossy(&answer)
+            )));
+        }
+    };
+    verify_decision(engine, shape, c, allowed)?;
+    Ok(allowed)
 }
 
 /// The engine alone, on the warm checks, facts and path in hand.
@@ -920,7 +1058,9 @@ impl Counters {
     fn read(state: &AppState) -> Self {
         let m = &state.services.metrics;
         Self {
-            misses: m.cache_misses.l1.get() + m.cache_misses.node.get(),
+            misses: m.cache_misses.l1.get()
+                + m.cache_misses.node.get()
+                + m.cache_misses.session.get(),
             loads: m.store_loads.get(),
         }
     }
