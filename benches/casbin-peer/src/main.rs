@@ -34,9 +34,9 @@ use async_trait::async_trait;
 use casbin::{Adapter, CoreApi, DefaultModel, Enforcer, Filter, Model};
 use chrono::{DateTime, Utc};
 use iam_gateway::authz::{
-    BindingFact, Catalog, Check, CompiledRole, CompiledRoles, Facts, RoleSet, builtin_policies,
-    decide,
+    BindingFact, Catalog, Check, CompiledRoles, Facts, builtin_policies, decide,
 };
+use iam_gateway::graphql::access::Authz;
 use iam_gateway::store::PrincipalFacts;
 use uuid::Uuid;
 
@@ -455,24 +455,16 @@ impl Request {
 // ---------------------------------------------------------------------------------------------
 // The gateway's engine
 
-/// Every principal's facts, as the store would return them, and the built-in roles compiled
-/// once, as `Authz` keeps them.
+/// Every principal's facts, as the store would return them, and the gateway's catalog with its
+/// compiled built-in roles (`Authz`).
 struct Gateway {
     facts: HashMap<(Uuid, Uuid), Arc<PrincipalFacts>>,
-    builtin: Vec<CompiledRole>,
+    authz: Authz,
 }
 
 impl Gateway {
     fn new(shape: &Shape, now: DateTime<Utc>) -> Res<Self> {
-        let catalog = Catalog::builtin();
-        let mut builtin = Vec::new();
-        for (key, id) in ROLES {
-            let policies = builtin_policies(key).ok_or_else(|| fail(format!("no role {key}")))?;
-            builtin.push(
-                CompiledRole::compile(&catalog, id, key, &policies)
-                    .map_err(|(i, e)| fail(format!("{key} policy {i}: {e}")))?,
-            );
-        }
+        let authz = Authz::new(Catalog::builtin()).map_err(fail)?;
         let mut facts = HashMap::with_capacity(shape.memberships() as usize);
         for s in 0..shape.memberships() {
             let (org, user) = (
@@ -504,22 +496,19 @@ impl Gateway {
             };
             facts.insert((org, user), Arc::new(f));
         }
-        Ok(Self { facts, builtin })
+        Ok(Self { facts, authz })
     }
 
-    /// The roles of facts without custom roles, compiled as `Authz::compile` does: each
-    /// principal's facts get their own copy.
-    fn compile(&self) -> Arc<CompiledRoles> {
-        Arc::new(CompiledRoles {
-            roles: self.builtin.iter().cloned().collect::<RoleSet>(),
-            broken: false,
-        })
+    /// The facts' roles compiled, by the gateway's own `Authz::compile` (facts without custom
+    /// roles, as here, share one compiled set of the built-in roles).
+    fn compile(&self, facts: &PrincipalFacts) -> Arc<CompiledRoles> {
+        self.authz.compile(facts)
     }
 
     /// Compiles every principal's roles, as the L1 keeps them once each has been checked.
     fn compile_all(&self) {
         for facts in self.facts.values() {
-            facts.compiled.get_or_init(|| self.compile());
+            facts.compiled.get_or_init(|| self.compile(facts));
         }
     }
 
@@ -530,7 +519,7 @@ impl Gateway {
             .facts
             .get(&(r.org, r.user))
             .ok_or_else(|| fail("no facts"))?;
-        let compiled = facts.compiled.get_or_init(|| self.compile());
+        let compiled = facts.compiled.get_or_init(|| self.compile(facts));
         let (resource_type, action) = oracle
             .catalog
             .resolve(&r.type_name, &r.action)
