@@ -753,17 +753,7 @@ async fn warm(
             verify_decision(engine, &set.shape, c, allowed)?;
         }
     }
-    for (set, before) in sets.iter().zip(&before) {
-        let after = Counters::read(&set.state);
-        if after.misses != before.misses || after.loads != before.loads {
-            return Err(fail(format!(
-                "{}: the warm checks missed the caches ({} misses, {} store loads): not the warm path; rerun with a smaller --fill",
-                set.shape.name,
-                after.misses - before.misses,
-                after.loads - before.loads
-            )));
-        }
-    }
+    all_hits(sets, &before, "warm checks (rerun with a smaller --fill)")?;
     Ok(checks)
 }
 
@@ -846,18 +836,7 @@ async fn served(
             timings[i].record(3, began.elapsed(), allowed);
         }
     }
-    for (set, before) in sets.iter().zip(&before) {
-        let after = Counters::read(&set.state);
-        if after.misses != before.misses || after.loads != before.loads {
-            return Err(fail(format!(
-                "{}: the served checks missed the caches ({} misses, {} store loads)",
-                set.shape.name,
-                after.misses - before.misses,
-                after.loads - before.loads
-            )));
-        }
-    }
-    Ok(())
+    all_hits(sets, &before, "served checks")
 }
 
 /// One `check` request through `router`; its decision, verified against the formulas.
@@ -907,20 +886,9 @@ async fn engine_alone(
 ) -> Res<()> {
     let mut inputs = Vec::new();
     for (set, checks) in sets.iter().zip(checks) {
-        let services = &set.state.services;
         let mut set_inputs = Vec::with_capacity(checks.len());
         for c in checks {
-            let (org, user) = set.principal(c.membership);
-            let facts = services
-                .cache
-                .facts(&services.store, org, user, 0)
-                .await
-                .map_err(store_err)?
-                .ok_or_else(|| fail("no such organization"))?;
-            let compiled = facts
-                .compiled
-                .get_or_init(|| engine.compile(&facts))
-                .clone();
+            let (facts, compiled) = cached_facts(engine, set, c.membership).await?;
             set_inputs.push((*c, facts, compiled, set.shape.path(c)));
         }
         inputs.push(set_inputs);
@@ -980,7 +948,19 @@ async fn warm_check(engine: &Engine, set: &Set, c: &CheckSpec) -> Res<bool> {
         .await
         .map_err(store_err)?
         .ok_or_else(|| fail("no such project"))?;
-    let (org, user) = set.principal(c.membership);
+    let (facts, compiled) = cached_facts(engine, set, c.membership).await?;
+    Ok(engine.decide(&facts, &compiled, &path, c.pair)?.allowed)
+}
+
+/// Membership `s`'s facts through the facts cache, and their roles compiled (once per facts,
+/// as the `check` resolver has them).
+async fn cached_facts(
+    engine: &Engine,
+    set: &Set,
+    s: u64,
+) -> Res<(Arc<PrincipalFacts>, Arc<CompiledRoles>)> {
+    let services = &set.state.services;
+    let (org, user) = set.principal(s);
     let facts = services
         .cache
         .facts(&services.store, org, user, 0)
@@ -991,7 +971,7 @@ async fn warm_check(engine: &Engine, set: &Set, c: &CheckSpec) -> Res<bool> {
         .compiled
         .get_or_init(|| engine.compile(&facts))
         .clone();
-    Ok(engine.decide(&facts, &compiled, &path, c.pair)?.allowed)
+    Ok((facts, compiled))
 }
 
 /// Loads `members`' facts through the cache (eight at a time), then compiles their roles (as
@@ -1017,14 +997,7 @@ async fn fill(engine: &Engine, set: &Set, members: &[u64]) -> Res<[u64; 3]> {
     loads.into_iter().collect::<Res<Vec<()>>>()?;
     let loaded = rss();
     for &s in members {
-        let (org, user) = set.principal(s);
-        let facts = services
-            .cache
-            .facts(&services.store, org, user, 0)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| fail("no such organization"))?;
-        facts.compiled.get_or_init(|| engine.compile(&facts));
+        cached_facts(engine, set, s).await?;
     }
     let compiled = rss();
     let shape = &set.shape;
@@ -1046,6 +1019,23 @@ async fn fill(engine: &Engine, set: &Set, members: &[u64]) -> Res<[u64; 3]> {
         .await;
     paths.into_iter().collect::<Res<Vec<_>>>()?;
     Ok([before, loaded, compiled])
+}
+
+/// An error unless every lookup since `before` was a cache hit: the checks timed were not on
+/// the warm path otherwise.
+fn all_hits(sets: &[&Set; 2], before: &[Counters], what: &str) -> Res<()> {
+    for (set, before) in sets.iter().zip(before) {
+        let after = Counters::read(&set.state);
+        if after.misses != before.misses || after.loads != before.loads {
+            return Err(fail(format!(
+                "{}: the {what} missed the caches ({} misses, {} store loads)",
+                set.shape.name,
+                after.misses - before.misses,
+                after.loads - before.loads
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The cache counters that show whether a check was served from the caches.
