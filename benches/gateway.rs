@@ -24,6 +24,12 @@
 //! they compete for the same cores, and the tables say how much each took. Results and the
 //! commands that produced them are in BENCHMARKS.md.
 
+// Statistics and number formatting shared with `scale.rs` and the casbin-rs peer; this bench
+// uses only part of it.
+#[allow(dead_code)]
+#[path = "casbin-peer/src/report.rs"]
+mod report;
+
 use std::error::Error;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +55,8 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
+
+use report::{Stats, nanos, t, thousands};
 
 type BoxError = Box<dyn Error + Send + Sync>;
 type Res<T> = Result<T, BoxError>;
@@ -922,79 +930,6 @@ fn cores() -> usize {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Statistics
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-struct Stats {
-    n: usize,
-    p50: u64,
-    p90: u64,
-    p99: u64,
-    max: u64,
-    mean: u64,
-}
-
-impl Stats {
-    fn of(mut v: Vec<u64>) -> Self {
-        v.sort_unstable();
-        // Nearest rank: the smallest value with at least p% of the values at or below it.
-        let pct = |p: f64| {
-            let rank = (p / 100.0 * v.len() as f64).ceil() as usize;
-            v.get(rank.clamp(1, v.len().max(1)) - 1)
-                .copied()
-                .unwrap_or(0)
-        };
-        let sum: u128 = v.iter().map(|&x| u128::from(x)).sum();
-        Self {
-            n: v.len(),
-            p50: pct(50.0),
-            p90: pct(90.0),
-            p99: pct(99.0),
-            max: v.last().copied().unwrap_or(0),
-            mean: u64::try_from(sum / (v.len().max(1) as u128)).unwrap_or(u64::MAX),
-        }
-    }
-
-    fn cells(&self) -> String {
-        format!(
-            "{} | {} | {} | {} | {}",
-            t(self.p50),
-            t(self.p90),
-            t(self.p99),
-            t(self.max),
-            t(self.mean)
-        )
-    }
-}
-
-/// A duration in nanoseconds, written for people.
-fn t(ns: u64) -> String {
-    let us = ns as f64 / 1e3;
-    if us < 1000.0 {
-        format!("{us:.0} µs")
-    } else if us < 100_000.0 {
-        format!("{:.2} ms", us / 1e3)
-    } else {
-        format!("{:.0} ms", us / 1e3)
-    }
-}
-
-fn thousands(x: f64) -> String {
-    let s = format!("{:.0}", x);
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-// ---------------------------------------------------------------------------------------------
 // 1. check over HTTP vs a no-op
 
 async fn http(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
@@ -1139,7 +1074,7 @@ async fn http_measure(
             0 => "–".to_owned(),
             n => thousands(rate * n as f64),
         };
-        let stats = Stats::of(latencies.clone());
+        let stats = Stats::of(latencies);
         println!(
             "| {name} | {} | {failures} | {} | {checks} | {} |",
             stats.n,
@@ -1217,7 +1152,7 @@ async fn stack(db: Arc<Db>, args: &Args) -> Res<()> {
     println!("|---|---|---|---|---|---|---|");
     let mut means = Vec::new();
     for (target, v) in targets.iter().zip(latencies).filter(|(t, _)| timed(t)) {
-        let stats = Stats::of(v);
+        let stats = Stats::of(&v);
         means.push(stats.mean as f64);
         println!(
             "| {} | {} | {} |",
@@ -1264,7 +1199,7 @@ async fn call(router: &Router, target: &Target) -> Res<u64> {
             String::from_utf8_lossy(&body)
         )));
     }
-    Ok(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX))
+    Ok(nanos(took))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1408,10 +1343,10 @@ async fn propagation(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
         ("grant sent to A → first allow on B", &p.grant_seen),
     ];
     for (name, v) in rows {
-        let s = Stats::of(v.clone());
+        let s = Stats::of(v);
         println!("| {name} | {} | {} |", s.n, s.cells());
     }
-    let checks = Stats::of(p.checks.clone());
+    let checks = Stats::of(&p.checks);
     println!(
         "\nchecks on B until the deny: p50 {}, p99 {}, max {}; the first check after the revoke returned already denied in {} of {}",
         checks.p50,
@@ -1572,7 +1507,7 @@ async fn cold(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
         ("warm repeat, no Redis (L1 hit)", &c.warm[1]),
     ];
     for (name, v) in rows {
-        let s = Stats::of(v.clone());
+        let s = Stats::of(v);
         println!("| {name} | {} | {} |", s.n, s.cells());
     }
     println!();

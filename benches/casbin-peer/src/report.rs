@@ -1,5 +1,5 @@
 //! Taking turns, percentiles, durations written for people, and what the machine was doing;
-//! shared by `benches/scale.rs` and the casbin-rs peer.
+//! shared by `benches/scale.rs`, `benches/gateway.rs` and the casbin-rs peer.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
