@@ -81,7 +81,7 @@ usage: cargo bench --bench gateway -- [http|propagation|cold|stack|all]... [flag
   --max-requests N  http: most requests per target (default 5000000)
   --batch N         http: inputs per checkMany (default 50)
   --calls N         stack: requests per target (default 200000)
-  --only TEXT       stack: only the targets whose name contains TEXT (for profiling)
+  --only TEXT       http, stack: only the targets whose name contains TEXT (for profiling)
   --revocations N   propagation: revocations to time (default 1000)
   --members N       cold: principals per group, each checked once (default 2000)
   --max-seconds N   propagation, cold: bound on the timed loop (default 120)
@@ -210,6 +210,13 @@ impl Args {
             (a.http, a.propagation, a.cold, a.stack) = (true, true, true, true);
         }
         Ok(Some(a))
+    }
+
+    /// Whether `target` is measured (`--only`).
+    fn times(&self, target: &Target) -> bool {
+        self.only
+            .as_deref()
+            .is_none_or(|only| target.name.contains(only))
     }
 }
 
@@ -1012,9 +1019,10 @@ async fn http_measure(
     args: &Args,
     loadgen: &Handle,
 ) -> Res<()> {
+    let targets: Vec<&Arc<Target>> = targets.iter().filter(|t| args.times(t)).collect();
     let slice = Duration::from_secs_f64(args.seconds / f64::from(args.rounds));
     let mut clients = Vec::new();
-    for target in targets {
+    for target in &targets {
         let mine: Vec<reqwest::Client> = (0..args.concurrency)
             .map(|_| client())
             .collect::<Res<_>>()?;
@@ -1097,7 +1105,7 @@ async fn http_measure(
         );
     }
     println!();
-    for (target, result) in targets.iter().zip(&results).skip(2) {
+    for (target, result) in targets.iter().zip(&results).filter(|(t, _)| t.checks > 0) {
         println!("gateway during {}: {}", target.name, result.3.describe());
     }
     println!(
@@ -1122,11 +1130,7 @@ async fn stack(db: Arc<Db>, args: &Args) -> Res<()> {
     let targets = targets(&gateway, String::new(), args).await?;
     let routers = [noop_router(), app::router(gateway.state.clone())];
     let router_of = |i: usize| &routers[usize::from(i > 0)];
-    let timed = |target: &Target| {
-        args.only
-            .as_deref()
-            .is_none_or(|only| target.name.contains(only))
-    };
+    let timed = |target: &Target| args.times(target);
     for (i, target) in targets.iter().enumerate().filter(|(_, t)| timed(t)) {
         for _ in 0..args.calls / 10 {
             call(router_of(i), target).await?;

@@ -10,10 +10,13 @@ pub struct Metrics {
     registry: Registry,
     pub cache_hits: PerLayer,
     pub cache_misses: PerLayer,
-    /// GraphQL requests by how their query was validated: in full, or (text and variables'
-    /// shape seen passing before) only by the limits and structural rules.
+    /// GraphQL requests by how their query was validated: in full; or, for a text and
+    /// variables' shape seen passing before, only by the limits and structural rules
+    /// (remembered), or not at all when the text is a prepared `check` answered without the
+    /// executor (prepared).
     pub validations_full: IntCounter,
     pub validations_remembered: IntCounter,
+    pub validations_prepared: IntCounter,
     pub cache_bypassed: IntCounter,
     pub store_loads: IntCounter,
     pub invalidations: IntCounter,
@@ -56,17 +59,22 @@ fn per_layer(registry: &Registry, name: &str, help: &str) -> Result<PerLayer, pr
     })
 }
 
-fn per_mode(
+/// One counter per value of the label `mode`.
+fn per_mode<const N: usize>(
     registry: &Registry,
     name: &str,
     help: &str,
-) -> Result<(IntCounter, IntCounter), prometheus::Error> {
+    modes: [&str; N],
+) -> Result<[IntCounter; N], prometheus::Error> {
     let c = IntCounterVec::new(Opts::new(name, help), &["mode"])?;
     registry.register(Box::new(c.clone()))?;
-    Ok((
-        c.get_metric_with_label_values(&["full"])?,
-        c.get_metric_with_label_values(&["remembered"])?,
-    ))
+    let mut counters = Vec::with_capacity(N);
+    for mode in modes {
+        counters.push(c.get_metric_with_label_values(&[mode])?);
+    }
+    counters
+        .try_into()
+        .map_err(|_| prometheus::Error::Msg(format!("{name}: a counter per mode")))
 }
 
 fn seconds(registry: &Registry, name: &str, help: &str) -> Result<Histogram, prometheus::Error> {
@@ -82,14 +90,20 @@ fn seconds(registry: &Registry, name: &str, help: &str) -> Result<Histogram, pro
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let r = Registry::new_custom(Some("iam".to_owned()), None)?;
-        let (validations_full, validations_remembered) = per_mode(
+        let [
+            validations_full,
+            validations_remembered,
+            validations_prepared,
+        ] = per_mode(
             &r,
             "graphql_validations_total",
-            "GraphQL requests by validation: full, or remembered for a text and variables' shape that passed before",
+            "GraphQL requests by validation: full; remembered for a text and variables' shape that passed before; none for such a prepared check, answered without the executor",
+            ["full", "remembered", "prepared"],
         )?;
         Ok(Self {
             validations_full,
             validations_remembered,
+            validations_prepared,
             cache_hits: per_layer(
                 &r,
                 "cache_hits_total",

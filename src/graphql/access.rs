@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::context::ContextExt;
 use super::error::ApiError;
+use crate::app::Services;
 use crate::authz::{
     self, ActionIx, Catalog, Check, CompiledRole, CompiledRoles, Decision, Explanation, Facts,
     RoleSet, TypeIx,
@@ -169,7 +170,24 @@ impl OrgView {
         at_least: i64,
         what: &str,
     ) -> Result<Self, ApiError> {
-        let services = ctx.services();
+        Self::load_with(
+            ctx.services(),
+            organization_id,
+            principal_id,
+            at_least,
+            what,
+        )
+        .await
+    }
+
+    /// As [`OrgView::load_at_least`], for a caller outside the executor.
+    pub async fn load_with(
+        services: &Services,
+        organization_id: Uuid,
+        principal_id: Uuid,
+        at_least: i64,
+        what: &str,
+    ) -> Result<Self, ApiError> {
         let facts = services
             .cache
             .facts(&services.store, organization_id, principal_id, at_least)

@@ -18,6 +18,7 @@ use super::error::ApiError;
 use super::query::dress;
 use super::roles::{Effect, NodeKind};
 use super::types::Node;
+use crate::app::Services;
 use crate::authz::{self, BindingStatus, Decision as AuthzDecision, Reason};
 use crate::domain;
 
@@ -135,7 +136,28 @@ impl Decision {
 
     /// The organization revision the decision reflects (opaque).
     async fn revision(&self) -> String {
+        self.revision_token()
+    }
+}
+
+impl Decision {
+    /// The token of the organization revision the decision reflects.
+    pub fn revision_token(&self) -> String {
         revision_token(self.organization_id, self.revision_number)
+    }
+}
+
+/// Decides a `check` of the signed-in `caller` about themself, outside the executor (the
+/// prepared path of `http/prepared.rs`). `None` when the executor must answer instead: for a
+/// check about someone else, and on any error, which the executor then reports as usual.
+pub async fn own_check(services: &Services, caller: Uuid, input: &CheckInput) -> Option<Decision> {
+    let timer = services.metrics.check_latency.start_timer();
+    match Checker::about(services, caller).decide(input).await {
+        Ok(decision) => Some(decision),
+        Err(_) => {
+            timer.stop_and_discard();
+            None
+        }
     }
 }
 
@@ -265,7 +287,9 @@ fn decision(view: &OrgView, d: AuthzDecision) -> Decision {
 
 /// Resolves the pieces of checks, remembering nodes and views across a batch.
 struct Checker<'c, 'ctx> {
-    ctx: &'c Context<'ctx>,
+    services: &'c Services,
+    /// The executor's context; only checks about someone else need it (to authorize them).
+    ctx: Option<&'c Context<'ctx>>,
     caller: Uuid,
     nodes: HashMap<Uuid, Path>,
     views: HashMap<(Uuid, Uuid), OrgView>,
@@ -276,13 +300,23 @@ struct Checker<'c, 'ctx> {
 impl<'c, 'ctx> Checker<'c, 'ctx> {
     fn new(ctx: &'c Context<'ctx>, explaining: bool) -> Result<Self, ApiError> {
         let (user, _) = ctx.signed_in()?;
-        Ok(Self {
-            caller: user.id,
-            ctx,
+        let mut checker = Self::about(ctx.services(), user.id);
+        checker.ctx = Some(ctx);
+        checker.explaining = explaining;
+        Ok(checker)
+    }
+
+    /// A checker of `caller`'s checks about themself, outside the executor: checks about
+    /// anyone else fail.
+    fn about(services: &'c Services, caller: Uuid) -> Self {
+        Self {
+            services,
+            ctx: None,
+            caller,
             nodes: HashMap::new(),
             views: HashMap::new(),
-            explaining,
-        })
+            explaining: false,
+        }
     }
 
     /// The path (root first) of the node with this id.
@@ -290,7 +324,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
         if let Some(n) = self.nodes.get(&id) {
             return Ok(n.clone());
         }
-        let services = self.ctx.services();
+        let services = self.services;
         let path = services
             .nodes
             .path(&services.store, id)
@@ -315,15 +349,18 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
             .get(&key)
             .is_some_and(|v| v.facts.revision >= at_least);
         if !fresh_enough {
-            let ctx = self.ctx;
             if principal != self.caller {
+                let Some(ctx) = self.ctx else {
+                    return Err(ApiError::not_found("node"));
+                };
                 let org = super::mutation::org_node(ctx, org_id).await?;
                 authorize(ctx, &org, Permission::MEMBERS_READ, "node").await?;
                 if self.explaining {
                     authorize(ctx, &org, Permission::ROLES_READ, "node").await?;
                 }
             }
-            let view = OrgView::load_at_least(ctx, org_id, principal, at_least, "node").await?;
+            let view =
+                OrgView::load_with(self.services, org_id, principal, at_least, "node").await?;
             // About oneself: members only (whatever their status); others learn nothing.
             if principal == self.caller && !view.facts.member {
                 return Err(ApiError::not_found("node"));
@@ -333,6 +370,14 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
         self.views
             .get(&key)
             .ok_or_else(|| ApiError::not_found("node"))
+    }
+
+    /// Decides one check.
+    async fn decide(&mut self, input: &CheckInput) -> Result<Decision, ApiError> {
+        let p = self.prepare(input).await?;
+        let view = self.view(&p.node, p.principal, p.at_least).await?;
+        let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id);
+        Ok(decision(view, d))
     }
 
     /// Reads one check input into its node path, types and principal.
@@ -348,8 +393,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
             .map(|r| parse_id("resourceId", r))
             .transpose()?;
         let (t, a) = self
-            .ctx
-            .services()
+            .services
             .authz
             .catalog
             .resolve(input.resource_type.trim(), input.action.trim())
@@ -389,11 +433,7 @@ impl CheckQuery {
     /// principal: needs `members:*:read` at the organization.
     async fn check(&self, ctx: &Context<'_>, input: CheckInput) -> Result<Decision> {
         let _timer = ctx.services().metrics.check_latency.start_timer();
-        let mut checker = Checker::new(ctx, false)?;
-        let p = checker.prepare(&input).await?;
-        let view = checker.view(&p.node, p.principal, p.at_least).await?;
-        let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id);
-        Ok(decision(view, d))
+        Ok(Checker::new(ctx, false)?.decide(&input).await?)
     }
 
     /// Decides many checks (at most 500) in order, loading each organization's facts once.

@@ -27,6 +27,8 @@ use std::sync::{Arc, RwLock};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Name, Value as ConstValue};
 
+use super::prepared::PreparedCheck;
+
 /// The total length of the query texts remembered.
 const MAX_TOTAL_BYTES: u64 = 4 << 20;
 /// Longer texts are parsed every time (they are rare, and would crowd out the rest).
@@ -39,6 +41,8 @@ const MAX_SHAPES: usize = 32;
 struct Known {
     doc: ExecutableDocument,
     validated: RwLock<Vec<u64>>,
+    /// The text as a prepared `check`, when it is one.
+    check: Option<PreparedCheck>,
 }
 
 #[derive(Clone)]
@@ -84,10 +88,29 @@ impl Incoming {
         })
     }
 
-    /// Splits off the request, keeping what is needed to record how it ran.
+    /// The text as a prepared `check`, when it is one and was validated with variables of
+    /// this shape.
+    pub fn prepared(&self) -> Option<&PreparedCheck> {
+        self.known
+            .as_ref()?
+            .check
+            .as_ref()
+            .filter(|_| self.validated())
+    }
+
+    /// The request for the executor, with its document when the text was parsed before.
+    pub fn into_request(self) -> async_graphql::Request {
+        self.into_parts().0
+    }
+
+    /// Splits off the request for the executor, keeping what is needed to record how it ran.
     pub fn into_parts(self) -> (async_graphql::Request, Outcome) {
+        let mut request = self.request;
+        if let Some(known) = &self.known {
+            request.set_parsed_query(known.doc.clone());
+        }
         (
-            self.request,
+            request,
             Outcome {
                 known: self.known,
                 shape: self.shape,
@@ -124,7 +147,7 @@ impl Documents {
     /// it its parsed document when the text parses. A text that does not parse is left for the
     /// schema, which reports the syntax error as usual.
     pub fn request(&self, body: &[u8]) -> Result<Incoming, BadBody> {
-        let mut request: async_graphql::Request = serde_json::from_slice(body).map_err(|e| {
+        let request: async_graphql::Request = serde_json::from_slice(body).map_err(|e| {
             BadBody(format!(
                 "the body must be one GraphQL request as JSON (`{{\"query\": ...}}`): {e}"
             ))
@@ -135,6 +158,7 @@ impl Documents {
                 match async_graphql::parser::parse_query(&request.query) {
                     Ok(doc) => {
                         let known = Arc::new(Known {
+                            check: PreparedCheck::of(&doc),
                             doc,
                             validated: RwLock::new(Vec::new()),
                         });
@@ -146,9 +170,6 @@ impl Documents {
             }
             None => None,
         };
-        if let Some(known) = &known {
-            request.set_parsed_query(known.doc.clone());
-        }
         let shape = match &known {
             Some(_) => self.shape_of(&request),
             None => 0,

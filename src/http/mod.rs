@@ -28,6 +28,7 @@ use tracing::Instrument;
 
 mod documents;
 mod oidc;
+mod prepared;
 mod saml;
 mod sso_landing;
 
@@ -117,9 +118,17 @@ async fn graphql(
         Err(e) => return error_response(e).into_response(),
     };
     let metrics = &state.services.metrics;
+    if let Some(check) = incoming.prepared()
+        && let Some(answer) = check
+            .answer(&state.services, &request_ctx, &incoming.request)
+            .await
+    {
+        metrics.validations_prepared.inc();
+        return GraphQLResponse::from(answer).into_response();
+    }
     let response = if incoming.validated() {
         metrics.validations_remembered.inc();
-        let request = incoming.request.data(request_ctx);
+        let request = incoming.into_request().data(request_ctx);
         state.schema_for_validated.execute(request).await
     } else {
         metrics.validations_full.inc();

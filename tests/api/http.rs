@@ -2,7 +2,10 @@
 
 use serde_json::json;
 
-use crate::common::{TestApp, assert_error};
+use crate::common::{TestApp, VIEWER, assert_error};
+
+const REMEMBERED: &str = r#"iam_graphql_validations_total{mode="remembered"}"#;
+const PREPARED: &str = r#"iam_graphql_validations_total{mode="prepared"}"#;
 
 #[tokio::test]
 async fn health_readiness_and_graphiql() {
@@ -128,14 +131,17 @@ async fn a_known_query_text_is_still_checked_against_its_variables() {
     let org = app.create_org(&token, "acme").await;
     const CHECK: &str = "query($i: CheckInput!) { check(input: $i) { allowed } }";
     let good = json!({ "i": { "resourceType": "apps", "action": "read", "nodeId": org } });
-    const REMEMBERED: &str = r#"iam_graphql_validations_total{mode="remembered"}"#;
-    let before = app.metric(REMEMBERED).await;
+    let remembered = || app.metric(REMEMBERED);
+    let prepared = || app.metric(PREPARED);
+    let (remembered_before, prepared_before) = (remembered().await, prepared().await);
     for _ in 0..2 {
         let ok = app.gql(Some(&token), CHECK, good.clone()).await;
         assert_eq!(ok["data"]["check"]["allowed"], true, "{ok}");
     }
-    assert_eq!(app.metric(REMEMBERED).await - before, 1.0);
-    // Values of the remembered shape that are still wrong: refused by the resolver.
+    // The second time, as a prepared check.
+    assert_eq!(prepared().await - prepared_before, 1.0);
+    // Values of the remembered shape that are still wrong: the prepared path leaves them to
+    // the executor, whose resolver refuses them.
     for bad in [
         json!({ "i": { "resourceType": "nope", "action": "read", "nodeId": org } }),
         json!({ "i": { "resourceType": "apps", "action": "read", "nodeId": "not-an-id" } }),
@@ -143,7 +149,8 @@ async fn a_known_query_text_is_still_checked_against_its_variables() {
         let refused = app.gql(Some(&token), CHECK, bad.clone()).await;
         assert_error(&refused, "BAD_USER_INPUT");
     }
-    assert_eq!(app.metric(REMEMBERED).await - before, 3.0);
+    assert_eq!(remembered().await - remembered_before, 2.0);
+    assert_eq!(prepared().await - prepared_before, 1.0);
     // Other shapes: the full validation refuses them (an unknown field above all, which reading
     // the argument alone would ignore).
     for bad in [
@@ -163,4 +170,248 @@ async fn a_known_query_text_is_still_checked_against_its_variables() {
     // And the text still answers rightly afterwards.
     let ok = app.gql(Some(&token), CHECK, good).await;
     assert_eq!(ok["data"]["check"]["allowed"], true, "{ok}");
+}
+
+/// One raw GraphQL exchange: the status, the content type and the body, byte for byte.
+async fn exchange(
+    app: &TestApp,
+    token: Option<&str>,
+    query: &str,
+    variables: serde_json::Value,
+    operation: Option<&str>,
+) -> (u16, String, String) {
+    let mut body = json!({ "query": query, "variables": variables });
+    if let Some(name) = operation {
+        body["operationName"] = json!(name);
+    }
+    let mut req = app.http.post(app.url("/graphql")).json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let kind = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, kind, resp.text().await.unwrap())
+}
+
+/// The prepared `check` (`http/prepared.rs`) answers exactly what the executor answers. Each
+/// case is a text of its own (a comment tells them apart), sent twice with the same variables:
+/// the first answer comes from the executor, under the full validation; the second from the
+/// prepared path when it can answer, and from the executor again when it cannot (a check
+/// about someone else, any error). The two must agree byte for byte.
+#[tokio::test]
+async fn a_prepared_check_answers_what_the_executor_answers() {
+    let app = TestApp::start().await;
+    let admin = app.sign_up("ada@example.com").await;
+    let admin_id = app.user_id(&admin).await;
+    let org = app.create_org(&admin, "acme").await;
+    let ws = app.create_workspace(&admin, &org, "ml").await;
+    let project = app.create_project(&admin, &ws, "p").await;
+    let bob = app.sign_up("bob@example.com").await;
+    let bob_id = app.join(&admin, &org, "bob@example.com", &bob).await;
+    let granted = app.grant_raw(&admin, &bob_id, VIEWER, &ws, None).await;
+    let revision = granted["data"]["grantRole"]["revision"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{granted}"))
+        .to_owned();
+    let carol = app.sign_up("carol@example.com").await;
+    let dave = app.sign_up("dave@example.com").await;
+    let dave_id = app.join(&admin, &org, "dave@example.com", &dave).await;
+    let suspended = app
+        .gql(
+            Some(&admin),
+            "mutation($o: ID!, $u: ID!) { suspendMember(input: {organizationId: $o, userId: $u}) { status } }",
+            json!({ "o": org, "u": dave_id }),
+        )
+        .await;
+    assert_eq!(
+        suspended["data"]["suspendMember"]["status"], "SUSPENDED",
+        "{suspended}"
+    );
+
+    const PLAIN: &str = "query($i: CheckInput!) { check(input: $i) { allowed } }";
+    const DRESSED: &str =
+        "query May($i: CheckInput!) { d: check(input: $i) { revision ok: allowed __typename } }";
+    let input =
+        |t: &str, a: &str, node: &str| json!({ "resourceType": t, "action": a, "nodeId": node });
+    let with = |mut i: serde_json::Value, key: &str, value: &str| {
+        i[key] = json!(value);
+        i
+    };
+    let case = |who: Option<String>, text, input, route| Case {
+        who,
+        text,
+        operation: None,
+        input,
+        route,
+    };
+    let by = |token: &str| Some(token.to_owned());
+    let missing_node = uuid::Uuid::new_v4().to_string();
+    let mut cases = vec![
+        case(
+            by(&bob),
+            PLAIN,
+            input("apps", "read", &project),
+            Route::Prepared,
+        ),
+        case(
+            by(&bob),
+            PLAIN,
+            input("apps", "write", &org),
+            Route::Prepared,
+        ),
+        case(
+            by(&bob),
+            DRESSED,
+            input("apps", "read", &ws),
+            Route::Prepared,
+        ),
+        Case {
+            who: by(&bob),
+            operation: Some("May"),
+            ..case(
+                None,
+                DRESSED,
+                input("apps", "delete", &project),
+                Route::Prepared,
+            )
+        },
+        case(
+            by(&bob),
+            PLAIN,
+            with(input("apps", "read", &project), "atLeast", &revision),
+            Route::Prepared,
+        ),
+        case(
+            by(&bob),
+            PLAIN,
+            with(input("apps", "read", &project), "resourceId", &missing_node),
+            Route::Prepared,
+        ),
+        case(
+            by(&bob),
+            PLAIN,
+            with(input("apps", "read", &ws), "principalId", &bob_id),
+            Route::Prepared,
+        ),
+        case(
+            by(&admin),
+            DRESSED,
+            input("sso", "manage", &org),
+            Route::Prepared,
+        ),
+        // A suspended member is answered "deny" about themself.
+        case(
+            by(&dave),
+            DRESSED,
+            input("apps", "read", &org),
+            Route::Prepared,
+        ),
+        // About someone else: the executor's (allowed for the admin, refused for bob).
+        case(
+            by(&admin),
+            DRESSED,
+            with(input("apps", "read", &project), "principalId", &bob_id),
+            Route::Executor,
+        ),
+        case(
+            by(&bob),
+            PLAIN,
+            with(input("apps", "read", &project), "principalId", &admin_id),
+            Route::Refused,
+        ),
+        // Errors: not a member, no such node, unknown type, a bad token for `atLeast`.
+        case(
+            by(&carol),
+            PLAIN,
+            input("apps", "read", &org),
+            Route::Refused,
+        ),
+        case(
+            by(&bob),
+            PLAIN,
+            input("apps", "read", &missing_node),
+            Route::Refused,
+        ),
+        case(
+            by(&bob),
+            DRESSED,
+            input("nope", "read", &org),
+            Route::Refused,
+        ),
+        case(
+            by(&bob),
+            PLAIN,
+            with(input("apps", "read", &org), "atLeast", "bogus"),
+            Route::Refused,
+        ),
+        // No caller, or a wrong token.
+        case(None, PLAIN, input("apps", "read", &org), Route::Refused),
+        case(
+            by("not-a-token"),
+            PLAIN,
+            input("apps", "read", &org),
+            Route::Refused,
+        ),
+    ];
+    for (n, c) in cases.drain(..).enumerate() {
+        let text = format!("{}\n# case {n}", c.text);
+        let variables = json!({ "i": c.input });
+        let before = app.metric(PREPARED).await;
+        let first = exchange(
+            &app,
+            c.who.as_deref(),
+            &text,
+            variables.clone(),
+            c.operation,
+        )
+        .await;
+        let second = exchange(
+            &app,
+            c.who.as_deref(),
+            &text,
+            variables.clone(),
+            c.operation,
+        )
+        .await;
+        let prepared = app.metric(PREPARED).await - before;
+        let what = format!("case {n}: {text} with {variables} → {first:?}");
+        assert_eq!(first, second, "{what}");
+        assert_eq!(first.0, 200, "{what}");
+        assert_eq!(
+            prepared,
+            f64::from(u8::from(c.route == Route::Prepared)),
+            "{what}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&first.2).unwrap();
+        assert_eq!(
+            body.get("errors").is_some(),
+            c.route == Route::Refused,
+            "{what}"
+        );
+    }
+}
+
+/// A case of `a_prepared_check_answers_what_the_executor_answers`.
+struct Case {
+    who: Option<String>,
+    text: &'static str,
+    operation: Option<&'static str>,
+    input: serde_json::Value,
+    route: Route,
+}
+
+/// Who answers a case the second time, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Prepared,
+    /// The executor, with data.
+    Executor,
+    /// The executor, with an error.
+    Refused,
 }
