@@ -20,14 +20,19 @@
 //! Shapes are hashed with the process's random keys, so a client cannot craft one that
 //! collides with a shape seen before.
 
+use std::borrow::Cow;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, RwLock};
 
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Name, Value as ConstValue};
+use serde::Deserialize;
 
 use super::prepared::PreparedCheck;
+use crate::app::Services;
+use crate::graphql::check::CheckInput;
+use crate::graphql::context::RequestCtx;
 
 /// The total length of the query texts remembered.
 const MAX_TOTAL_BYTES: u64 = 4 << 20;
@@ -88,16 +93,6 @@ impl Incoming {
         })
     }
 
-    /// The text as a prepared `check`, when it is one and was validated with variables of
-    /// this shape.
-    pub fn prepared(&self) -> Option<&PreparedCheck> {
-        self.known
-            .as_ref()?
-            .check
-            .as_ref()
-            .filter(|_| self.validated())
-    }
-
     /// The request for the executor, with its document when the text was parsed before.
     pub fn into_request(self) -> async_graphql::Request {
         self.into_parts().0
@@ -142,7 +137,67 @@ impl Outcome {
     }
 }
 
+/// A request body, read as far as its text demands.
+pub enum Reading {
+    /// A prepared `check` (see `prepared.rs`) with its input.
+    Check(PreparedRequest),
+    /// A request for the executor.
+    Request(Incoming),
+}
+
+/// A request of a prepared `check` text.
+pub struct PreparedRequest {
+    known: Arc<Known>,
+    input: CheckInput,
+}
+
+impl PreparedRequest {
+    /// The answer, or `None` when the executor must give it (the body is then read again, as a
+    /// request for it).
+    pub async fn answer(
+        &self,
+        services: &Services,
+        ctx: &RequestCtx,
+    ) -> Option<async_graphql::Response> {
+        let check = self.known.check.as_ref()?;
+        check.answer(services, ctx, &self.input).await
+    }
+}
+
+/// The text and the operation's name of a request body (its other members are skipped).
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    query: Cow<'a, str>,
+    #[serde(default, borrow, rename = "operationName")]
+    operation_name: Option<Cow<'a, str>>,
+}
+
 impl Documents {
+    /// Reads a POST body: as a prepared `check` when its text is one that ran cleanly before
+    /// and its variables are plain, else as a request for the executor.
+    pub fn read(&self, body: &[u8]) -> Result<Reading, BadBody> {
+        match self.prepared(body) {
+            Some(check) => Ok(Reading::Check(check)),
+            None => self.request(body).map(Reading::Request),
+        }
+    }
+
+    fn prepared(&self, body: &[u8]) -> Option<PreparedRequest> {
+        let envelope: Envelope<'_> = serde_json::from_slice(body).ok()?;
+        let known = self.known.get(envelope.query.as_ref())?;
+        let check = known.check.as_ref()?;
+        let ran_cleanly = known
+            .validated
+            .read()
+            .is_ok_and(|shapes| !shapes.is_empty());
+        if !ran_cleanly {
+            return None;
+        }
+        let input = check.read(body, envelope.operation_name.as_deref())?;
+        Some(PreparedRequest { known, input })
+    }
+
     /// Reads a POST body (`{"query": ..., "variables": ..., "operationName": ...}`) and gives
     /// it its parsed document when the text parses. A text that does not parse is left for the
     /// schema, which reports the syntax error as usual.

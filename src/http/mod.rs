@@ -32,8 +32,8 @@ mod prepared;
 mod saml;
 mod sso_landing;
 
-use documents::BadBody;
 pub use documents::Documents;
+use documents::{BadBody, Reading};
 
 use crate::app::Services;
 use crate::auth::Caller;
@@ -104,13 +104,9 @@ async fn graphql(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let incoming = match state.documents.request(&body) {
-        Ok(incoming) => incoming,
-        Err(BadBody(why)) => {
-            let mut response = error_response(ApiError::bad_input("body", why)).into_response();
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            return response;
-        }
+    let reading = match state.documents.read(&body) {
+        Ok(reading) => reading,
+        Err(why) => return bad_body(why),
     };
     let actor = actor_of(&headers, peer, &state.services);
     let request_ctx = match request_ctx(&state.services, bearer(&headers), actor).await {
@@ -118,14 +114,19 @@ async fn graphql(
         Err(e) => return error_response(e).into_response(),
     };
     let metrics = &state.services.metrics;
-    if let Some(check) = incoming.prepared()
-        && let Some(answer) = check
-            .answer(&state.services, &request_ctx, &incoming.request)
-            .await
-    {
-        metrics.validations_prepared.inc();
-        return GraphQLResponse::from(answer).into_response();
-    }
+    let incoming = match reading {
+        Reading::Request(incoming) => incoming,
+        Reading::Check(check) => {
+            if let Some(answer) = check.answer(&state.services, &request_ctx).await {
+                metrics.validations_prepared.inc();
+                return GraphQLResponse::from(answer).into_response();
+            }
+            match state.documents.request(&body) {
+                Ok(incoming) => incoming,
+                Err(why) => return bad_body(why),
+            }
+        }
+    };
     let response = if incoming.validated() {
         metrics.validations_remembered.inc();
         let request = incoming.into_request().data(request_ctx);
@@ -138,6 +139,13 @@ async fn graphql(
         response
     };
     GraphQLResponse::from(with_codes(response)).into_response()
+}
+
+/// 400, for a body that is not one GraphQL request.
+fn bad_body(BadBody(why): BadBody) -> Response {
+    let mut response = error_response(ApiError::bad_input("body", why)).into_response();
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
 }
 
 /// `GET /graphql`: a WebSocket upgrade becomes a GraphQL-over-WebSocket connection

@@ -1,28 +1,35 @@
 //! The prepared `check`: the one query frontends and services send most, answered without
-//! async-graphql's executor once the executor has answered its text and variables' shape
-//! cleanly.
+//! async-graphql's executor once the executor has answered its text cleanly.
 //!
 //! A query text is prepared when it is nothing but one `check` of the caller, with its input in
 //! a variable: one query operation with one `CheckInput!` variable and no directives,
 //! fragments or default values, whose only root field is `check(input: $var)`, selecting only
-//! `allowed`, `revision` and `__typename` (aliases allowed, each response key once). Anything
-//! else goes to the executor, as does any request the prepared path cannot answer plainly: a
-//! check about someone else (it needs an authorization the executor's context carries), and
-//! every error, which the executor then reports exactly as it always does. The prepared path
-//! answers only texts whose variables' shape passed the full validation with a clean run
-//! (`documents.rs`), so the limits and rules the executor applies held for it already; and
-//! the input is read by the same `InputType::parse` the executor uses.
+//! `allowed`, `revision` and `__typename` (aliases allowed, each response key once). Its
+//! requests are read straight from the JSON body, and only when the variables are exactly that
+//! one variable holding a plain `CheckInput` (strings of the right field names, the required
+//! ones present, nothing else): values the executor accepts as they are, and reads the same.
+//! The text itself must have passed the full validation with a clean run before
+//! (`documents.rs`), so the limits and rules that depend on the text alone hold for it.
+//!
+//! Anything else goes to the executor, as does any request the prepared path cannot answer
+//! plainly: a check about someone else (it needs an authorization the executor's context
+//! carries), no signed-in caller, and every error, which the executor then reports exactly as
+//! it always does.
 //!
 //! The answer is built as the executor builds it: the selected fields in the order the query
 //! names them, under their response keys. A test sends each query twice and compares the two
 //! answers byte for byte: the first from the executor, the second from here.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{
     BaseType, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
 };
-use async_graphql::{InputType, Name, Value};
+use async_graphql::{ID, Name, Value};
 use async_graphql_value::Value as GqlValue;
+use serde::Deserialize;
 
 use crate::app::Services;
 use crate::auth::Caller;
@@ -119,28 +126,48 @@ impl PreparedCheck {
         })
     }
 
-    /// The answer to `request` (a request of this text), or `None` when the executor must
-    /// give it.
-    pub async fn answer(
-        &self,
-        services: &Services,
-        ctx: &RequestCtx,
-        request: &async_graphql::Request,
-    ) -> Option<async_graphql::Response> {
-        let Caller::User { user, .. } = &ctx.caller else {
-            return None;
-        };
-        let named = match (&request.operation_name, &self.operation) {
+    /// The check input of a request body of this text, read straight from the JSON: `None`
+    /// unless the body names no operation or this one, and its variables are exactly this
+    /// text's variable holding a plain `CheckInput` (each field a JSON string of the right name,
+    /// the required ones present, nothing else). What this accepts, the executor accepts and
+    /// reads the same; what it refuses goes to the executor.
+    pub fn read(&self, body: &[u8], operation: Option<&str>) -> Option<CheckInput> {
+        let named = match (operation, &self.operation) {
             (None, _) => true,
-            (Some(asked), Some(mine)) => asked.as_str() == mine.as_str(),
+            (Some(asked), Some(mine)) => asked == mine.as_str(),
             (Some(_), None) => false,
         };
         if !named {
             return None;
         }
-        let value = request.variables.get(self.variable.as_str())?.clone();
-        let input = CheckInput::parse(Some(value)).ok()?;
-        let decision = own_check(services, user.id, &input).await?;
+        let body: Body<'_> = serde_json::from_slice(body).ok()?;
+        let mut variables = body.variables?.into_iter();
+        let (name, input) = variables.next()?;
+        if variables.next().is_some() || name != self.variable.as_str() {
+            return None;
+        }
+        Some(CheckInput {
+            principal_id: input.principal_id.map(ID),
+            action: input.action,
+            resource_type: input.resource_type,
+            node_id: ID(input.node_id),
+            resource_id: input.resource_id.map(ID),
+            at_least: input.at_least,
+        })
+    }
+
+    /// The answer to a request of this text from the caller of `ctx` with `input`, or `None`
+    /// when the executor must give it.
+    pub async fn answer(
+        &self,
+        services: &Services,
+        ctx: &RequestCtx,
+        input: &CheckInput,
+    ) -> Option<async_graphql::Response> {
+        let Caller::User { user, .. } = &ctx.caller else {
+            return None;
+        };
+        let decision = own_check(services, user.id, input).await?;
         let mut out = IndexMap::with_capacity(self.fields.len());
         for (key, field) in &self.fields {
             let value = match field {
@@ -154,6 +181,25 @@ impl PreparedCheck {
         data.insert(self.key.clone(), Value::Object(out));
         Some(async_graphql::Response::new(Value::Object(data)))
     }
+}
+
+/// The variables of a request body (its other members are skipped).
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(borrow)]
+    variables: Option<BTreeMap<Cow<'a, str>, PlainInput>>,
+}
+
+/// A `CheckInput` as JSON, every field a string.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PlainInput {
+    principal_id: Option<String>,
+    action: String,
+    resource_type: String,
+    node_id: String,
+    resource_id: Option<String>,
+    at_least: Option<String>,
 }
 
 /// The name of the operation's one variable, when the operation is a plain query whose one

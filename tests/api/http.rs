@@ -248,6 +248,7 @@ async fn a_prepared_check_answers_what_the_executor_answers() {
         text,
         operation: None,
         input,
+        more: None,
         route,
     };
     let by = |token: &str| Some(token.to_owned());
@@ -358,10 +359,49 @@ async fn a_prepared_check_answers_what_the_executor_answers() {
             input("apps", "read", &org),
             Route::Refused,
         ),
+        // Bodies the prepared path does not read: an unknown input field, a number for an id,
+        // an operation name the text does not have, a variable more.
+        case(
+            by(&bob),
+            PLAIN,
+            with(input("apps", "read", &org), "extra", "x"),
+            Route::Refused,
+        ),
+        case(
+            by(&bob),
+            PLAIN,
+            json!({ "resourceType": "apps", "action": "read", "nodeId": 5 }),
+            Route::Refused,
+        ),
+        Case {
+            operation: Some("Other"),
+            ..case(
+                by(&bob),
+                DRESSED,
+                input("apps", "read", &org),
+                Route::Refused,
+            )
+        },
+        Case {
+            operation: Some("May"),
+            ..case(by(&bob), PLAIN, input("apps", "read", &org), Route::Refused)
+        },
+        Case {
+            more: Some(json!(1)),
+            ..case(
+                by(&bob),
+                PLAIN,
+                input("apps", "read", &org),
+                Route::Executor,
+            )
+        },
     ];
     for (n, c) in cases.drain(..).enumerate() {
         let text = format!("{}\n# case {n}", c.text);
-        let variables = json!({ "i": c.input });
+        let mut variables = json!({ "i": c.input });
+        if let Some(more) = c.more {
+            variables["j"] = more;
+        }
         let before = app.metric(PREPARED).await;
         let first = exchange(
             &app,
@@ -403,6 +443,8 @@ struct Case {
     text: &'static str,
     operation: Option<&'static str>,
     input: serde_json::Value,
+    /// A second variable, which the text does not declare.
+    more: Option<serde_json::Value>,
     route: Route,
 }
 
