@@ -141,8 +141,8 @@ impl Outcome {
 pub enum Reading {
     /// A prepared `check` (see `prepared.rs`) with its input.
     Check(PreparedRequest),
-    /// A request for the executor.
-    Request(Incoming),
+    /// A request for the executor (boxed: it is much the larger).
+    Request(Box<Incoming>),
 }
 
 /// A request of a prepared `check` text.
@@ -179,7 +179,9 @@ impl Documents {
     pub fn read(&self, body: &[u8]) -> Result<Reading, BadBody> {
         match self.prepared(body) {
             Some(check) => Ok(Reading::Check(check)),
-            None => self.request(body).map(Reading::Request),
+            None => self
+                .request(body)
+                .map(|incoming| Reading::Request(Box::new(incoming))),
         }
     }
 

@@ -115,7 +115,7 @@ async fn graphql(
     };
     let metrics = &state.services.metrics;
     let incoming = match reading {
-        Reading::Request(incoming) => incoming,
+        Reading::Request(incoming) => *incoming,
         Reading::Check(check) => {
             if let Some(answer) = check.answer(&state.services, &request_ctx).await {
                 metrics.validations_prepared.inc();
