@@ -197,12 +197,12 @@ pub fn router(state: AppState) -> Router {
         Some(state.services.clone()),
         async_graphql::ValidationMode::Fast,
     );
-    http::routes(HttpState {
+    http::routes(HttpState::new(http::Shared {
         services: state.services,
         schema: state.schema,
         schema_for_validated,
         documents: http::Documents::default(),
-    })
+    }))
     .layer(RequestBodyLimitLayer::new(body_limit))
     .layer(TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,

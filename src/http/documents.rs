@@ -50,23 +50,18 @@ struct Known {
     check: Option<PreparedCheck>,
 }
 
-#[derive(Clone)]
 pub struct Documents {
-    // Behind an `Arc`: the handler state (this included) is cloned for every request, and a
-    // moka cache's own clone is many reference counts.
-    known: Arc<moka::sync::Cache<String, Arc<Known>>>,
+    known: moka::sync::Cache<String, Arc<Known>>,
     keys: RandomState,
 }
 
 impl Default for Documents {
     fn default() -> Self {
         Self {
-            known: Arc::new(
-                moka::sync::Cache::builder()
-                    .weigher(|text: &String, _| u32::try_from(text.len()).unwrap_or(u32::MAX))
-                    .max_capacity(MAX_TOTAL_BYTES)
-                    .build(),
-            ),
+            known: moka::sync::Cache::builder()
+                .weigher(|text: &String, _| u32::try_from(text.len()).unwrap_or(u32::MAX))
+                .max_capacity(MAX_TOTAL_BYTES)
+                .build(),
             keys: RandomState::new(),
         }
     }

@@ -43,14 +43,31 @@ use crate::graphql::context::RequestCtx;
 use crate::graphql::error::ApiError;
 use crate::graphql::subscription::ConnectionToken;
 
+/// What the routes share. One `Arc`: axum clones the state for every request.
 #[derive(Clone)]
-pub struct HttpState {
+pub struct HttpState(Arc<Shared>);
+
+pub struct Shared {
     pub services: Services,
     pub schema: ApiSchema,
     /// The same schema in fast validation mode, for query texts that passed the full
     /// validation before (see `documents.rs`).
     pub schema_for_validated: ApiSchema,
     pub documents: Documents,
+}
+
+impl HttpState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for HttpState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// The routes. The body size is limited by the layer the application puts around them
