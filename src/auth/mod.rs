@@ -9,6 +9,8 @@ pub mod accounts;
 pub mod password;
 pub mod token;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::cache::SessionCache;
@@ -76,8 +78,8 @@ pub struct SignedIn {
 pub enum Caller {
     Anonymous,
     User {
-        user: User,
-        session: Session,
+        user: Arc<User>,
+        session: Arc<Session>,
     },
     /// A token was presented but opens nothing; the reason is safe to show to the client.
     Rejected(&'static str),

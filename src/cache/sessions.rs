@@ -15,10 +15,9 @@ use crate::store::{SessionLookup, Store, StoreError};
 /// A safety net only: revocations invalidate entries through the epochs.
 const TTL: Duration = Duration::from_secs(60);
 
-#[derive(Clone)]
 struct Entry {
-    session: Session,
-    user: User,
+    session: Arc<Session>,
+    user: Arc<User>,
     loaded: Instant,
 }
 

@@ -34,7 +34,7 @@ impl ContextExt for Context<'_> {
 
     fn signed_in(&self) -> Result<(&User, &Session), ApiError> {
         match &self.request().caller {
-            Caller::User { user, session } => Ok((user, session)),
+            Caller::User { user, session } => Ok((&**user, &**session)),
             Caller::Anonymous => Err(ApiError::unauthenticated(
                 "sign in first: send `Authorization: Bearer <token>`",
             )),

@@ -3,6 +3,8 @@
 //! A token is never stored, only its SHA-256. Every revocation is announced on the bus after
 //! its commit, so that cached sessions stop working at once here and soon everywhere.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -35,12 +37,11 @@ impl From<session::Model> for Session {
     }
 }
 
-/// The result of presenting a token.
-// Returned once per request and consumed at once: the variants' sizes do not matter.
-#[allow(clippy::large_enum_variant)]
+/// The result of presenting a token. A valid session and its user are shared, so that a cached
+/// one costs no copy per request.
 #[derive(Debug)]
 pub enum SessionLookup {
-    Valid(Session, User),
+    Valid(Arc<Session>, Arc<User>),
     Expired,
     /// Signed out, revoked, or its user deleted.
     Revoked,
@@ -135,7 +136,10 @@ impl Store {
             .one(&self.db)
             .await?;
         match owner {
-            Some(u) if u.deleted_at.is_none() => Ok(SessionLookup::Valid(found.into(), u.into())),
+            Some(u) if u.deleted_at.is_none() => Ok(SessionLookup::Valid(
+                Arc::new(found.into()),
+                Arc::new(u.into()),
+            )),
             _ => Ok(SessionLookup::Revoked),
         }
     }
