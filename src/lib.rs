@@ -29,13 +29,14 @@
 //!               members: invitations, statuses, removal), types.rs, subscription.rs (+ feed.rs:
 //!               permission changes, replayed from the change log, then live)
 //! http/         axum routes: /graphql (POST API; GET: WebSocket upgrade or GraphiQL),
-//!               /healthz, /readyz, /metrics; documents.rs: body → request, parsed queries kept
+//!               /healthz, /readyz, /metrics; documents.rs: body → request, parsed queries kept;
+//!               prepared.rs: a plain `check` of the caller answered without the executor
 //! ../entity     SeaORM models only
 //! ../migration  one file per migration (never edited after landing) + built-in role seed
 //! ```
 //!
 //! A request flows: `http` (bearer token → `auth::Caller`, client IP, request id) →
-//! `graphql` resolver → `graphql::access` (facts from `cache`, else `store`; decided by
+//! `graphql` resolver (or, for a prepared `check`, `http::prepared` → `graphql::check`) → `graphql::access` (facts from `cache`, else `store`; decided by
 //! `authz`) → `store` (change, audit, revision in one transaction) → `events` after commit.
 
 pub mod app;
