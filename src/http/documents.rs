@@ -168,43 +168,73 @@ struct Envelope<'a> {
     operation_name: Option<Cow<'a, str>>,
 }
 
+/// Whether a body's text was looked up among the known ones already.
+enum Lookup {
+    Done(Option<Arc<Known>>),
+    Pending,
+}
+
+/// The input of a prepared `check`, when `known` is one, its text ran cleanly before, and the
+/// body's variables are plain.
+fn prepared_input(known: &Known, body: &[u8], envelope: &Envelope<'_>) -> Option<CheckInput> {
+    let check = known.check.as_ref()?;
+    let ran_cleanly = known
+        .validated
+        .read()
+        .is_ok_and(|shapes| !shapes.is_empty());
+    if !ran_cleanly {
+        return None;
+    }
+    check.read(body, envelope.operation_name.as_deref())
+}
+
 impl Documents {
     /// Reads a POST body: as a prepared `check` when its text is one that ran cleanly before
     /// and its variables are plain, else as a request for the executor.
+    ///
+    /// The text is read first, alone (the rest of the body is skipped, not built), so that a
+    /// prepared `check` never builds the executor's request; other bodies are then read whole,
+    /// reusing the text's lookup.
     pub fn read(&self, body: &[u8]) -> Result<Reading, BadBody> {
-        match self.prepared(body) {
-            Some(check) => Ok(Reading::Check(check)),
-            None => self
-                .request(body)
-                .map(|incoming| Reading::Request(Box::new(incoming))),
-        }
+        let seen = match serde_json::from_slice::<Envelope<'_>>(body) {
+            Ok(envelope) => {
+                let seen = self.known.get(envelope.query.as_ref());
+                if let Some(known) = &seen
+                    && let Some(input) = prepared_input(known, body, &envelope)
+                {
+                    return Ok(Reading::Check(PreparedRequest {
+                        known: known.clone(),
+                        input,
+                    }));
+                }
+                Lookup::Done(seen)
+            }
+            Err(_) => Lookup::Pending,
+        };
+        self.read_request(body, seen)
+            .map(|incoming| Reading::Request(Box::new(incoming)))
     }
 
-    fn prepared(&self, body: &[u8]) -> Option<PreparedRequest> {
-        let envelope: Envelope<'_> = serde_json::from_slice(body).ok()?;
-        let known = self.known.get(envelope.query.as_ref())?;
-        let check = known.check.as_ref()?;
-        let ran_cleanly = known
-            .validated
-            .read()
-            .is_ok_and(|shapes| !shapes.is_empty());
-        if !ran_cleanly {
-            return None;
-        }
-        let input = check.read(body, envelope.operation_name.as_deref())?;
-        Some(PreparedRequest { known, input })
-    }
-
-    /// Reads a POST body (`{"query": ..., "variables": ..., "operationName": ...}`) and gives
-    /// it its parsed document when the text parses. A text that does not parse is left for the
-    /// schema, which reports the syntax error as usual.
+    /// Reads a POST body (`{"query": ..., "variables": ..., "operationName": ...}`) as a
+    /// request for the executor.
     pub fn request(&self, body: &[u8]) -> Result<Incoming, BadBody> {
+        self.read_request(body, Lookup::Pending)
+    }
+
+    /// Reads a body as a request for the executor, and gives it its parsed document when the
+    /// text parses (looking the text up unless `seen` did). A text that does not parse is left
+    /// for the schema, which reports the syntax error as usual.
+    fn read_request(&self, body: &[u8], seen: Lookup) -> Result<Incoming, BadBody> {
         let request: async_graphql::Request = serde_json::from_slice(body).map_err(|e| {
             BadBody(format!(
                 "the body must be one GraphQL request as JSON (`{{\"query\": ...}}`): {e}"
             ))
         })?;
-        let known = match self.known.get(request.query.as_str()) {
+        let seen = match seen {
+            Lookup::Done(seen) => seen,
+            Lookup::Pending => self.known.get(request.query.as_str()),
+        };
+        let known = match seen {
             Some(known) => Some(known),
             None if request.query.len() <= MAX_TEXT_BYTES => {
                 match async_graphql::parser::parse_query(&request.query) {
