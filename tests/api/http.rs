@@ -223,11 +223,7 @@ async fn a_prepared_check_answers_what_the_executor_answers() {
     let dave = app.sign_up("dave@example.com").await;
     let dave_id = app.join(&admin, &org, "dave@example.com", &dave).await;
     let suspended = app
-        .gql(
-            Some(&admin),
-            "mutation($o: ID!, $u: ID!) { suspendMember(input: {organizationId: $o, userId: $u}) { status } }",
-            json!({ "o": org, "u": dave_id }),
-        )
+        .member_call(&admin, "suspendMember", &org, &dave_id)
         .await;
     assert_eq!(
         suspended["data"]["suspendMember"]["status"], "SUSPENDED",

@@ -297,14 +297,6 @@ async fn an_invitation_cannot_grant_more_than_the_inviter_holds() {
     );
 }
 
-async fn member_call(app: &TestApp, token: &str, mutation: &str, org: &str, user: &str) -> Value {
-    let q = format!(
-        "mutation($o: ID!, $u: ID!) {{ {mutation}(input: {{organizationId: $o, userId: $u}}) {{ status revision }} }}"
-    );
-    app.gql(Some(token), &q, json!({ "o": org, "u": user }))
-        .await
-}
-
 #[tokio::test]
 async fn suspension_and_deactivation_deny_at_once_and_are_reversible() {
     let app = TestApp::start().await;
@@ -317,7 +309,9 @@ async fn suspension_and_deactivation_deny_at_once_and_are_reversible() {
     app.grant(&admin, &bob_id, DEVELOPER, &ws).await;
     assert!(allowed(&app, &bob, &ws).await);
 
-    let r = member_call(&app, &admin, "suspendMember", &org, &bob_id).await;
+    let r = app
+        .member_call(&admin, "suspendMember", &org, &bob_id)
+        .await;
     assert_eq!(r["data"]["suspendMember"]["status"], "SUSPENDED", "{r}");
     assert!(
         !allowed(&app, &bob, &ws).await,
@@ -333,21 +327,29 @@ async fn suspension_and_deactivation_deny_at_once_and_are_reversible() {
     assert_error(&r, "NOT_FOUND");
     // Wrong transitions are conflicts.
     assert_error(
-        &member_call(&app, &admin, "suspendMember", &org, &bob_id).await,
+        &app.member_call(&admin, "suspendMember", &org, &bob_id)
+            .await,
         "CONFLICT",
     );
     assert_error(
-        &member_call(&app, &admin, "reactivateMember", &org, &bob_id).await,
+        &app.member_call(&admin, "reactivateMember", &org, &bob_id)
+            .await,
         "CONFLICT",
     );
-    let r = member_call(&app, &admin, "unsuspendMember", &org, &bob_id).await;
+    let r = app
+        .member_call(&admin, "unsuspendMember", &org, &bob_id)
+        .await;
     assert_eq!(r["data"]["unsuspendMember"]["status"], "ACTIVE", "{r}");
     assert!(allowed(&app, &bob, &ws).await);
 
-    let r = member_call(&app, &admin, "deactivateMember", &org, &bob_id).await;
+    let r = app
+        .member_call(&admin, "deactivateMember", &org, &bob_id)
+        .await;
     assert_eq!(r["data"]["deactivateMember"]["status"], "INACTIVE", "{r}");
     assert!(!allowed(&app, &bob, &ws).await);
-    let r = member_call(&app, &admin, "reactivateMember", &org, &bob_id).await;
+    let r = app
+        .member_call(&admin, "reactivateMember", &org, &bob_id)
+        .await;
     assert_eq!(r["data"]["reactivateMember"]["status"], "ACTIVE", "{r}");
     assert!(allowed(&app, &bob, &ws).await);
 
@@ -355,7 +357,7 @@ async fn suspension_and_deactivation_deny_at_once_and_are_reversible() {
     // members:*:remove cannot suspend anyone.
     for m in ["suspendMember", "deactivateMember"] {
         assert_error(
-            &member_call(&app, &admin, m, &org, &admin_id).await,
+            &app.member_call(&admin, m, &org, &admin_id).await,
             "CONFLICT",
         );
     }
@@ -363,7 +365,9 @@ async fn suspension_and_deactivation_deny_at_once_and_are_reversible() {
         .gql(Some(&admin), "mutation($o: ID!, $u: ID!) { removeMember(input: {organizationId: $o, userId: $u}) { removedUserId } }", json!({ "o": org, "u": admin_id }))
         .await;
     assert_error(&r, "CONFLICT");
-    let r = member_call(&app, &bob, "suspendMember", &org, &admin_id).await;
+    let r = app
+        .member_call(&bob, "suspendMember", &org, &admin_id)
+        .await;
     assert!(
         matches!(
             crate::common::error_code(&r).as_deref(),
@@ -484,7 +488,7 @@ async fn the_members_list_filters_pages_and_shows_access() {
             app.grant(&admin, &id, DEVELOPER, &ws).await;
         }
         if name == "dave" {
-            member_call(&app, &admin, "suspendMember", &org, &id).await;
+            app.member_call(&admin, "suspendMember", &org, &id).await;
         }
     }
     app.invite(&admin, &org, "erin@example.com").await;

@@ -398,6 +398,16 @@ impl TestApp {
         self.user_id(member).await
     }
 
+    /// A member-status mutation (`suspendMember`, `deactivateMember`, ...) of `user` in `org`
+    /// as `token`; returns the raw response (selecting `status` and `revision`).
+    pub async fn member_call(&self, token: &str, mutation: &str, org: &str, user: &str) -> Value {
+        let q = format!(
+            "mutation($o: ID!, $u: ID!) {{ {mutation}(input: {{organizationId: $o, userId: $u}}) {{ status revision }} }}"
+        );
+        self.gql(Some(token), &q, json!({ "o": org, "u": user }))
+            .await
+    }
+
     /// Grants `role` to `principal` at `node` as `token`; returns the raw response.
     pub async fn grant_raw(
         &self,
