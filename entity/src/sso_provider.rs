@@ -15,6 +15,10 @@ pub struct Model {
     pub secret_ciphertext: Option<String>,
     /// The role (at the organization) given to users none of whose groups is mapped.
     pub default_role_id: Option<Uuid>,
+    /// Email domains (JSON list) the provider may create accounts for; `None`: any.
+    pub jit_domains: Option<Json>,
+    /// Whether unsolicited (IdP-initiated) SAML responses are accepted.
+    pub allow_idp_initiated: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

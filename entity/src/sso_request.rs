@@ -11,6 +11,8 @@ pub struct Model {
     pub nonce: Option<String>,
     pub verifier_ciphertext: Option<String>,
     pub return_to: Option<String>,
+    /// The signed-in account this round trip links the identity to, instead of signing in.
+    pub link_user_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,

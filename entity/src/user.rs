@@ -14,6 +14,8 @@ pub struct Model {
     pub locked_until: Option<DateTimeUtc>,
     /// Set when the account is deleted; a deleted user is denied everything.
     pub deleted_at: Option<DateTimeUtc>,
+    /// When the email was proven; SSO never reaches an account without it.
+    pub email_verified_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261124_000001_member_lifecycle;
 mod m20261124_000002_sso;
+mod m20261201_000001_sso_trust;
 pub mod seed;
 
 /// Every migration of the gateway, oldest first.
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261124_000001_member_lifecycle::Migration),
             Box::new(m20261124_000002_sso::Migration),
+            Box::new(m20261201_000001_sso_trust::Migration),
         ]
     }
 }

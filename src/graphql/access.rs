@@ -323,7 +323,11 @@ pub async fn member_view(
     organization_id: Uuid,
     what: &str,
 ) -> Result<Granted, ApiError> {
-    let (user, _) = ctx.signed_in()?;
+    let (user, session) = ctx.signed_in()?;
+    // INVARIANT: an SSO session authorizes only in the organization it was opened for.
+    if !session.reaches(organization_id) {
+        return Err(ApiError::not_found(what));
+    }
     let view = OrgView::load(ctx, organization_id, user.id, what).await?;
     if !view.active() {
         return Err(ApiError::not_found(what));

@@ -21,6 +21,7 @@ use super::types::Node;
 use crate::app::Services;
 use crate::authz::{self, BindingStatus, Decision as AuthzDecision, Reason};
 use crate::domain;
+use crate::domain::Session;
 
 /// A node's path, root (the organization) first.
 type Path = std::sync::Arc<[Uuid]>;
@@ -150,9 +151,16 @@ impl Decision {
 /// Decides a `check` of the signed-in `caller` about themself, outside the executor (the
 /// prepared path of `http/prepared.rs`). `None` when the executor must answer instead: for a
 /// check about someone else, and on any error, which the executor then reports as usual.
-pub async fn own_check(services: &Services, caller: Uuid, input: &CheckInput) -> Option<Decision> {
+pub async fn own_check(
+    services: &Services,
+    caller: &Session,
+    input: &CheckInput,
+) -> Option<Decision> {
     let timer = services.metrics.check_latency.start_timer();
-    match Checker::about(services, caller).decide(input).await {
+    match Checker::about(services, caller.user_id, caller.organization_id)
+        .decide(input)
+        .await
+    {
         Ok(decision) => Some(decision),
         Err(_) => {
             timer.stop_and_discard();
@@ -291,6 +299,8 @@ struct Checker<'c, 'ctx> {
     /// The executor's context; only checks about someone else need it (to authorize them).
     ctx: Option<&'c Context<'ctx>>,
     caller: Uuid,
+    /// The one organization the caller's session acts in (an SSO session), if bound.
+    bound_to: Option<Uuid>,
     nodes: HashMap<Uuid, Path>,
     views: HashMap<(Uuid, Uuid), OrgView>,
     /// Whether `explain` is asked (it reveals role contents too).
@@ -299,8 +309,8 @@ struct Checker<'c, 'ctx> {
 
 impl<'c, 'ctx> Checker<'c, 'ctx> {
     fn new(ctx: &'c Context<'ctx>, explaining: bool) -> Result<Self, ApiError> {
-        let (user, _) = ctx.signed_in()?;
-        let mut checker = Self::about(ctx.services(), user.id);
+        let (user, session) = ctx.signed_in()?;
+        let mut checker = Self::about(ctx.services(), user.id, session.organization_id);
         checker.ctx = Some(ctx);
         checker.explaining = explaining;
         Ok(checker)
@@ -308,11 +318,12 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
 
     /// A checker of `caller`'s checks about themself, outside the executor: checks about
     /// anyone else fail.
-    fn about(services: &'c Services, caller: Uuid) -> Self {
+    fn about(services: &'c Services, caller: Uuid, bound_to: Option<Uuid>) -> Self {
         Self {
             services,
             ctx: None,
             caller,
+            bound_to,
             nodes: HashMap::new(),
             views: HashMap::new(),
             explaining: false,
@@ -343,6 +354,9 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
         at_least: i64,
     ) -> Result<&OrgView, ApiError> {
         let org_id = org_of(node);
+        if self.bound_to.is_some_and(|own| own != org_id) {
+            return Err(ApiError::not_found("node"));
+        }
         let key = (org_id, principal);
         let fresh_enough = self
             .views

@@ -21,6 +21,10 @@ pub trait ContextExt {
     fn request(&self) -> &RequestCtx;
     /// The signed-in user and session, or UNAUTHENTICATED.
     fn signed_in(&self) -> Result<(&User, &Session), ApiError>;
+    /// As [`ContextExt::signed_in`], for what acts on the whole account (its password, its
+    /// sessions, new organizations, invitations): FORBIDDEN for a session opened through an
+    /// organization's identity provider, which acts only in that organization.
+    fn account_wide(&self) -> Result<(&User, &Session), ApiError>;
 }
 
 impl ContextExt for Context<'_> {
@@ -40,6 +44,16 @@ impl ContextExt for Context<'_> {
             )),
             Caller::Rejected(why) => Err(ApiError::unauthenticated(*why)),
         }
+    }
+
+    fn account_wide(&self) -> Result<(&User, &Session), ApiError> {
+        let (user, session) = self.signed_in()?;
+        if session.organization_id.is_some() {
+            return Err(ApiError::forbidden(
+                "this session was opened through an organization's identity provider and acts only in that organization: sign in with your password to do this",
+            ));
+        }
+        Ok((user, session))
     }
 }
 

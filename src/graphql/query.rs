@@ -24,8 +24,9 @@ impl BaseQuery {
 
     /// The organizations where the caller is an active member. Needs a session.
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
-        let (user, _) = ctx.signed_in()?;
-        let orgs = ctx.services().store.organizations_of(user.id).await?;
+        let (user, session) = ctx.signed_in()?;
+        let mut orgs = ctx.services().store.organizations_of(user.id).await?;
+        orgs.retain(|o| session.reaches(o.id));
         Ok(orgs.into_iter().map(Organization).collect())
     }
 

@@ -85,11 +85,15 @@ impl SessionQuery {
     /// Needs a session.
     async fn my_sessions(&self, ctx: &Context<'_>) -> Result<Vec<ActiveSession>> {
         let (user, session) = ctx.signed_in()?;
-        let sessions = ctx
+        let mut sessions = ctx
             .services()
             .store
             .live_sessions(user.id, Utc::now())
             .await?;
+        // An SSO session sees no sessions opened elsewhere.
+        if let Some(own) = session.organization_id {
+            sessions.retain(|s| s.organization_id == Some(own));
+        }
         Ok(listed(sessions, session.id))
     }
 
@@ -150,7 +154,7 @@ impl SessionMutation {
         ctx: &Context<'_>,
         input: RevokeSessionInput,
     ) -> Result<RevokeSessionPayload> {
-        let (user, current) = ctx.signed_in()?;
+        let (user, current) = ctx.account_wide()?;
         let session_id = parse_id("sessionId", &input.session_id)?;
         ctx.services()
             .store
@@ -164,7 +168,7 @@ impl SessionMutation {
 
     /// Revokes every live session of the caller but the current one. Needs a session.
     async fn revoke_other_sessions(&self, ctx: &Context<'_>) -> Result<RevokeSessionsPayload> {
-        let (user, current) = ctx.signed_in()?;
+        let (user, current) = ctx.account_wide()?;
         let revoked = ctx
             .services()
             .store
@@ -227,6 +231,7 @@ mod tests {
             id: Uuid::from_u128(n),
             user_id: Uuid::nil(),
             method: "password".to_owned(),
+            organization_id: None,
             ip: None,
             user_agent: None,
             created_at: now,

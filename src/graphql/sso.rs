@@ -9,7 +9,7 @@ use super::access::{Permission, authorize};
 use super::context::{ContextExt, parse_id};
 use super::error::{ApiError, Code};
 use super::roles::{ensure_no_escalation, node_by_id, usable_role};
-use crate::domain::Node;
+use crate::domain::{DomainName, Node};
 use crate::sso::{OidcSettings, Provider, ProviderSettings, SamlSettings, ServiceUrls};
 use crate::store::{GroupMapping, NewProvider, ProviderChange};
 
@@ -53,6 +53,10 @@ pub struct SsoProvider {
     pub saml: Option<SamlConfig>,
     /// The role (at the organization) of users none of whose groups is mapped.
     pub default_role_id: Option<ID>,
+    /// The email domains it may create accounts for; null: any.
+    pub jit_domains: Option<Vec<String>>,
+    /// SAML: whether unsolicited (IdP-initiated) responses are accepted.
+    pub allow_idp_initiated: bool,
     /// OIDC: the redirect URI to register at the IdP.
     pub redirect_uri: String,
     /// SAML: the SP entity id (audience).
@@ -133,6 +137,8 @@ pub fn dress(ctx: &Context<'_>, p: Provider) -> SsoProvider {
         oidc,
         saml,
         default_role_id: p.default_role_id.map(|r| ID(r.to_string())),
+        jit_domains: p.jit_domains.clone(),
+        allow_idp_initiated: p.allow_idp_initiated,
         redirect_uri: urls.redirect_uri,
         sp_entity_id: urls.sp_entity_id,
         acs_url: urls.acs_url,
@@ -180,6 +186,12 @@ pub struct CreateSsoProviderInput {
     #[graphql(default)]
     pub enabled: bool,
     pub default_role_id: Option<ID>,
+    /// The email domains it may create accounts for (just in time); omitted: any.
+    pub jit_domains: Option<Vec<String>>,
+    /// SAML: accept unsolicited (IdP-initiated) responses. Off by default: such a response
+    /// answers no request of this browser.
+    #[graphql(default)]
+    pub allow_idp_initiated: bool,
 }
 
 #[derive(InputObject)]
@@ -193,6 +205,9 @@ pub struct UpdateSsoProviderInput {
     /// Removes the default role.
     #[graphql(default)]
     pub clear_default_role: bool,
+    /// Replaces the domains it may create accounts for; an empty list: any domain.
+    pub jit_domains: Option<Vec<String>>,
+    pub allow_idp_initiated: Option<bool>,
 }
 
 #[derive(InputObject)]
@@ -424,6 +439,13 @@ impl SsoMutation {
                     settings,
                     secret_ciphertext: secret,
                     default_role_id,
+                    jit_domains: input
+                        .jit_domains
+                        .as_deref()
+                        .map(jit_domains)
+                        .transpose()?
+                        .filter(|d| !d.is_empty()),
+                    allow_idp_initiated: input.allow_idp_initiated,
                 },
                 &ctx.request().actor,
             )
@@ -447,15 +469,32 @@ impl SsoMutation {
                 .map(|n| crate::domain::Name::parse("name", n).map(|n| n.as_str().to_owned()))
                 .transpose()?,
             enabled: input.enabled,
+            jit_domains: input
+                .jit_domains
+                .as_deref()
+                .map(|d| jit_domains(d).map(|d| Some(d).filter(|d| !d.is_empty())))
+                .transpose()?,
+            allow_idp_initiated: input.allow_idp_initiated,
             ..ProviderChange::default()
         };
         match (&input.oidc, &input.saml, &provider.settings) {
             (None, None, _) => {}
-            (Some(o), None, ProviderSettings::Oidc(_)) => {
-                change.settings = Some(ProviderSettings::Oidc(oidc_settings(o)?));
-                if let Some(secret) = o.client_secret.as_deref() {
-                    change.secret_ciphertext = Some(encrypt_secret(ctx, secret)?);
+            (Some(o), None, ProviderSettings::Oidc(before)) => {
+                let settings = oidc_settings(o)?;
+                match o.client_secret.as_deref() {
+                    Some(secret) => change.secret_ciphertext = Some(encrypt_secret(ctx, secret)?),
+                    // INVARIANT: the stored secret only ever goes to the issuer it was given
+                    // for; the token endpoint is discovered from the issuer.
+                    None if !same_issuer(&before.issuer_url, &settings.issuer_url) => {
+                        return Err(ApiError::bad_input(
+                            "clientSecret",
+                            "a new `issuerUrl` would receive the stored client secret: send `clientSecret` again with it",
+                        )
+                        .into());
+                    }
+                    None => {}
                 }
+                change.settings = Some(ProviderSettings::Oidc(settings));
             }
             (None, Some(s), ProviderSettings::Saml(_)) => {
                 change.settings = Some(ProviderSettings::Saml(saml_settings(s)?));
@@ -584,4 +623,26 @@ impl SsoMutation {
             enforce_sso: input.enforce,
         })
     }
+}
+
+/// Whether two issuer URLs name the same issuer (a trailing slash aside).
+fn same_issuer(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+/// The domains a provider may create accounts for, validated (at most 100).
+fn jit_domains(raw: &[String]) -> Result<Vec<String>, ApiError> {
+    if raw.len() > 100 {
+        return Err(ApiError::bad_input(
+            "jitDomains",
+            "at most 100 domains can be listed",
+        ));
+    }
+    let mut out = raw
+        .iter()
+        .map(|d| DomainName::parse("jitDomains", d).map(|d| d.as_str().to_owned()))
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort();
+    out.dedup();
+    Ok(out)
 }

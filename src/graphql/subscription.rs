@@ -147,6 +147,10 @@ impl Subscription {
         // INVARIANT (see feed.rs): subscribed to the bus before anything is read.
         let mut feed = Feed::new(services.store.clone(), services.bus.subscribe());
         for org in services.store.organizations_of(user.id).await? {
+            // An SSO session hears only of its own organization.
+            if !session.reaches(org.id) {
+                continue;
+            }
             feed.follow(org.id, org.revision);
         }
         let watch = Watch::new(ctx, feed, user.id, session.expires_at, Scope::Mine);
@@ -279,7 +283,8 @@ impl<'a, 'b> Watch<'a, 'b> {
     /// member there, and stops when they no longer are.
     async fn follow_membership(&mut self, org: Uuid, revision: i64) -> Result<(), ApiError> {
         let membership = self.ctx.services().store.membership(org, self.me).await?;
-        if membership.is_some_and(|m| m.status == domain::MemberStatus::Active) {
+        if self.reaches(org) && membership.is_some_and(|m| m.status == domain::MemberStatus::Active)
+        {
             self.feed.follow(org, revision);
         } else {
             self.feed.unfollow(org);
@@ -294,11 +299,18 @@ impl<'a, 'b> Watch<'a, 'b> {
     /// change in an organization not followed yet is the one thing that cannot be).
     async fn follow_my_organizations(&mut self) -> Result<(), ApiError> {
         for org in self.ctx.services().store.organizations_of(self.me).await? {
-            if !self.feed.follows(org.id) {
+            if self.reaches(org.id) && !self.feed.follows(org.id) {
                 self.feed.follow(org.id, org.revision);
             }
         }
         Ok(())
+    }
+
+    /// Whether the caller's session acts in `org` (an SSO session only in its own).
+    fn reaches(&self, org: Uuid) -> bool {
+        self.ctx
+            .signed_in()
+            .is_ok_and(|(_, session)| session.reaches(org))
     }
 
     /// UNAUTHENTICATED once the connection's session has been revoked or has expired.

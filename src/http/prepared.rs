@@ -164,10 +164,10 @@ impl PreparedCheck {
         ctx: &RequestCtx,
         input: &CheckInput,
     ) -> Option<async_graphql::Response> {
-        let Caller::User { user, .. } = &ctx.caller else {
+        let Caller::User { session, .. } = &ctx.caller else {
             return None;
         };
-        let decision = own_check(services, user.id, input).await?;
+        let decision = own_check(services, session, input).await?;
         let mut out = IndexMap::with_capacity(self.fields.len());
         for (key, field) in &self.fields {
             let value = match field {

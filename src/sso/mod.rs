@@ -75,6 +75,10 @@ pub struct Provider {
     pub has_secret: bool,
     /// The role given at the organization to users none of whose groups is mapped.
     pub default_role_id: Option<Uuid>,
+    /// The email domains it may create accounts for (just in time); `None`: any.
+    pub jit_domains: Option<Vec<String>>,
+    /// Whether unsolicited (IdP-initiated) SAML responses are accepted: off unless turned on.
+    pub allow_idp_initiated: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -186,7 +190,7 @@ pub async fn complete_login(
     })?;
     let user = services
         .store
-        .sso_user(&email, identity.name.as_deref(), provider, actor)
+        .sso_account(provider, &identity, &email, actor)
         .await?;
     let actor = Actor {
         user_id: Some(user.id),

@@ -205,6 +205,13 @@ pub async fn finish(
     check_audience(&assertion, &urls.sp_entity_id)?;
     let identity = identity_of(&assertion, settings)?;
     let in_response_to = bearer_in_response_to(&assertion).or(outer.in_response_to);
+    // An unsolicited response answers no request of this browser: anyone holding one could
+    // sign a victim in to it (login CSRF). Only a provider that asks for them accepts them.
+    if in_response_to.is_none() && !provider.allow_idp_initiated {
+        return Err(refused(
+            "this identity provider may not start sign-ins here: start signing in at the gateway",
+        ));
+    }
 
     if !services
         .store

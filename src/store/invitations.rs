@@ -481,6 +481,11 @@ impl Store {
         if claimed.rows_affected != 1 {
             return Err(invalid("this invitation has already been used"));
         }
+        // An emailed invitation's token proves that its holder reads the invited address (one
+        // whose link was handed to the inviter proves nothing).
+        if found.sent_at.is_some() {
+            super::email_verifications::verify_email_on(&txn, user.id, now).await?;
+        }
         membership::Entity::insert(membership::ActiveModel {
             id: Set(Uuid::now_v7()),
             organization_id: Set(found.organization_id),

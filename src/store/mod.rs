@@ -6,11 +6,14 @@
 
 mod audit;
 mod bindings;
+mod domains;
+mod email_verifications;
 mod error;
 mod facts;
 mod invitations;
 mod members;
 mod sso;
+mod sso_identities;
 pub use members::{MemberOverview, WantedRole};
 pub use sso::{GroupMapping, NewProvider, ProviderChange, SsoRequest};
 mod nodes;

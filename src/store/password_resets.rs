@@ -142,6 +142,8 @@ impl Store {
         retire_resets(&txn, user_id, now).await?;
         super::users::set_password(&txn, user_id, password_hash, now).await?;
         super::users::clear_lockout(&txn, user_id, now).await?;
+        // The link came by email: its owner reads the address.
+        super::email_verifications::verify_email_on(&txn, user_id, now).await?;
         let revoked = super::sessions::revoke_sessions_of(&txn, user_id, None, now).await?;
         audit::record(
             &txn,

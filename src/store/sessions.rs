@@ -28,6 +28,7 @@ impl From<session::Model> for Session {
             id: m.id,
             user_id: m.user_id,
             method: m.method,
+            organization_id: m.organization_id,
             ip: m.ip,
             user_agent: m.user_agent,
             created_at: m.created_at,

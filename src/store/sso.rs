@@ -13,13 +13,13 @@ use uuid::Uuid;
 
 use entity::{
     membership, organization, role, role_binding, sso_assertion, sso_group_mapping, sso_provider,
-    sso_request, user,
+    sso_request,
 };
 
 use super::audit::{self, Entry};
 use super::revision::{self, Change};
 use super::{Store, StoreError};
-use crate::domain::{Actor, Email, InvalidInput, MemberStatus, Node, User};
+use crate::domain::{Actor, InvalidInput, MemberStatus, Node, User};
 use crate::sso::{Identity, Provider, ProviderSettings};
 
 /// A provider as an admin creates it. The secret comes already encrypted.
@@ -30,6 +30,9 @@ pub struct NewProvider {
     pub settings: ProviderSettings,
     pub secret_ciphertext: Option<String>,
     pub default_role_id: Option<Uuid>,
+    /// The email domains it may create accounts for; `None`: any.
+    pub jit_domains: Option<Vec<String>>,
+    pub allow_idp_initiated: bool,
 }
 
 /// A change to a provider; `None` leaves a field as it is.
@@ -41,6 +44,9 @@ pub struct ProviderChange {
     pub secret_ciphertext: Option<String>,
     /// `Some(None)` clears the default role.
     pub default_role_id: Option<Option<Uuid>>,
+    /// `Some(None)`: any domain again.
+    pub jit_domains: Option<Option<Vec<String>>>,
+    pub allow_idp_initiated: Option<bool>,
 }
 
 /// A group mapping of a provider.
@@ -78,6 +84,10 @@ fn provider_of(m: sso_provider::Model) -> Result<Provider, StoreError> {
         settings,
         has_secret: m.secret_ciphertext.is_some(),
         default_role_id: m.default_role_id,
+        jit_domains: m
+            .jit_domains
+            .and_then(|j| serde_json::from_value::<Vec<String>>(j).ok()),
+        allow_idp_initiated: m.allow_idp_initiated,
         created_at: m.created_at,
         updated_at: m.updated_at,
     })
@@ -115,6 +125,8 @@ impl Store {
             settings: Set(settings_json(&new.settings)?),
             secret_ciphertext: Set(new.secret_ciphertext),
             default_role_id: Set(new.default_role_id),
+            jit_domains: Set(new.jit_domains.map(|d| json!(d))),
+            allow_idp_initiated: Set(new.allow_idp_initiated),
             created_at: Set(now),
             updated_at: Set(now),
         })
@@ -169,6 +181,12 @@ impl Store {
         let secret_changed = change.secret_ciphertext.is_some();
         if let Some(secret) = change.secret_ciphertext {
             model.secret_ciphertext = Set(Some(secret));
+        }
+        if let Some(domains) = change.jit_domains {
+            model.jit_domains = Set(domains.map(|d| json!(d)));
+        }
+        if let Some(allow) = change.allow_idp_initiated {
+            model.allow_idp_initiated = Set(allow);
         }
         if let Some(role) = change.default_role_id {
             model.default_role_id = Set(role);
@@ -421,6 +439,7 @@ impl Store {
             nonce: Set(request.nonce),
             verifier_ciphertext: Set(request.verifier_ciphertext),
             return_to: Set(request.return_to),
+            link_user_id: Set(None),
             created_at: Set(now),
             expires_at: Set(now + ttl),
             used_at: Set(None),
@@ -492,71 +511,6 @@ impl Store {
                 other => Err(other),
             },
         }
-    }
-
-    /// The account for an SSO sign-in: the one with this email, or a new one (just in time,
-    /// with no password).
-    pub async fn sso_user(
-        &self,
-        email: &Email,
-        name: Option<&str>,
-        provider: &Provider,
-        actor: &Actor,
-    ) -> Result<User, StoreError> {
-        if let Some(found) = user::Entity::find()
-            .filter(user::Column::Email.eq(email.as_str()))
-            .one(&self.db)
-            .await?
-        {
-            if found.deleted_at.is_some() {
-                return Err(StoreError::Invalid(InvalidInput::new(
-                    "email",
-                    "this account has been deleted",
-                )));
-            }
-            return Ok(found.into());
-        }
-        let txn = self.db.begin().await?;
-        let now = Utc::now();
-        let id = Uuid::now_v7();
-        let display = name
-            .map(str::trim)
-            .filter(|n| !n.is_empty() && n.chars().count() <= 200)
-            .unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("user"))
-            .to_owned();
-        let created = user::Entity::insert(user::ActiveModel {
-            id: Set(id),
-            email: Set(email.as_str().to_owned()),
-            name: Set(display),
-            failed_sign_ins: Set(0),
-            locked_until: Set(None),
-            deleted_at: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_with_returning(&txn)
-        .await
-        .map_err(|e| StoreError::unique_or_db(e, || "the account was just created".to_owned()))?;
-        audit::record(
-            &txn,
-            &Actor {
-                user_id: Some(id),
-                ..actor.clone()
-            },
-            Entry {
-                organization_id: Some(provider.organization_id),
-                action: "user.create",
-                target_type: "user",
-                target_id: Some(id),
-                before: None,
-                after: Some(
-                    json!({ "email": created.email, "source": "sso", "provider_id": provider.id }),
-                ),
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(created.into())
     }
 
     /// Makes `user` an active member of the provider's organization (refusing a suspended or

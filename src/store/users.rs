@@ -23,6 +23,7 @@ impl From<user::Model> for User {
             id: m.id,
             email: m.email,
             name: m.name,
+            email_verified: m.email_verified_at.is_some(),
             created_at: m.created_at,
         }
     }
@@ -47,6 +48,7 @@ impl Store {
             failed_sign_ins: Set(0),
             locked_until: Set(None),
             deleted_at: Set(None),
+            email_verified_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         };

@@ -7,6 +7,7 @@
 mod common;
 
 mod accounts;
+mod attack_sso;
 mod audit;
 mod auth;
 mod cache;

@@ -283,6 +283,8 @@ impl Sso {
                     settings,
                     secret_ciphertext: Some(services.secrets.encrypt(secret).unwrap()),
                     default_role_id: default_role.map(|r| r.parse().unwrap()),
+                    jit_domains: None,
+                    allow_idp_initiated: false,
                 },
                 &Actor::default(),
             )

@@ -32,7 +32,7 @@ fn idp_dir() -> PathBuf {
 }
 
 /// A key pair made with openssl: `(private key, certificate)` PEM files.
-struct KeyPair {
+pub(crate) struct KeyPair {
     key: PathBuf,
     cert: PathBuf,
 }
@@ -71,12 +71,12 @@ fn key_pairs() -> &'static (KeyPair, KeyPair) {
 }
 
 /// The identity provider, signing with `pair`.
-struct Idp {
+pub(crate) struct Idp {
     pair: &'static KeyPair,
 }
 
 impl Idp {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             pair: &key_pairs().0,
         }
@@ -89,7 +89,7 @@ impl Idp {
         }
     }
 
-    fn certificate_pem(&self) -> String {
+    pub(crate) fn certificate_pem(&self) -> String {
         std::fs::read_to_string(&self.pair.cert).unwrap()
     }
 
@@ -132,7 +132,7 @@ impl Idp {
     }
 
     /// A signed response for the SP described by `sp_metadata`, with `options` (see idp.py).
-    fn respond(&self, sp_metadata: &str, options: Value) -> Value {
+    pub(crate) fn respond(&self, sp_metadata: &str, options: Value) -> Value {
         let mut request = json!({ "command": "respond", "sp_metadata": sp_metadata });
         for (k, v) in options.as_object().unwrap() {
             request[k] = v.clone();
@@ -142,11 +142,11 @@ impl Idp {
 }
 
 /// An organization with an admin, on an app whose `public_url` is its own address.
-struct Fixture {
-    app: TestApp,
-    admin: String,
+pub(crate) struct Fixture {
+    pub(crate) app: TestApp,
+    pub(crate) admin: String,
     admin_id: Uuid,
-    org: String,
+    pub(crate) org: String,
     landing: String,
     /// A browser: redirects are not followed.
     browser: reqwest::Client,
@@ -158,7 +158,7 @@ fn landing_of(addr: SocketAddr) -> String {
 }
 
 impl Fixture {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let app = TestApp::start_bound(|config, addr| {
             config.public_url = format!("http://{addr}");
             config.sso_redirect_url = Some(landing_of(addr));
@@ -223,6 +223,9 @@ impl Fixture {
                     settings,
                     secret_ciphertext: None,
                     default_role_id: None,
+                    jit_domains: None,
+                    // The IdP-initiated tests need it; the default is off (see attack_sso.rs).
+                    allow_idp_initiated: true,
                 },
                 &self.actor(),
             )
@@ -255,7 +258,7 @@ impl Fixture {
     }
 
     /// The gateway's SP metadata for `provider`, from its route.
-    async fn sp_metadata(&self, provider: &Provider) -> String {
+    pub(crate) async fn sp_metadata(&self, provider: &Provider) -> String {
         let r = self
             .browser
             .get(
@@ -286,7 +289,7 @@ impl Fixture {
     }
 
     /// Posts a response to the ACS; the fields of the landing page's fragment.
-    async fn post_acs(
+    pub(crate) async fn post_acs(
         &self,
         provider: &Provider,
         saml_response: &str,
@@ -317,7 +320,7 @@ impl Fixture {
     }
 
     /// A full SP-initiated sign-in of `email` with `groups`: the landing page's fragment.
-    async fn sign_in(
+    pub(crate) async fn sign_in(
         &self,
         provider: &Provider,
         email: &str,
@@ -412,7 +415,7 @@ fn signed_ids(saml_response: &str) -> (String, Vec<String>) {
 }
 
 /// The refusal the landing page was given (and that no token came with it).
-fn refusal(landed: &HashMap<String, String>) -> &str {
+pub(crate) fn refusal(landed: &HashMap<String, String>) -> &str {
     assert!(
         !landed.contains_key("token"),
         "no token on failure: {landed:?}"

@@ -164,7 +164,7 @@ impl AuthMutation {
         ctx: &Context<'_>,
         input: ChangePasswordInput,
     ) -> Result<ChangePasswordPayload> {
-        let (user, session) = ctx.signed_in()?;
+        let (user, session) = ctx.account_wide()?;
         let revoked = accounts(ctx)
             .change_password(
                 user,

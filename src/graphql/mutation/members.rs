@@ -424,7 +424,7 @@ impl MemberMutation {
         ctx: &Context<'_>,
         input: AcceptInvitationInput,
     ) -> Result<AcceptInvitationPayload> {
-        let (user, _) = ctx.signed_in()?;
+        let (user, _) = ctx.account_wide()?;
         let (invitation, org) = ctx
             .services()
             .store

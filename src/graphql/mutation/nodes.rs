@@ -175,7 +175,7 @@ impl NodeMutation {
         ctx: &Context<'_>,
         input: CreateOrganizationInput,
     ) -> Result<OrganizationPayload> {
-        let (user, _) = ctx.signed_in()?;
+        let (user, _) = ctx.account_wide()?;
         let slug = Slug::parse("slug", &input.slug)?;
         let name = Name::parse("name", &input.name)?;
         let org = ctx
