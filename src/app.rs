@@ -57,6 +57,8 @@ pub struct ServiceSet {
     pub secrets: Arc<crate::crypto::SecretBox>,
     /// The Redis link between instances, when configured; its tasks end with the last clone.
     pub link: Option<Arc<Link>>,
+    /// DNS TXT lookups (domain verification).
+    pub dns: Arc<crate::dns::TxtResolver>,
 }
 
 /// A ready application: services and the schema over them.
@@ -133,7 +135,9 @@ impl AppState {
             config.allow_signup,
             config.session_ttl,
         );
+        let dns = crate::dns::TxtResolver::new(config.dns_resolver).map_err(StartError::Config)?;
         let services = Services(Arc::new(ServiceSet {
+            dns: Arc::new(dns),
             config: Arc::new(config),
             store,
             auth,

@@ -67,6 +67,12 @@ pub struct Config {
     /// How long a password-reset link works (e.g. `30m`).
     #[serde(with = "humantime_serde")]
     pub password_reset_ttl: Duration,
+    /// How long an email-verification link works (e.g. `2d`).
+    #[serde(with = "humantime_serde")]
+    pub email_verification_ttl: Duration,
+    /// The DNS server (`ip:port`) that domain verifications ask; the system's resolver when
+    /// unset.
+    pub dns_resolver: Option<std::net::SocketAddr>,
     /// Whether GraphQL introspection (and so GraphiQL's docs) is allowed.
     pub graphql_introspection: bool,
     /// Deepest nesting a GraphQL query may have.
@@ -108,6 +114,8 @@ impl Default for Config {
             lockout_threshold: 5,
             lockout_duration: Duration::from_secs(15 * 60),
             password_reset_ttl: Duration::from_secs(30 * 60),
+            email_verification_ttl: Duration::from_secs(2 * 24 * 3600),
+            dns_resolver: None,
             graphql_introspection: true,
             graphql_max_depth: 16,
             graphql_max_complexity: 1000,
@@ -188,6 +196,9 @@ impl Config {
         }
         if self.lockout_threshold == 0 {
             return Err("`lockout_threshold` must be at least 1".to_owned());
+        }
+        if self.email_verification_ttl.is_zero() {
+            return Err("`email_verification_ttl` must be longer than zero".to_owned());
         }
         if self.password_reset_ttl.is_zero() {
             return Err("`password_reset_ttl` must be longer than zero".to_owned());

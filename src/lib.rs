@@ -18,6 +18,7 @@
 //!               a principal's facts for the engine in one statement (one snapshot)
 //! cache/        epochs (validity by revision), facts cache (moka L1 + Redis L2), sessions
 //! events/       change events: in-process bus + Redis pub/sub (heartbeat, change-log replay)
+//! dns.rs        DNS TXT lookups (hickory) that verify an organization's email domains
 //! crypto.rs     secrets at rest (AES-256-GCM with IAM_SECRET_KEY): SSO client secrets
 //! sso/          single sign-on: provider settings, complete_login (JIT, group sync), oidc, saml
 //! mail.rs       outgoing email (invitations, password resets) through SMTP (lettre)
@@ -45,6 +46,7 @@ pub mod authz;
 pub mod cache;
 pub mod config;
 pub mod crypto;
+pub mod dns;
 pub mod domain;
 pub mod events;
 pub mod graphql;

@@ -13,6 +13,8 @@
 //! account, does comparable database work either way, and sends its email in the background,
 //! so that neither the answer nor its timing tells.
 
+mod verification;
+
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};

@@ -10,6 +10,9 @@ pub enum TokenKind {
     Session,
     Invitation,
     PasswordReset,
+    EmailVerification,
+    /// Not a credential: the value an organization publishes in DNS to prove a domain.
+    DomainChallenge,
 }
 
 impl TokenKind {
@@ -18,6 +21,8 @@ impl TokenKind {
             Self::Session => "iam_s_",
             Self::Invitation => "iam_i_",
             Self::PasswordReset => "iam_r_",
+            Self::EmailVerification => "iam_v_",
+            Self::DomainChallenge => "iam_d_",
         }
     }
 }

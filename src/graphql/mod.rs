@@ -5,6 +5,7 @@
 pub mod access;
 pub mod check;
 pub mod context;
+mod domains;
 pub mod error;
 mod members;
 mod mutation;

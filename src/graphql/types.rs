@@ -18,6 +18,9 @@ pub struct User {
     pub id: ID,
     pub email: String,
     pub name: String,
+    /// Whether the owner proved they read `email` (an emailed link or invitation, a password
+    /// reset); identity providers never reach an account without it.
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -27,6 +30,7 @@ impl From<domain::User> for User {
             id: ID(u.id.to_string()),
             email: u.email,
             name: u.name,
+            email_verified: u.email_verified,
             created_at: u.created_at,
         }
     }
@@ -56,6 +60,12 @@ impl Me {
         self.user.created_at
     }
 
+    /// Whether the email is proven (read now: the signed-in user may be a cached copy).
+    async fn email_verified(&self, ctx: &Context<'_>) -> Result<bool> {
+        let fresh = ctx.services().store.user(self.user.id).await?;
+        Ok(fresh.is_some_and(|u| u.email_verified))
+    }
+
     /// The session this request was made with.
     async fn session(&self) -> Session {
         self.session.clone().into()
@@ -63,7 +73,9 @@ impl Me {
 
     /// The organizations where the caller is an active member.
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
-        let orgs = ctx.services().store.organizations_of(self.user.id).await?;
+        let mut orgs = ctx.services().store.organizations_of(self.user.id).await?;
+        // An SSO session sees only its own organization.
+        orgs.retain(|o| self.session.reaches(o.id));
         Ok(orgs.into_iter().map(Organization).collect())
     }
 }
@@ -122,6 +134,11 @@ impl Organization {
     async fn enforce_sso(&self, ctx: &Context<'_>) -> Result<bool> {
         crate::graphql::access::member_view(ctx, self.0.id, "organization").await?;
         Ok(ctx.services().store.enforce_sso(self.0.id).await?)
+    }
+
+    /// The organization's email domains, verified or not. Needs `sso:*:manage`.
+    async fn domains(&self, ctx: &Context<'_>) -> Result<Vec<super::domains::OrganizationDomain>> {
+        super::domains::domains_of(ctx, self.0.id).await
     }
 
     /// The organization's identity providers. Needs `sso:*:manage`.

@@ -264,7 +264,7 @@ async fn a_password_is_reset_by_email_once() {
         .await;
     assert_eq!(unknown, known);
     assert_eq!(known["data"]["requestPasswordReset"]["requested"], true);
-    let mails = smtp.wait_for(1).await;
+    let mails = smtp.wait_for_with(1, "/password-reset?token=").await;
     assert_eq!(mails.len(), 1, "only the account gets a message");
     assert!(mails[0].header("To").unwrap().contains("ada@example.com"));
     let token = reset_token(&mails[0], "https://iam.example.com");
@@ -349,7 +349,10 @@ async fn a_reset_link_expires_and_a_password_change_retires_it() {
 
     app.gql(None, REQUEST_RESET, json!({ "e": "ada@example.com" }))
         .await;
-    let expired = reset_token(&smtp.wait_for(1).await[0], &base);
+    let expired = reset_token(
+        &smtp.wait_for_with(1, "/password-reset?token=").await[0],
+        &base,
+    );
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let r = app
         .gql(None, RESET, json!({ "t": expired, "p": NEW_PASSWORD }))
@@ -368,7 +371,10 @@ async fn a_reset_link_expires_and_a_password_change_retires_it() {
     let token2 = app.sign_up("bob@example.com").await;
     app.gql(None, REQUEST_RESET, json!({ "e": "bob@example.com" }))
         .await;
-    let link = reset_token(&smtp.wait_for(2).await[1], &base);
+    let link = reset_token(
+        &smtp.wait_for_with(2, "/password-reset?token=").await[1],
+        &base,
+    );
     let r = app
         .gql(
             Some(&token2),

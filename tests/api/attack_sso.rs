@@ -4,10 +4,96 @@
 //! Each test performs the attack through the real API, with a real signed SAML response from
 //! pysaml2 (see `sso_saml.rs`), and sees it refused.
 
+use std::net::SocketAddr;
+
 use serde_json::{Value, json};
 
+use crate::common::dns::{Dns, free_port};
+use crate::common::smtp::SmtpSink;
 use crate::common::{TestApp, assert_error, data_str};
 use crate::sso_saml::{Fixture, Idp, refusal};
+
+/// A SAML fixture whose app sends email to `smtp` and asks the DNS server at `dns`.
+async fn fixture(smtp: &SmtpSink, dns: SocketAddr) -> Fixture {
+    let smtp_url = smtp.url();
+    Fixture::with(move |c| {
+        c.smtp_url = Some(smtp_url);
+        c.dns_resolver = Some(dns);
+    })
+    .await
+}
+
+const ADD_DOMAIN: &str = "mutation($o: ID!, $d: String!) { addOrganizationDomain(input: {organizationId: $o, domain: $d}) { id domain verified txtRecordName txtRecordValue } }";
+const VERIFY_DOMAIN: &str =
+    "mutation($i: ID!) { verifyOrganizationDomain(input: {id: $i}) { id verified verifiedAt } }";
+const REMOVE_DOMAIN: &str =
+    "mutation($i: ID!) { removeOrganizationDomain(input: {id: $i}) { removedId } }";
+
+/// Adds `domain` to `org` as `token`, publishes its TXT record at `dns` and verifies it: the
+/// domain's id and the DNS server (which must stay up while the record is needed).
+async fn verified_domain(
+    app: &TestApp,
+    token: &str,
+    org: &str,
+    domain: &str,
+    dns: SocketAddr,
+) -> (String, Dns) {
+    let added = app
+        .gql(Some(token), ADD_DOMAIN, json!({ "o": org, "d": domain }))
+        .await;
+    let id = data_str(&added, &["addOrganizationDomain", "id"]);
+    assert_eq!(added["data"]["addOrganizationDomain"]["verified"], false);
+    let name = data_str(&added, &["addOrganizationDomain", "txtRecordName"]);
+    let value = data_str(&added, &["addOrganizationDomain", "txtRecordValue"]);
+    let server = Dns::serve(dns, &[(&name, &value)]).await;
+    let verified = app
+        .gql(Some(token), VERIFY_DOMAIN, json!({ "i": id }))
+        .await;
+    assert_eq!(
+        verified["data"]["verifyOrganizationDomain"]["verified"], true,
+        "{verified}"
+    );
+    (id, server)
+}
+
+/// Signs `email` up and proves the address with the link mailed to it; the token.
+async fn verified_account(app: &TestApp, smtp: &SmtpSink, email: &str) -> String {
+    let token = app.sign_up(email).await;
+    let link = verification_link(smtp, email).await;
+    let token_part = link.split("token=").nth(1).unwrap().to_owned();
+    let r = app
+        .gql(
+            None,
+            "mutation($t: String!) { verifyEmail(input: {token: $t}) { user { email emailVerified } } }",
+            json!({ "t": token_part }),
+        )
+        .await;
+    assert_eq!(
+        r["data"]["verifyEmail"]["user"]["emailVerified"], true,
+        "{r}"
+    );
+    token
+}
+
+/// The newest verification link mailed to `email`.
+async fn verification_link(smtp: &SmtpSink, email: &str) -> String {
+    for _ in 0..200 {
+        if let Some(link) = smtp
+            .messages()
+            .iter()
+            .rev()
+            .filter(|m| m.header("To").is_some_and(|to| to.contains(email)))
+            .find_map(|m| {
+                m.link("http://")
+                    .filter(|l| l.contains("/verify-email?token="))
+            })
+        {
+            return link;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("no verification link was mailed to {email}");
+}
 
 /// Creates an enabled SAML provider through the API, as `token`, trusting the test IdP's key.
 async fn saml_provider_via_api(f: &Fixture, token: &str, org: &str) -> Value {
@@ -150,4 +236,354 @@ async fn changing_where_a_client_secret_goes_requires_the_secret_again() {
         )
         .await;
     assert!(same_issuer["errors"].is_null(), "{same_issuer}");
+}
+
+#[tokio::test]
+async fn a_pre_claimed_account_is_never_reached_by_sso() {
+    let smtp = SmtpSink::start();
+    let dns = free_port();
+    let f = fixture(&smtp, dns).await;
+    let (_, _dns) = verified_domain(&f.app, &f.admin, &f.org, "corp.example", dns).await;
+    let corp = f.provider().await;
+
+    // The attacker registers Alice's address before she ever signs in; they cannot read the
+    // verification link, which goes to Alice.
+    let attacker = f.app.sign_up("alice@corp.example").await;
+    let me = f
+        .app
+        .gql(Some(&attacker), "{ me { emailVerified } }", json!({}))
+        .await;
+    assert_eq!(me["data"]["me"]["emailVerified"], false, "{me}");
+
+    // Alice signs in through her company's IdP, in a domain the company verified: refused, so
+    // the attacker's password does not become a way into her SSO roles.
+    let landed = f.sign_in(&corp, "alice@corp.example", &[]).await;
+    assert!(refusal(&landed).contains("link"), "{landed:?}");
+    let orgs = f
+        .app
+        .gql(Some(&attacker), "{ organizations { id } }", json!({}))
+        .await;
+    assert_eq!(orgs["data"]["organizations"], json!([]), "{orgs}");
+}
+
+#[tokio::test]
+async fn a_verified_account_in_a_verified_domain_links_and_its_sso_session_stays_in_the_organization()
+ {
+    let smtp = SmtpSink::start();
+    let dns = free_port();
+    let f = fixture(&smtp, dns).await;
+    // Bob has a password account with a proven email and an organization of his own.
+    let bob = verified_account(&f.app, &smtp, "bob@corp.example").await;
+    let own_org = f.app.create_org(&bob, "bobs").await;
+    let (_, _dns) = verified_domain(&f.app, &f.admin, &f.org, "corp.example", dns).await;
+    let corp = f.provider().await;
+
+    // His company's IdP may speak for him: the sign-in links his identity to his account.
+    let landed = f.sign_in(&corp, "bob@corp.example", &[]).await;
+    assert!(!landed.contains_key("error"), "{landed:?}");
+    let sso = landed["token"].clone();
+    let me = f.app.gql(Some(&sso), "{ me { email } }", json!({})).await;
+    assert_eq!(data_str(&me, &["me", "email"]), "bob@corp.example");
+    // ...and a second sign-in finds him through the link.
+    let again = f.sign_in(&corp, "bob@corp.example", &[]).await;
+    assert!(!again.contains_key("error"), "{again:?}");
+
+    // The SSO session acts in the provider's organization...
+    let acme = f
+        .app
+        .gql(
+            Some(&sso),
+            "query($o: ID!) { organization(id: $o) { slug } }",
+            json!({ "o": f.org }),
+        )
+        .await;
+    assert_eq!(data_str(&acme, &["organization", "slug"]), "acme");
+    // ...and nowhere else: not his own organization, not in lists, not in checks.
+    let other = f
+        .app
+        .gql(
+            Some(&sso),
+            "query($o: ID!) { organization(id: $o) { slug } }",
+            json!({ "o": own_org }),
+        )
+        .await;
+    assert_error(&other, "NOT_FOUND");
+    let listed = f
+        .app
+        .gql(
+            Some(&sso),
+            "{ organizations { slug } me { organizations { slug } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed["data"]["organizations"],
+        json!([{ "slug": "acme" }]),
+        "{listed}"
+    );
+    assert_eq!(
+        listed["data"]["me"]["organizations"],
+        json!([{ "slug": "acme" }]),
+        "{listed}"
+    );
+    let check = "query($n: ID!) { check(input: {nodeId: $n, resourceType: \"workspace\", action: \"read\"}) { allowed } }";
+    for _ in 0..2 {
+        // Twice: the second would be answered without the executor if the first ran cleanly.
+        let r = f.app.gql(Some(&sso), check, json!({ "n": own_org })).await;
+        assert_error(&r, "NOT_FOUND");
+    }
+    let by_password = f.app.gql(Some(&bob), check, json!({ "n": own_org })).await;
+    assert_eq!(
+        by_password["data"]["check"]["allowed"], true,
+        "{by_password}"
+    );
+
+    // Account-wide operations need a session that is not bound to one organization.
+    let change = f
+        .app
+        .gql(
+            Some(&sso),
+            "mutation { changePassword(input: {currentPassword: \"x\", newPassword: \"a much longer new password\"}) { sessionsRevoked } }",
+            json!({}),
+        )
+        .await;
+    assert_error(&change, "FORBIDDEN");
+    let create = f
+        .app
+        .gql(
+            Some(&sso),
+            "mutation { createOrganization(input: {slug: \"bobs-2\", name: \"Bob 2\"}) { organization { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_error(&create, "FORBIDDEN");
+    let others = f
+        .app
+        .gql(
+            Some(&sso),
+            "mutation { revokeOtherSessions { revokedCount } }",
+            json!({}),
+        )
+        .await;
+    assert_error(&others, "FORBIDDEN");
+    let sessions = f
+        .app
+        .gql(Some(&sso), "{ mySessions { id } }", json!({}))
+        .await;
+    assert_eq!(
+        sessions["data"]["mySessions"].as_array().map(Vec::len),
+        Some(2),
+        "only the two SSO sessions of this organization, not the password one: {sessions}"
+    );
+}
+
+#[tokio::test]
+async fn a_verification_link_works_once() {
+    let smtp = SmtpSink::start();
+    let f = fixture(&smtp, free_port()).await;
+    f.app.sign_up("once@example.com").await;
+    let link = verification_link(&smtp, "once@example.com").await;
+    let token = link.split("token=").nth(1).unwrap();
+    let verify =
+        "mutation($t: String!) { verifyEmail(input: {token: $t}) { user { emailVerified } } }";
+    let first = f.app.gql(None, verify, json!({ "t": token })).await;
+    assert_eq!(
+        first["data"]["verifyEmail"]["user"]["emailVerified"], true,
+        "{first}"
+    );
+    let replayed = f.app.gql(None, verify, json!({ "t": token })).await;
+    assert_error(&replayed, "BAD_USER_INPUT");
+    let forged = f
+        .app
+        .gql(None, verify, json!({ "t": "iam_v_not-a-real-token" }))
+        .await;
+    assert_error(&forged, "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn a_domain_is_verified_by_one_organization_at_a_time_and_only_by_its_managers() {
+    let dns = free_port();
+    let f = Fixture::with(move |c| c.dns_resolver = Some(dns)).await;
+    let (acme_domain, acme_dns) =
+        verified_domain(&f.app, &f.admin, &f.org, "corp.example", dns).await;
+
+    // Another organization claims the same domain, and even gets a record published: CONFLICT.
+    let mallory = f.app.sign_up("mallory@evil.example").await;
+    let evil = f.app.create_org(&mallory, "evil").await;
+    let added = f
+        .app
+        .gql(
+            Some(&mallory),
+            ADD_DOMAIN,
+            json!({ "o": evil, "d": "corp.example" }),
+        )
+        .await;
+    let evil_domain = data_str(&added, &["addOrganizationDomain", "id"]);
+    let name = data_str(&added, &["addOrganizationDomain", "txtRecordName"]);
+    let value = data_str(&added, &["addOrganizationDomain", "txtRecordValue"]);
+    drop(acme_dns);
+    let _both = Dns::serve(dns, &[(&name, &value)]).await;
+    let stolen = f
+        .app
+        .gql(Some(&mallory), VERIFY_DOMAIN, json!({ "i": evil_domain }))
+        .await;
+    assert_error(&stolen, "CONFLICT");
+
+    // Nobody outside acme reaches its domain; a member without `sso:*:manage` is refused.
+    for attempt in [VERIFY_DOMAIN, REMOVE_DOMAIN] {
+        let r = f
+            .app
+            .gql(Some(&mallory), attempt, json!({ "i": acme_domain }))
+            .await;
+        assert_error(&r, "NOT_FOUND");
+    }
+    let viewer = f.app.sign_up("viewer@example.com").await;
+    f.app
+        .join(&f.admin, &f.org, "viewer@example.com", &viewer)
+        .await;
+    let r = f
+        .app
+        .gql(Some(&viewer), REMOVE_DOMAIN, json!({ "i": acme_domain }))
+        .await;
+    assert_error(&r, "FORBIDDEN");
+    let listed = f
+        .app
+        .gql(
+            Some(&viewer),
+            "query($o: ID!) { organization(id: $o) { domains { domain } } }",
+            json!({ "o": f.org }),
+        )
+        .await;
+    assert_error(&listed, "FORBIDDEN");
+    let bad = f
+        .app
+        .gql(
+            Some(&f.admin),
+            ADD_DOMAIN,
+            json!({ "o": f.org, "d": "not a domain" }),
+        )
+        .await;
+    assert_error(&bad, "BAD_USER_INPUT");
+
+    // Once acme lets it go, the other organization can verify it.
+    let removed = f
+        .app
+        .gql(Some(&f.admin), REMOVE_DOMAIN, json!({ "i": acme_domain }))
+        .await;
+    assert!(removed["errors"].is_null(), "{removed}");
+    let now_theirs = f
+        .app
+        .gql(Some(&mallory), VERIFY_DOMAIN, json!({ "i": evil_domain }))
+        .await;
+    assert_eq!(
+        now_theirs["data"]["verifyOrganizationDomain"]["verified"], true,
+        "{now_theirs}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_txt_record_does_not_verify_a_domain() {
+    let dns = free_port();
+    let smtp = SmtpSink::start();
+    let f = fixture(&smtp, dns).await;
+    let added = f
+        .app
+        .gql(
+            Some(&f.admin),
+            ADD_DOMAIN,
+            json!({ "o": f.org, "d": "corp.example" }),
+        )
+        .await;
+    let id = data_str(&added, &["addOrganizationDomain", "id"]);
+    let name = data_str(&added, &["addOrganizationDomain", "txtRecordName"]);
+    let _dns = Dns::serve(
+        dns,
+        &[(&name, "iam-gateway-verification=someone-elses-token")],
+    )
+    .await;
+    let r = f
+        .app
+        .gql(Some(&f.admin), VERIFY_DOMAIN, json!({ "i": id }))
+        .await;
+    assert_error(&r, "BAD_USER_INPUT");
+    assert!(
+        r.to_string().contains(&name),
+        "the error says where the record goes: {r}"
+    );
+    let domains = f
+        .app
+        .gql(
+            Some(&f.admin),
+            "query($o: ID!) { organization(id: $o) { domains { verified } } }",
+            json!({ "o": f.org }),
+        )
+        .await;
+    assert_eq!(
+        domains["data"]["organization"]["domains"],
+        json!([{ "verified": false }])
+    );
+}
+
+#[tokio::test]
+async fn a_provider_limited_to_domains_creates_no_account_elsewhere() {
+    let f = Fixture::new().await;
+    let made = saml_provider_via_api(&f, &f.admin, &f.org).await;
+    let r = f
+        .app
+        .gql(
+            Some(&f.admin),
+            "mutation($i: UpdateSsoProviderInput!) { updateSsoProvider(input: $i) { jitDomains } }",
+            json!({ "i": { "id": made["id"], "jitDomains": ["Corp.Example"] } }),
+        )
+        .await;
+    assert_eq!(
+        r["data"]["updateSsoProvider"]["jitDomains"],
+        json!(["corp.example"]),
+        "{r}"
+    );
+    let p = provider(&f, &made["id"]).await;
+    let landed = f.sign_in(&p, "stranger@gmail.example", &[]).await;
+    assert!(refusal(&landed).contains("domain"), "{landed:?}");
+    let landed = f.sign_in(&p, "new.hire@corp.example", &[]).await;
+    assert!(!landed.contains_key("error"), "{landed:?}");
+}
+
+#[tokio::test]
+async fn an_unsolicited_saml_response_is_refused_unless_the_provider_allows_it() {
+    let f = Fixture::new().await;
+    let made = saml_provider_via_api(&f, &f.admin, &f.org).await;
+    let p = provider(&f, &made["id"]).await;
+    assert!(!p.allow_idp_initiated, "off by default");
+    let sp_metadata = f.sp_metadata(&p).await;
+    let unsolicited = || {
+        Idp::new().respond(
+            &sp_metadata,
+            json!({ "name_id": "lin@example.com", "attributes": { "email": ["lin@example.com"] } }),
+        )
+    };
+    // Anyone holding such a response could sign a victim's browser in to it (login CSRF).
+    let answer = unsolicited();
+    let landed = f
+        .post_acs(&p, answer["saml_response"].as_str().unwrap(), None)
+        .await;
+    assert!(refusal(&landed).contains("start signing in"), "{landed:?}");
+
+    let r = f
+        .app
+        .gql(
+            Some(&f.admin),
+            "mutation($i: UpdateSsoProviderInput!) { updateSsoProvider(input: $i) { allowIdpInitiated } }",
+            json!({ "i": { "id": made["id"], "allowIdpInitiated": true } }),
+        )
+        .await;
+    assert_eq!(
+        r["data"]["updateSsoProvider"]["allowIdpInitiated"], true,
+        "{r}"
+    );
+    let p = provider(&f, &made["id"]).await;
+    let answer = unsolicited();
+    let landed = f
+        .post_acs(&p, answer["saml_response"].as_str().unwrap(), None)
+        .await;
+    assert!(!landed.contains_key("error"), "{landed:?}");
 }

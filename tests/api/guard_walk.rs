@@ -12,6 +12,7 @@ use crate::common::{ADMIN, PASSWORD, TestApp, data_str};
 /// proof for `resetPassword`).
 const PUBLIC: &[&str] = &[
     "signUp",
+    "verifyEmail",
     "signIn",
     "requestPasswordReset",
     "resetPassword",
@@ -27,6 +28,7 @@ const SESSION_ONLY: &[&str] = &[
     "revokeOtherSessions",
     "createOrganization",
     "acceptInvitation",
+    "resendEmailVerification",
     "me",
     "organizations",
     "permissionCatalog",

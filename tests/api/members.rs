@@ -56,7 +56,7 @@ async fn an_invitation_with_roles_is_emailed_and_accepted_by_signing_up() {
         json!([{ "roleId": DEVELOPER, "nodeId": ws }])
     );
 
-    let mail = smtp.wait_for(1).await.remove(0);
+    let mail = smtp.wait_for_with(1, "/invitations/accept").await.remove(0);
     assert!(
         mail.header("To").unwrap().contains("bob@example.com"),
         "{}",

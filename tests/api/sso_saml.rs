@@ -159,9 +159,15 @@ fn landing_of(addr: SocketAddr) -> String {
 
 impl Fixture {
     pub(crate) async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// As [`Fixture::new`], with more settings changed by `tweak`.
+    pub(crate) async fn with(tweak: impl FnOnce(&mut iam_gateway::config::Config)) -> Self {
         let app = TestApp::start_bound(|config, addr| {
             config.public_url = format!("http://{addr}");
             config.sso_redirect_url = Some(landing_of(addr));
+            tweak(config);
         })
         .await;
         let admin = app.sign_up("admin@example.com").await;
@@ -234,7 +240,7 @@ impl Fixture {
     }
 
     /// A SAML provider for the IdP, known by its entity id, SSO URL and certificate.
-    async fn provider(&self) -> Provider {
+    pub(crate) async fn provider(&self) -> Provider {
         let settings = Self::settings(None, &Idp::new());
         self.create_provider(ProviderSettings::Saml(settings), true)
             .await

@@ -110,9 +110,16 @@ impl SmtpSink {
 
     /// Waits (up to 10 s) until at least `n` messages have arrived; returns them all.
     pub async fn wait_for(&self, n: usize) -> Vec<ReceivedMail> {
+        self.wait_for_with(n, "").await
+    }
+
+    /// As [`SmtpSink::wait_for`], counting only the messages whose body contains `needle`
+    /// (e.g. a reset link, when sign-up's verification mail arrives too).
+    pub async fn wait_for_with(&self, n: usize, needle: &str) -> Vec<ReceivedMail> {
         let start = Instant::now();
         loop {
-            let got = self.messages();
+            let mut got = self.messages();
+            got.retain(|m| m.body.contains(needle));
             if got.len() >= n || start.elapsed() > Duration::from_secs(10) {
                 assert!(got.len() >= n, "expected {n} messages, got {}", got.len());
                 return got;

@@ -97,7 +97,7 @@ pub struct UnlockMemberPayload {
 }
 
 /// The account flows with this instance's settings, mailer and metrics.
-fn accounts<'a>(ctx: &'a Context<'_>) -> Accounts<'a> {
+pub(super) fn accounts<'a>(ctx: &'a Context<'_>) -> Accounts<'a> {
     let s = ctx.services();
     Accounts::new(&s.auth, &s.config, &s.mailer, &s.metrics)
 }
@@ -115,6 +115,10 @@ impl AuthMutation {
             .services()
             .auth
             .sign_up(&input.email, &input.name, &input.password, actor)
+            .await?;
+        // Sign-up proves nothing about the address: a link is emailed to prove it.
+        accounts(ctx)
+            .send_email_verification(&signed_in.user)
             .await?;
         Ok(signed_in.into())
     }

@@ -4,6 +4,7 @@
 mod auth;
 mod members;
 mod nodes;
+mod verification;
 
 use async_graphql::MergedObject;
 
@@ -17,4 +18,6 @@ pub struct Mutation(
     super::roles::RoleMutation,
     super::sessions::SessionMutation,
     super::sso::SsoMutation,
+    super::domains::DomainMutation,
+    verification::VerificationMutation,
 );

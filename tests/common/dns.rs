@@ -1,0 +1,81 @@
+//! A real DNS server for the tests: Debian's dnsmasq (`dnsmasq-base`, installed by
+//! `.ci/setup`), answering the TXT records a test gives it on a port of its own.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A port for a DNS server (free for UDP when asked).
+pub fn free_port() -> SocketAddr {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free port")
+}
+
+/// A running dnsmasq with some TXT records; stopped when dropped.
+pub struct Dns {
+    child: Child,
+}
+
+impl Dns {
+    /// Serves `records` (name, value) at `addr` until dropped.
+    pub async fn serve(addr: SocketAddr, records: &[(&str, &str)]) -> Self {
+        let mut command = Command::new("dnsmasq");
+        command
+            .args([
+                "--no-daemon",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+            ])
+            .arg(format!("--port={}", addr.port()))
+            .arg(format!("--listen-address={}", addr.ip()))
+            .arg("--conf-file=/dev/null")
+            .arg("--user=root")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in records {
+            // Passed straight to dnsmasq (no shell): quotes would be part of the value.
+            command.arg(format!("--txt-record={name},{value}"));
+        }
+        let child = command
+            .spawn()
+            .expect("start dnsmasq (Debian's dnsmasq-base; .ci/setup installs it)");
+        let dns = Self { child };
+        // Ready once it answers on the port.
+        for _ in 0..100 {
+            if query_answers(addr) {
+                return dns;
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        panic!("dnsmasq did not come up on {addr}");
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether a DNS server answers a query (any answer) at `addr`.
+fn query_answers(addr: SocketAddr) -> bool {
+    let Ok(socket) = UdpSocket::bind("127.0.0.1:0") else {
+        return false;
+    };
+    let _ = socket.set_read_timeout(Some(Duration::from_millis(50)));
+    // A query for `ready.test.` TXT: id 1, recursion desired, one question.
+    let mut q = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["ready", "test"] {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 16, 0, 1]);
+    if socket.send_to(&q, addr).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    socket.recv_from(&mut buf).is_ok()
+}
