@@ -211,6 +211,19 @@ pub struct UpdateSsoProviderInput {
 }
 
 #[derive(InputObject)]
+pub struct StartSsoLinkInput {
+    pub provider_id: ID,
+    /// A path on this site to hand back to the landing page.
+    pub return_to: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct SsoLinkStart {
+    /// Where the browser goes to sign in at the identity provider.
+    pub url: String,
+}
+
+#[derive(InputObject)]
 pub struct SsoProviderIdInput {
     pub id: ID,
 }
@@ -535,6 +548,51 @@ impl SsoMutation {
             .await?;
         Ok(DeletedSsoProvider {
             deleted_id: ID(provider.id.to_string()),
+        })
+    }
+
+    /// Starts linking an identity of a provider to the caller's account: open `url` in the
+    /// browser and sign in at the IdP; the landing page then gets `#linked=true`. Later
+    /// sign-ins of that identity reach this account. Needs a password session (not one opened
+    /// through SSO); the provider must be enabled.
+    async fn start_sso_link(
+        &self,
+        ctx: &Context<'_>,
+        input: StartSsoLinkInput,
+    ) -> Result<SsoLinkStart> {
+        let (user, _) = ctx.account_wide()?;
+        let services = ctx.services();
+        let provider = services
+            .store
+            .provider(parse_id("providerId", &input.provider_id)?)
+            .await?
+            .filter(|p| p.enabled)
+            .ok_or_else(|| ApiError::not_found("identity provider"))?;
+        let return_to = input
+            .return_to
+            .map(|r| {
+                crate::sso::safe_return_to(&r).ok_or_else(|| {
+                    ApiError::bad_input("returnTo", crate::sso::saml::RETURN_TO_SHAPE)
+                })
+            })
+            .transpose()?;
+        let started = match &provider.settings {
+            ProviderSettings::Oidc(_) => {
+                crate::sso::oidc::start(services, &provider, return_to, Some(user.id)).await
+            }
+            ProviderSettings::Saml(_) => {
+                crate::sso::saml::start(services, &provider, return_to, Some(user.id)).await
+            }
+        };
+        let url = started.map_err(|e| {
+            tracing::warn!(provider_id = %provider.id, error = ?e, "sso link could not start");
+            ApiError::new(
+                super::error::Code::BadUserInput,
+                format!("the link could not start: {e}"),
+            )
+        })?;
+        Ok(SsoLinkStart {
+            url: url.to_string(),
         })
     }
 

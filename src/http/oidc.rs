@@ -20,7 +20,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::sso_landing::{
-    landing, landing_error, log_failure, not_found, see_other, session_fragment,
+    landing, landing_error, log_failure, not_found, outcome_fragment, see_other,
 };
 use super::{HttpState, actor_of};
 use crate::app::Services;
@@ -68,7 +68,7 @@ async fn login(
         .ok()
         .and_then(|Query(p)| p.return_to)
         .and_then(|r| sso::safe_return_to(&r));
-    match oidc::start(services, &provider, return_to).await {
+    match oidc::start(services, &provider, return_to, None).await {
         Ok(url) => see_other(url.as_str()),
         Err(e) => {
             log_failure("oidc login", &e);
@@ -124,9 +124,15 @@ async fn sign_in(
         SsoError::Refused("the identity provider sent no sign-in code".to_owned())
     })?;
     let finished = oidc::finish_with_return(services, &state, &code, actor).await?;
-    let signed_in =
-        sso::complete_login(services, &finished.provider, finished.identity, actor).await?;
-    Ok(session_fragment(&signed_in, finished.return_to.as_deref()))
+    let done = sso::complete(
+        services,
+        &finished.provider,
+        finished.identity,
+        finished.link_user_id,
+        actor,
+    )
+    .await?;
+    Ok(outcome_fragment(&done, finished.return_to.as_deref()))
 }
 
 /// A message for an OAuth error code sent back by the IdP. Only the code (its letters and

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::sso_landing::{
-    landing, landing_error, log_failure, not_found, see_other, session_fragment,
+    landing, landing_error, log_failure, not_found, outcome_fragment, see_other,
 };
 use super::{HttpState, actor_of};
 use crate::app::Services;
@@ -109,7 +109,7 @@ async fn login(
         .ok()
         .and_then(|Query(p)| p.return_to)
         .and_then(|r| saml::safe_return_to(&r));
-    match saml::start(services, &provider, return_to).await {
+    match saml::start(services, &provider, return_to, None).await {
         Ok(url) => see_other(url.as_str()),
         Err(e) => {
             log_failure("saml login", &e);
@@ -161,6 +161,13 @@ async fn sign_in(
             SsoError::Refused("the identity provider sent no SAML response".to_owned())
         })?;
     let finished = saml::finish(services, provider, &response, form.relay_state.as_deref()).await?;
-    let signed_in = sso::complete_login(services, provider, finished.identity, actor).await?;
-    Ok(session_fragment(&signed_in, finished.return_to.as_deref()))
+    let done = sso::complete(
+        services,
+        provider,
+        finished.identity,
+        finished.link_user_id,
+        actor,
+    )
+    .await?;
+    Ok(outcome_fragment(&done, finished.return_to.as_deref()))
 }

@@ -8,14 +8,21 @@ use axum::response::{Html, IntoResponse, Response};
 use url::form_urlencoded;
 
 use crate::app::Services;
-use crate::auth::SignedIn;
-use crate::sso::SsoError;
+use crate::sso::{Completed, SsoError};
 
-/// The fragment that hands a new session to the landing page.
-pub(super) fn session_fragment(signed_in: &SignedIn, return_to: Option<&str>) -> String {
+/// The fragment that tells the landing page how the round trip ended: a new session
+/// (`token`, `expires_at`), or `linked=true` when it linked an identity to an account.
+pub(super) fn outcome_fragment(done: &Completed, return_to: Option<&str>) -> String {
     let mut fragment = form_urlencoded::Serializer::new(String::new());
-    fragment.append_pair("token", &signed_in.token);
-    fragment.append_pair("expires_at", &signed_in.session.expires_at.to_rfc3339());
+    match done {
+        Completed::SignedIn(signed_in) => {
+            fragment.append_pair("token", &signed_in.token);
+            fragment.append_pair("expires_at", &signed_in.session.expires_at.to_rfc3339());
+        }
+        Completed::Linked => {
+            fragment.append_pair("linked", "true");
+        }
+    }
     if let Some(return_to) = return_to {
         fragment.append_pair("return_to", return_to);
     }

@@ -168,6 +168,67 @@ pub async fn test_connection(services: &Services, provider: &Provider) -> Result
     }
 }
 
+/// How an SSO round trip ended.
+pub enum Completed {
+    SignedIn(Box<SignedIn>),
+    /// The identity was linked to the account that asked (`startSsoLink`); no session.
+    Linked,
+}
+
+/// Ends every successful SSO round trip: links the identity to the account that started it
+/// for that (see [`link_identity`]), or signs the person in ([`complete_login`]).
+pub async fn complete(
+    services: &Services,
+    provider: &Provider,
+    identity: Identity,
+    link_user_id: Option<Uuid>,
+    actor: &Actor,
+) -> Result<Completed, SsoError> {
+    match link_user_id {
+        Some(user_id) => {
+            link_identity(services, provider, &identity, user_id, actor).await?;
+            Ok(Completed::Linked)
+        }
+        None => Ok(Completed::SignedIn(Box::new(
+            complete_login(services, provider, identity, actor).await?,
+        ))),
+    }
+}
+
+/// Links `identity` to account `user_id`, whose password session started the round trip: the
+/// IdP just proved the person controls the identity, and the gateway that they hold the
+/// account. Later sign-ins of the identity reach the account whatever its email.
+async fn link_identity(
+    services: &Services,
+    provider: &Provider,
+    identity: &Identity,
+    user_id: Uuid,
+    actor: &Actor,
+) -> Result<(), SsoError> {
+    if !provider.enabled {
+        return Err(SsoError::Refused(
+            "this sign-in method is turned off for the organization".to_owned(),
+        ));
+    }
+    let user = services
+        .store
+        .user(user_id)
+        .await?
+        .ok_or_else(|| SsoError::Refused("this account no longer exists".to_owned()))?;
+    let actor = Actor {
+        user_id: Some(user.id),
+        ..actor.clone()
+    };
+    services
+        .store
+        .link_sso_identity(provider, identity, &user, &actor)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(why) => SsoError::Refused(why),
+            other => other.into(),
+        })
+}
+
 /// Ends every successful SSO sign-in: finds or creates the user by email, makes them an active
 /// member of the provider's organization (a suspended or inactive member is refused), brings
 /// their SSO-derived bindings in line with the mapped groups they have now (granted when

@@ -215,6 +215,7 @@ pub async fn start(
     services: &Services,
     provider: &Provider,
     return_to: Option<String>,
+    link_user_id: Option<uuid::Uuid>,
 ) -> Result<Url, SsoError> {
     let settings = oidc_settings(provider)?;
     if !provider.enabled {
@@ -248,6 +249,7 @@ pub async fn start(
                 nonce: Some(nonce.secret().clone()),
                 verifier_ciphertext: Some(verifier_ciphertext),
                 return_to,
+                link_user_id,
             },
             chrono::Duration::seconds(super::REQUEST_TTL_SECS),
         )
@@ -260,6 +262,8 @@ pub struct Finished {
     pub provider: Provider,
     pub identity: Identity,
     pub return_to: Option<String>,
+    /// The account the round trip was started to link (see `startSsoLink`).
+    pub link_user_id: Option<uuid::Uuid>,
 }
 
 /// Ends a sign-in that the IdP sent back with `state` and `code`: checks everything the IdP
@@ -427,6 +431,7 @@ pub async fn finish_with_return(
             groups: groups.unwrap_or_default(),
         },
         return_to: request.return_to,
+        link_user_id: request.link_user_id,
     })
 }
 

@@ -64,6 +64,8 @@ pub struct Finished {
     /// The `return_to` of the sign-in this answers, or the RelayState of an IdP-initiated one
     /// when it is a path on this site.
     pub return_to: Option<String>,
+    /// The account the round trip was started to link (see `startSsoLink`).
+    pub link_user_id: Option<uuid::Uuid>,
 }
 
 fn refused(message: impl Into<String>) -> SsoError {
@@ -105,6 +107,7 @@ pub async fn start(
     services: &Services,
     provider: &Provider,
     return_to: Option<String>,
+    link_user_id: Option<uuid::Uuid>,
 ) -> Result<Url, SsoError> {
     let settings = saml_settings(provider)?;
     if let Some(path) = &return_to
@@ -153,6 +156,7 @@ pub async fn start(
                 nonce: None,
                 verifier_ciphertext: None,
                 return_to,
+                link_user_id,
             },
             Duration::seconds(REQUEST_TTL_SECS),
         )
@@ -220,9 +224,9 @@ pub async fn finish(
     {
         return Err(refused("this assertion was already used"));
     }
-    let return_to = match in_response_to {
+    let (return_to, link_user_id) = match in_response_to {
         Some(id) => {
-            services
+            let request = services
                 .store
                 .take_sso_request(&id, Some(provider.id))
                 .await?
@@ -230,15 +234,16 @@ pub async fn finish(
                     refused(
                         "this sign-in was not started here, took too long or was already completed; please start again",
                     )
-                })?
-                .return_to
+                })?;
+            (request.return_to, request.link_user_id)
         }
         // IdP-initiated: RelayState, when it is a path on this site, is where to go.
-        None => relay_state.and_then(safe_return_to),
+        None => (relay_state.and_then(safe_return_to), None),
     };
     Ok(Finished {
         identity,
         return_to,
+        link_user_id,
     })
 }
 

@@ -67,6 +67,8 @@ pub struct SsoRequest {
     pub nonce: Option<String>,
     pub verifier_ciphertext: Option<String>,
     pub return_to: Option<String>,
+    /// The signed-in account this round trip links the identity to, instead of signing in.
+    pub link_user_id: Option<Uuid>,
 }
 
 fn provider_of(m: sso_provider::Model) -> Result<Provider, StoreError> {
@@ -439,7 +441,7 @@ impl Store {
             nonce: Set(request.nonce),
             verifier_ciphertext: Set(request.verifier_ciphertext),
             return_to: Set(request.return_to),
-            link_user_id: Set(None),
+            link_user_id: Set(request.link_user_id),
             created_at: Set(now),
             expires_at: Set(now + ttl),
             used_at: Set(None),
@@ -481,6 +483,7 @@ impl Store {
             nonce: r.nonce,
             verifier_ciphertext: r.verifier_ciphertext,
             return_to: r.return_to,
+            link_user_id: r.link_user_id,
         }))
     }
 

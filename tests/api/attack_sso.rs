@@ -587,3 +587,99 @@ async fn an_unsolicited_saml_response_is_refused_unless_the_provider_allows_it()
         .await;
     assert!(!landed.contains_key("error"), "{landed:?}");
 }
+
+const START_LINK: &str = "mutation($p: ID!) { startSsoLink(input: {providerId: $p}) { url } }";
+
+#[tokio::test]
+async fn an_identity_links_only_by_a_round_trip_from_the_accounts_own_password_session() {
+    let f = Fixture::new().await;
+    let corp = f.provider().await;
+    let carol = f.app.sign_up("carol@elsewhere.example").await;
+
+    // Not linked, email not verified, domain not the organization's: refused.
+    let landed = f.sign_in(&corp, "carol@elsewhere.example", &[]).await;
+    assert!(refusal(&landed).contains("startSsoLink"), "{landed:?}");
+
+    // Nobody but a signed-in account holder starts a link, and only with a usable provider.
+    let anonymous = f.app.gql(None, START_LINK, json!({ "p": corp.id })).await;
+    assert_error(&anonymous, "UNAUTHENTICATED");
+    let unknown = f
+        .app
+        .gql(
+            Some(&carol),
+            START_LINK,
+            json!({ "p": uuid::Uuid::now_v7() }),
+        )
+        .await;
+    assert_error(&unknown, "NOT_FOUND");
+
+    // Carol starts the link from her password session and signs in at the IdP.
+    let started = f
+        .app
+        .gql(Some(&carol), START_LINK, json!({ "p": corp.id }))
+        .await;
+    let url = data_str(&started, &["startSsoLink", "url"]);
+    let sp_metadata = f.sp_metadata(&corp).await;
+    let answer = Idp::new().respond(
+        &sp_metadata,
+        json!({
+            "request_url": url,
+            "name_id": "carol@elsewhere.example",
+            "attributes": { "email": ["carol@elsewhere.example"] },
+        }),
+    );
+    let linked = f
+        .post_acs(
+            &corp,
+            answer["saml_response"].as_str().unwrap(),
+            answer["relay_state"].as_str(),
+        )
+        .await;
+    assert_eq!(
+        linked.get("linked").map(String::as_str),
+        Some("true"),
+        "{linked:?}"
+    );
+    assert!(
+        !linked.contains_key("token"),
+        "a link opens no session: {linked:?}"
+    );
+
+    // Now the identity signs in to her account.
+    let landed = f.sign_in(&corp, "carol@elsewhere.example", &[]).await;
+    assert!(!landed.contains_key("error"), "{landed:?}");
+    let sso = landed["token"].clone();
+    let me = f.app.gql(Some(&sso), "{ me { email } }", json!({})).await;
+    assert_eq!(data_str(&me, &["me", "email"]), "carol@elsewhere.example");
+
+    // An SSO session cannot start a link (it would bind more identities to the account).
+    let from_sso = f
+        .app
+        .gql(Some(&sso), START_LINK, json!({ "p": corp.id }))
+        .await;
+    assert_error(&from_sso, "FORBIDDEN");
+
+    // Another account cannot take over the identity by linking it too.
+    let dave = f.app.sign_up("dave@elsewhere.example").await;
+    let started = f
+        .app
+        .gql(Some(&dave), START_LINK, json!({ "p": corp.id }))
+        .await;
+    let url = data_str(&started, &["startSsoLink", "url"]);
+    let answer = Idp::new().respond(
+        &sp_metadata,
+        json!({
+            "request_url": url,
+            "name_id": "carol@elsewhere.example",
+            "attributes": { "email": ["carol@elsewhere.example"] },
+        }),
+    );
+    let stolen = f
+        .post_acs(
+            &corp,
+            answer["saml_response"].as_str().unwrap(),
+            answer["relay_state"].as_str(),
+        )
+        .await;
+    assert!(refusal(&stolen).contains("already linked"), "{stolen:?}");
+}
