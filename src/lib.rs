@@ -12,10 +12,11 @@
 //! domain.rs     validated values (Slug, Email, Name, NewPassword) and records; no I/O
 //! authz/        the decision engine, PURE (no I/O): catalog, permissions, roles, decide/explain
 //! auth/         who is calling: argon2id passwords, opaque tokens (SHA-256 at rest), sessions;
-//!               accounts.rs: lockout, password reset and change
+//!               accounts.rs: lockout, password reset and change (+ accounts/verification.rs)
 //! store/        the only module that touches entity/ and SeaORM; each change, its audit event
 //!               and its organization revision bump commit in one transaction; facts.rs reads
-//!               a principal's facts for the engine in one statement (one snapshot)
+//!               a principal's facts for the engine in one statement (one snapshot);
+//!               sso_identities.rs: which account an SSO sign-in reaches
 //! cache/        epochs (validity by revision), facts cache (moka L1 + Redis L2), sessions
 //! events/       change events: in-process bus + Redis pub/sub (heartbeat, change-log replay)
 //! dns.rs        DNS TXT lookups (hickory) that verify an organization's email domains
@@ -26,8 +27,9 @@
 //! graphql/      schema, request context, access.rs (the API's own authorization, by the
 //!               engine), error codes, query.rs, check.rs (check, checkMany, explain,
 //!               effectivePermissions, accessibleNodes), roles.rs (roles and bindings),
-//!               members.rs (members list), sessions.rs (sessions), mutation/ (auth, nodes,
-//!               members: invitations, statuses, removal), types.rs, subscription.rs (+ feed.rs:
+//!               members.rs (members list), sessions.rs (sessions), domains.rs (verified
+//!               email domains), mutation/ (auth, nodes, members: invitations, statuses,
+//!               removal; verification: email proofs), types.rs, subscription.rs (+ feed.rs:
 //!               permission changes, replayed from the change log, then live)
 //! http/         axum routes: /graphql (POST API; GET: WebSocket upgrade or GraphiQL),
 //!               /healthz, /readyz, /metrics; documents.rs: body → request, parsed queries kept;
