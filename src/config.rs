@@ -70,6 +70,11 @@ pub struct Config {
     /// How long an email-verification link works (e.g. `2d`).
     #[serde(with = "humantime_serde")]
     pub email_verification_ttl: Duration,
+    /// Who may create organizations: `anyone` signed in (self-service), or only `operators`.
+    pub org_creation: OrgCreation,
+    /// The platform operators: emails of accounts that may create organizations when
+    /// `org_creation` is `operators` (their email must be verified).
+    pub platform_operators: Vec<String>,
     /// The DNS server (`ip:port`) that domain verifications ask; the system's resolver when
     /// unset.
     pub dns_resolver: Option<std::net::SocketAddr>,
@@ -85,6 +90,16 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// `text` or `json` logs.
     pub log_format: LogFormat,
+}
+
+/// Who may call `createOrganization`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgCreation {
+    /// Anyone signed in with a password session (self-service deployments).
+    Anyone,
+    /// Only the accounts named in `platform_operators` (closed deployments).
+    Operators,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -115,6 +130,8 @@ impl Default for Config {
             lockout_duration: Duration::from_secs(15 * 60),
             password_reset_ttl: Duration::from_secs(30 * 60),
             email_verification_ttl: Duration::from_secs(2 * 24 * 3600),
+            org_creation: OrgCreation::Anyone,
+            platform_operators: Vec::new(),
             dns_resolver: None,
             graphql_introspection: true,
             graphql_max_depth: 16,

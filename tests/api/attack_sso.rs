@@ -683,3 +683,39 @@ async fn an_identity_links_only_by_a_round_trip_from_the_accounts_own_password_s
         .await;
     assert!(refusal(&stolen).contains("already linked"), "{stolen:?}");
 }
+
+#[tokio::test]
+async fn a_closed_deployment_lets_only_verified_operators_create_organizations() {
+    let smtp = SmtpSink::start();
+    let smtp_url = smtp.url();
+    let app = TestApp::start_with(move |c| {
+        c.smtp_url = Some(smtp_url);
+        c.org_creation = iam_gateway::config::OrgCreation::Operators;
+        c.platform_operators = vec!["Ops@Example.com".to_owned()];
+    })
+    .await;
+    let create = "mutation($s: String!) { createOrganization(input: {slug: $s, name: \"X\"}) { organization { id } } }";
+    let stranger = app.sign_up("stranger@example.com").await;
+    let r = app
+        .gql(Some(&stranger), create, json!({ "s": "mine" }))
+        .await;
+    assert_error(&r, "FORBIDDEN");
+    // The operator's address, registered but not proven, could be anyone's.
+    let operator = app.sign_up("ops@example.com").await;
+    let r = app
+        .gql(Some(&operator), create, json!({ "s": "early" }))
+        .await;
+    assert_error(&r, "FORBIDDEN");
+    let link = verification_link(&smtp, "ops@example.com").await;
+    let token = link.split("token=").nth(1).unwrap();
+    app.gql(
+        None,
+        "mutation($t: String!) { verifyEmail(input: {token: $t}) { user { id } } }",
+        json!({ "t": token }),
+    )
+    .await;
+    let r = app
+        .gql(Some(&operator), create, json!({ "s": "acme" }))
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+}

@@ -176,6 +176,7 @@ impl NodeMutation {
         input: CreateOrganizationInput,
     ) -> Result<OrganizationPayload> {
         let (user, _) = ctx.account_wide()?;
+        may_create_organizations(ctx, user).await?;
         let slug = Slug::parse("slug", &input.slug)?;
         let name = Name::parse("name", &input.name)?;
         let org = ctx
@@ -307,5 +308,36 @@ impl NodeMutation {
             deleted_id: input.id,
             revision: revision_now(ctx, p.organization_id).await?,
         })
+    }
+}
+
+/// Whether `user` may create organizations under `IAM_ORG_CREATION`: anyone, or only a
+/// platform operator whose email is verified (an unverified address could be anyone's).
+async fn may_create_organizations(
+    ctx: &Context<'_>,
+    user: &crate::domain::User,
+) -> Result<(), ApiError> {
+    let config = &ctx.services().config;
+    match config.org_creation {
+        crate::config::OrgCreation::Anyone => Ok(()),
+        crate::config::OrgCreation::Operators => {
+            let named = config
+                .platform_operators
+                .iter()
+                .any(|e| e.trim().eq_ignore_ascii_case(&user.email));
+            let verified = ctx
+                .services()
+                .store
+                .user(user.id)
+                .await?
+                .is_some_and(|u| u.email_verified);
+            if named && verified {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden(
+                    "only the platform's operators create organizations here; ask one to create yours",
+                ))
+            }
+        }
     }
 }
