@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::access::{OrgView, Permission, member_view};
 use super::context::{ContextExt, parse_id};
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use super::types::{Me, Node, Organization, Project, Workspace};
 use crate::domain::{self, Slug};
 
@@ -99,9 +99,15 @@ impl BaseQuery {
             )
             .into());
         }
+        // INVARIANT: a path that does not exist and one the caller may not see get the same
+        // answer, so no one learns the slugs of another tenant's nodes.
+        let missing = || ApiError::not_found(&format!("node `{path}`"));
         match ctx.services().store.node_by_path(&segments).await? {
-            Some(node) => Ok(visible_node(ctx, node).await?),
-            None => Err(ApiError::not_found(&format!("node `{path}`")).into()),
+            Some(node) => match visible_node(ctx, node).await {
+                Err(e) if e.code == Code::NotFound => Err(missing().into()),
+                other => Ok(other?),
+            },
+            None => Err(missing().into()),
         }
     }
 }

@@ -7,6 +7,7 @@
 mod common;
 
 mod accounts;
+mod attack_enumeration;
 mod attack_sso;
 mod audit;
 mod auth;
