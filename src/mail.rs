@@ -20,6 +20,18 @@ pub enum MailError {
     Send(String),
 }
 
+impl MailError {
+    /// What a client may be told: the kind of failure, never the SMTP server's own words
+    /// (which can name hosts, accounts and internal relays). The detail goes to the log.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "the server's email settings are not valid; ask its operator",
+            Self::Build(_) => "the message could not be built for this address",
+            Self::Send(_) => "the email server refused the message or could not be reached",
+        }
+    }
+}
+
 /// An email to send: plain text.
 pub struct Mail<'a> {
     pub to: &'a Email,

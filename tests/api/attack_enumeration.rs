@@ -1,5 +1,6 @@
-//! Attacks that probe what exists in another tenant (issue #12, hole 11): a missing node and
-//! one the caller may not see must get one answer, byte for byte.
+//! Attacks that probe what the gateway should not tell (issue #12, hole 11): what exists in
+//! another tenant (a missing node and a hidden one get one answer), and the internals behind it
+//! (an SMTP server's own words).
 
 use serde_json::json;
 
@@ -45,4 +46,40 @@ async fn node_by_path_does_not_tell_a_hidden_node_from_a_missing_one() {
         ask("acme/secret-ws/no-such").await,
     ];
     assert_eq!(hidden, missing);
+}
+
+#[tokio::test]
+async fn a_failed_invitation_email_does_not_echo_the_smtp_servers_words() {
+    // An SMTP address nothing listens on: the transport's error names the host and the OS.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let app = TestApp::start_with(move |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    })
+    .await;
+    let admin = app.sign_up("admin@example.com").await;
+    let org = app.create_org(&admin, "acme").await;
+    let r = app
+        .gql(
+            Some(&admin),
+            "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"bob@example.com\"}) { emailSent emailError acceptUrl } }",
+            json!({ "o": org }),
+        )
+        .await;
+    let payload = &r["data"]["inviteMember"];
+    assert_eq!(payload["emailSent"], false, "{r}");
+    let said = payload["emailError"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(
+        !said.contains("127.0.0.1")
+            && !said.contains(&port.to_string())
+            && !said.contains("os error"),
+        "internal detail reached the client: {said}"
+    );
+    assert!(
+        payload["acceptUrl"].is_string(),
+        "the link is still handed over: {r}"
+    );
 }

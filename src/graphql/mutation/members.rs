@@ -217,7 +217,7 @@ async fn deliver(
             Ok(InvitationPayload {
                 invitation: invitation.into(),
                 email_sent: false,
-                email_error: Some(e.to_string()),
+                email_error: Some(e.public_message().to_owned()),
                 accept_url: Some(url),
                 token: Some(token),
             })
