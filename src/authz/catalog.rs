@@ -36,7 +36,10 @@ const BUILTIN: [(&str, &[&str]); 13] = [
     ("tools", &["read", "write", "manage"]),
     ("sources", &["read", "write", "delete"]),
     ("analytics", &["view"]),
-    ("members", &["read", "invite", "remove"]),
+    (
+        "members",
+        &["read", "invite", "remove", "manage", "impersonate"],
+    ),
     ("roles", &["read", "write"]),
     ("audit", &["read", "export"]),
     ("sso", &["read", "manage"]),

@@ -40,19 +40,22 @@ impl Permission {
     pub const MEMBERS_READ: Self = Self::new("members", "read");
     pub const MEMBERS_INVITE: Self = Self::new("members", "invite");
     pub const MEMBERS_REMOVE: Self = Self::new("members", "remove");
+    /// Suspend, unsuspend, deactivate, reactivate, unlock, a member's sessions.
+    pub const MEMBERS_MANAGE: Self = Self::new("members", "manage");
     pub const ROLES_READ: Self = Self::new("roles", "read");
     pub const ROLES_WRITE: Self = Self::new("roles", "write");
     pub const AUDIT_READ: Self = Self::new("audit", "read");
     pub const SSO_MANAGE: Self = Self::new("sso", "manage");
 
     /// Every permission the API itself relies on: a deployment's catalog must contain them.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::WORKSPACE_READ,
         Self::WORKSPACE_WRITE,
         Self::WORKSPACE_MANAGE,
         Self::MEMBERS_READ,
         Self::MEMBERS_INVITE,
         Self::MEMBERS_REMOVE,
+        Self::MEMBERS_MANAGE,
         Self::ROLES_READ,
         Self::ROLES_WRITE,
         Self::AUDIT_READ,

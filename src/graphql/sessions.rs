@@ -97,7 +97,7 @@ impl SessionQuery {
         Ok(listed(sessions, session.id))
     }
 
-    /// A member's live sessions, most recently active first. Needs `members:*:read` at the
+    /// A member's live sessions, most recently active first. Needs `members:*:manage` at the
     /// organization; the user must be a member of it.
     async fn member_sessions(
         &self,
@@ -109,7 +109,7 @@ impl SessionQuery {
         let org_id = parse_id("organizationId", &organization_id)?;
         let user_id = parse_id("userId", &user_id)?;
         let org = org_node(ctx, org_id).await?;
-        authorize(ctx, &org, Permission::MEMBERS_READ, "organization").await?;
+        authorize(ctx, &org, Permission::MEMBERS_MANAGE, "organization").await?;
         let sessions = ctx
             .services()
             .store
@@ -180,7 +180,7 @@ impl SessionMutation {
     }
 
     /// Revokes every live session of a member, wherever they signed in. Needs
-    /// `members:*:remove` at the organization; the user must be a member of it.
+    /// `members:*:manage` at the organization; the user must be a member of it.
     async fn sign_out_member_everywhere(
         &self,
         ctx: &Context<'_>,
@@ -190,7 +190,7 @@ impl SessionMutation {
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
         let org = org_node(ctx, org_id).await?;
-        authorize(ctx, &org, Permission::MEMBERS_REMOVE, "organization").await?;
+        authorize(ctx, &org, Permission::MEMBERS_MANAGE, "organization").await?;
         let revoked = ctx
             .services()
             .store

@@ -175,6 +175,22 @@ impl Store {
             .collect())
     }
 
+    /// Whether `organization_id` manages the account `user_id`: its email lies in a domain the
+    /// organization verified. Account-wide actions of its administrators (a member's every
+    /// session, their lockout) need it; otherwise they reach only what the organization owns.
+    pub(crate) async fn manages_account<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        organization_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let Some(account) = entity::user::Entity::find_by_id(user_id).one(conn).await? else {
+            return Ok(false);
+        };
+        let domain = super::sso_identities::domain_of(&account.email);
+        self.domain_verified_in(conn, organization_id, domain).await
+    }
+
     /// Whether `organization_id` holds `domain` verified, read on `conn`.
     pub(super) async fn domain_verified_in<C: ConnectionTrait>(
         &self,

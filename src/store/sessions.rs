@@ -182,8 +182,9 @@ impl Store {
             .collect())
     }
 
-    /// The live sessions of a member of `organization_id`; NOT_FOUND (`member`) for anyone
-    /// else.
+    /// The live sessions of a member of `organization_id` that the organization owns: all of
+    /// them when it manages the account (see [`Store::manages_account`]), else those opened
+    /// through its SSO. NOT_FOUND (`member`) for anyone else.
     pub async fn member_sessions(
         &self,
         organization_id: Uuid,
@@ -191,7 +192,14 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<Session>, StoreError> {
         super::users::ensure_member(&self.db, organization_id, user_id).await?;
-        self.live_sessions(user_id, now).await
+        let mut sessions = self.live_sessions(user_id, now).await?;
+        if !self
+            .manages_account(&self.db, organization_id, user_id)
+            .await?
+        {
+            sessions.retain(|s| s.organization_id == Some(organization_id));
+        }
+        Ok(sessions)
     }
 
     /// Ends the session a request was made with (sign-out). Ending an already revoked session
@@ -247,8 +255,9 @@ impl Store {
         Ok(revoked)
     }
 
-    /// Revokes every live session of a member of `organization_id` (an administrator signing
-    /// them out everywhere); NOT_FOUND (`member`) for anyone else. Returns how many.
+    /// Revokes the live sessions of a member of `organization_id` that the organization owns
+    /// (an administrator signing them out): every one when it manages the account, else those
+    /// opened through its SSO. NOT_FOUND (`member`) for anyone else. Returns how many.
     pub async fn revoke_member_sessions(
         &self,
         organization_id: Uuid,
@@ -257,7 +266,20 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let txn = self.db.begin().await?;
         super::users::ensure_member(&txn, organization_id, user_id).await?;
-        let revoked = revoke_sessions_of(&txn, user_id, None, Utc::now()).await?;
+        let now = Utc::now();
+        let revoked = if self.manages_account(&txn, organization_id, user_id).await? {
+            revoke_sessions_of(&txn, user_id, None, now).await?
+        } else {
+            session::Entity::update_many()
+                .col_expr(session::Column::RevokedAt, Expr::value(now))
+                .filter(session::Column::UserId.eq(user_id))
+                .filter(session::Column::OrganizationId.eq(organization_id))
+                .filter(session::Column::RevokedAt.is_null())
+                .filter(session::Column::ExpiresAt.gt(now))
+                .exec(&txn)
+                .await?
+                .rows_affected
+        };
         audit::record(
             &txn,
             actor,

@@ -13,7 +13,7 @@ use entity::{credential, membership, user};
 
 use super::audit::{self, Entry};
 use super::{Store, StoreError};
-use crate::domain::{Actor, Email, Name, User};
+use crate::domain::{Actor, Email, InvalidInput, Name, User};
 
 pub(super) const PASSWORD: &str = "password";
 
@@ -310,6 +310,13 @@ impl Store {
         let txn = self.db.begin().await?;
         let now = Utc::now();
         ensure_member(&txn, organization_id, user_id).await?;
+        // The lockout guards the whole account: only an organization that manages it lifts it.
+        if !self.manages_account(&txn, organization_id, user_id).await? {
+            return Err(StoreError::Invalid(InvalidInput::new(
+                "userId",
+                "this account is not managed by the organization (its email domain is not one the organization verified), so only the account's owner can end its lockout, by resetting the password",
+            )));
+        }
         let row = user::Entity::find_by_id(user_id)
             .filter(user::Column::DeletedAt.is_null())
             .one(&txn)

@@ -163,7 +163,8 @@ async fn unknown_emails_never_lock_and_are_answered_like_wrong_passwords() {
 
 #[tokio::test]
 async fn an_administrator_unlocks_a_member() {
-    let app = TestApp::start().await;
+    let dns = crate::common::dns::free_port();
+    let app = TestApp::start_with(|c| c.dns_resolver = Some(dns)).await;
     let admin = app.sign_up("admin@example.com").await;
     let org = app.create_org(&admin, "acme").await;
     let bob = app.sign_up("bob@example.com").await;
@@ -200,6 +201,18 @@ async fn an_administrator_unlocks_a_member() {
         "RATE_LIMITED",
     );
 
+    // The lockout guards Bob's whole account: an organization that does not manage it (its
+    // verified domains do not hold his email) cannot lift it.
+    let r = app
+        .gql(Some(&admin), UNLOCK, json!({ "o": org, "u": bob_id }))
+        .await;
+    assert_error(&r, "BAD_USER_INPUT");
+    assert_error(
+        &sign_in(&app, "bob@example.com", PASSWORD).await,
+        "RATE_LIMITED",
+    );
+    let (_, _dns) =
+        crate::common::dns::verified_domain(&app, &admin, &org, "example.com", dns).await;
     let r = app
         .gql(Some(&admin), UNLOCK, json!({ "o": org, "u": bob_id }))
         .await;

@@ -23,38 +23,7 @@ async fn fixture(smtp: &SmtpSink, dns: SocketAddr) -> Fixture {
     .await
 }
 
-const ADD_DOMAIN: &str = "mutation($o: ID!, $d: String!) { addOrganizationDomain(input: {organizationId: $o, domain: $d}) { id domain verified txtRecordName txtRecordValue } }";
-const VERIFY_DOMAIN: &str =
-    "mutation($i: ID!) { verifyOrganizationDomain(input: {id: $i}) { id verified verifiedAt } }";
-const REMOVE_DOMAIN: &str =
-    "mutation($i: ID!) { removeOrganizationDomain(input: {id: $i}) { removedId } }";
-
-/// Adds `domain` to `org` as `token`, publishes its TXT record at `dns` and verifies it: the
-/// domain's id and the DNS server (which must stay up while the record is needed).
-async fn verified_domain(
-    app: &TestApp,
-    token: &str,
-    org: &str,
-    domain: &str,
-    dns: SocketAddr,
-) -> (String, Dns) {
-    let added = app
-        .gql(Some(token), ADD_DOMAIN, json!({ "o": org, "d": domain }))
-        .await;
-    let id = data_str(&added, &["addOrganizationDomain", "id"]);
-    assert_eq!(added["data"]["addOrganizationDomain"]["verified"], false);
-    let name = data_str(&added, &["addOrganizationDomain", "txtRecordName"]);
-    let value = data_str(&added, &["addOrganizationDomain", "txtRecordValue"]);
-    let server = Dns::serve(dns, &[(&name, &value)]).await;
-    let verified = app
-        .gql(Some(token), VERIFY_DOMAIN, json!({ "i": id }))
-        .await;
-    assert_eq!(
-        verified["data"]["verifyOrganizationDomain"]["verified"], true,
-        "{verified}"
-    );
-    (id, server)
-}
+use crate::common::dns::{ADD_DOMAIN, REMOVE_DOMAIN, VERIFY_DOMAIN, verified_domain};
 
 /// Signs `email` up and proves the address with the link mailed to it; the token.
 async fn verified_account(app: &TestApp, smtp: &SmtpSink, email: &str) -> String {

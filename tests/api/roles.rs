@@ -289,7 +289,7 @@ async fn a_deployment_can_load_its_own_catalog() {
     let good = dir.join("catalog.toml");
     std::fs::write(
         &good,
-        "[types]\nworkspace = [\"read\", \"write\", \"manage\"]\nmembers = [\"read\", \"invite\", \"remove\"]\nroles = [\"read\", \"write\"]\naudit = [\"read\", \"export\"]\nsso = [\"read\", \"manage\"]\nagents = [\"read\", \"run\"]\n",
+        "[types]\nworkspace = [\"read\", \"write\", \"manage\"]\nmembers = [\"read\", \"invite\", \"remove\", \"manage\"]\nroles = [\"read\", \"write\"]\naudit = [\"read\", \"export\"]\nsso = [\"read\", \"manage\"]\nagents = [\"read\", \"run\"]\n",
     )
     .unwrap();
     let path = good.clone();

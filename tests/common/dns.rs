@@ -5,6 +5,10 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use serde_json::json;
+
+use super::{TestApp, data_str};
+
 /// A port for a DNS server (free for UDP when asked).
 pub fn free_port() -> SocketAddr {
     UdpSocket::bind("127.0.0.1:0")
@@ -78,4 +82,37 @@ fn query_answers(addr: SocketAddr) -> bool {
     }
     let mut buf = [0u8; 512];
     socket.recv_from(&mut buf).is_ok()
+}
+
+pub const ADD_DOMAIN: &str = "mutation($o: ID!, $d: String!) { addOrganizationDomain(input: {organizationId: $o, domain: $d}) { id domain verified txtRecordName txtRecordValue } }";
+pub const VERIFY_DOMAIN: &str =
+    "mutation($i: ID!) { verifyOrganizationDomain(input: {id: $i}) { id verified verifiedAt } }";
+pub const REMOVE_DOMAIN: &str =
+    "mutation($i: ID!) { removeOrganizationDomain(input: {id: $i}) { removedId } }";
+
+/// Adds `domain` to `org` as `token`, publishes its TXT record at `dns` and verifies it: the
+/// domain's id and the DNS server (which must stay up while the record is needed).
+pub async fn verified_domain(
+    app: &TestApp,
+    token: &str,
+    org: &str,
+    domain: &str,
+    dns: SocketAddr,
+) -> (String, Dns) {
+    let added = app
+        .gql(Some(token), ADD_DOMAIN, json!({ "o": org, "d": domain }))
+        .await;
+    let id = data_str(&added, &["addOrganizationDomain", "id"]);
+    assert_eq!(added["data"]["addOrganizationDomain"]["verified"], false);
+    let name = data_str(&added, &["addOrganizationDomain", "txtRecordName"]);
+    let value = data_str(&added, &["addOrganizationDomain", "txtRecordValue"]);
+    let server = Dns::serve(dns, &[(&name, &value)]).await;
+    let verified = app
+        .gql(Some(token), VERIFY_DOMAIN, json!({ "i": id }))
+        .await;
+    assert_eq!(
+        verified["data"]["verifyOrganizationDomain"]["verified"], true,
+        "{verified}"
+    );
+    (id, server)
 }

@@ -15,7 +15,10 @@ fn builtin_is_the_semantics_table_in_order() {
         ("tools", &["read", "write", "manage"]),
         ("sources", &["read", "write", "delete"]),
         ("analytics", &["view"]),
-        ("members", &["read", "invite", "remove"]),
+        (
+            "members",
+            &["read", "invite", "remove", "manage", "impersonate"],
+        ),
         ("roles", &["read", "write"]),
         ("audit", &["read", "export"]),
         ("sso", &["read", "manage"]),
@@ -26,7 +29,7 @@ fn builtin_is_the_semantics_table_in_order() {
         assert_eq!(*name, want_name);
         assert_eq!(actions.as_slice(), want_actions, "actions of {name}");
     }
-    assert_eq!(catalog.pairs().len(), 36);
+    assert_eq!(catalog.pairs().len(), 38);
 }
 
 #[test]

@@ -183,7 +183,7 @@ impl AuthMutation {
         })
     }
 
-    /// Unlocks a member's account locked by failed sign-ins. Needs `members:*:remove` at the
+    /// Unlocks a member's account locked by failed sign-ins. Needs `members:*:manage` at the
     /// organization; the user must be a member of it.
     async fn unlock_member(
         &self,
@@ -194,7 +194,7 @@ impl AuthMutation {
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
         let org = super::org_node(ctx, org_id).await?;
-        authorize(ctx, &org, Permission::MEMBERS_REMOVE, "organization").await?;
+        authorize(ctx, &org, Permission::MEMBERS_MANAGE, "organization").await?;
         let was_locked = ctx
             .services()
             .store

@@ -273,7 +273,7 @@ async fn change_status(
     verb: &str,
 ) -> Result<MemberStatusPayload> {
     let (org, user_id, membership) =
-        member_target(ctx, &input, &[Permission::MEMBERS_REMOVE]).await?;
+        member_target(ctx, &input, &[Permission::MEMBERS_MANAGE]).await?;
     if !from.contains(&membership.status) {
         return Err(ApiError::new(
             Code::Conflict,
@@ -511,7 +511,7 @@ impl MemberMutation {
     }
 
     /// Suspends an active member (temporary, reversible): they are denied everything in the
-    /// organization at once. Needs `members:*:remove`; never the last active Admin.
+    /// organization at once. Needs `members:*:manage`; never the last active Admin.
     async fn suspend_member(
         &self,
         ctx: &Context<'_>,
@@ -527,7 +527,7 @@ impl MemberMutation {
         .await
     }
 
-    /// Lifts a suspension. Needs `members:*:remove`.
+    /// Lifts a suspension. Needs `members:*:manage`.
     async fn unsuspend_member(
         &self,
         ctx: &Context<'_>,
@@ -543,7 +543,7 @@ impl MemberMutation {
         .await
     }
 
-    /// Disables a member (active or suspended) until reactivated. Needs `members:*:remove`;
+    /// Disables a member (active or suspended) until reactivated. Needs `members:*:manage`;
     /// never the last active Admin.
     async fn deactivate_member(
         &self,
@@ -560,7 +560,7 @@ impl MemberMutation {
         .await
     }
 
-    /// Makes an inactive member active again. Needs `members:*:remove`.
+    /// Makes an inactive member active again. Needs `members:*:manage`.
     async fn reactivate_member(
         &self,
         ctx: &Context<'_>,
