@@ -100,8 +100,9 @@ impl BaseQuery {
             .into());
         }
         // INVARIANT: a path that does not exist and one the caller may not see get the same
-        // answer, so no one learns the slugs of another tenant's nodes.
-        let missing = || ApiError::not_found(&format!("node `{path}`"));
+        // answer (which does not repeat the path either), so no one learns the slugs of another
+        // tenant's nodes.
+        let missing = || ApiError::not_found("node");
         match ctx.services().store.node_by_path(&segments).await? {
             Some(node) => match visible_node(ctx, node).await {
                 Err(e) if e.code == Code::NotFound => Err(missing().into()),
