@@ -7,6 +7,7 @@
 mod common;
 
 mod accounts;
+mod attack_escalation;
 mod audit;
 mod auth;
 mod cache;
