@@ -96,7 +96,7 @@ async fn escalation_role_writer_cannot_create_a_role_with_policies_they_lack() {
             .gql(Some(&bob), CREATE, json!({ "o": org, "n": "Mine", "p": p }))
             .await;
         assert_error(&r, "FORBIDDEN");
-        assert!(message(&r).contains("secrets"), "{r}");
+        assert!(message(&r).contains("which you do not hold"), "{r}");
     }
     // Within his own permissions he may, allows and denies alike.
     let r = app
