@@ -9,12 +9,15 @@
 //! - `catalog.rs`: resource types and actions, interned into [`TypeIx`] / [`ActionIx`];
 //! - `permission.rs`: `resource:scope:action` parsed into a [`Permission`];
 //! - `role.rs`: policies, compiled roles, the built-in roles, the [`RoleSet`];
-//! - `engine.rs`: [`decide`] and [`explain`].
+//! - `engine.rs`: [`decide`] and [`explain`];
+//! - `escalation.rs`: [`first_lacking`], whether a caller may hand out a role's policies at a
+//!   node (no escalation).
 //!
 //! Strings are parsed once, when roles are compiled; a decision compares integers and UUIDs.
 
 mod catalog;
 mod engine;
+mod escalation;
 mod permission;
 mod role;
 
@@ -23,5 +26,6 @@ mod tests;
 
 pub use catalog::*;
 pub use engine::*;
+pub use escalation::*;
 pub use permission::*;
 pub use role::*;

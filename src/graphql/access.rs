@@ -272,6 +272,22 @@ impl OrgView {
     pub fn catalog(&self) -> &Catalog {
         &self.authz.catalog
     }
+
+    /// The first permission this principal lacks to hand out `policies` through a binding at
+    /// the node with `path` (no escalation), if any.
+    pub fn first_lacking(
+        &self,
+        policies: &[authz::CompiledPolicy],
+        path: &[Uuid],
+    ) -> Option<authz::Lacking> {
+        authz::first_lacking(
+            &self.authz.catalog,
+            &self.engine_facts(),
+            policies,
+            path,
+            chrono::Utc::now(),
+        )
+    }
 }
 
 /// Names the roles and policies of a view's decisions, so that reasons can be written out

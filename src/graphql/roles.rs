@@ -1,8 +1,11 @@
 //! Roles and role bindings: the permission catalog, custom roles, granting and revoking.
 //!
 //! Granting is bounded by what the granter holds: a role can be granted (or revoked) at a node
-//! only by someone who holds, at that node, every permission the role allows. So `members:*:
-//! invite` at a workspace lets its holder hand out Viewer there, but never Admin.
+//! only by someone who holds, at that node, every permission the role allows and every
+//! permission its denies cover ([`crate::authz::first_lacking`]). So `members:*:invite` at a
+//! workspace lets its holder hand out Viewer there, but never Admin, nor a deny-all role.
+//! Writing a role follows the same rule at the organization, and nobody revokes a binding whose
+//! denies restrict themselves.
 
 use std::collections::HashMap;
 
@@ -223,8 +226,9 @@ fn read_description(raw: Option<&str>) -> Result<String, ApiError> {
     Ok(d.to_owned())
 }
 
-/// Refuses to grant or revoke `role` at `node` unless `view` holds there every permission the
-/// role allows.
+/// Refuses to grant or revoke `role` at `node` unless `view` may hand out its policies there
+/// (SEMANTICS "Grant" and "Revoke": every permission the role allows, and every permission its
+/// denies cover, must be allowed to the caller at the node; see [`crate::authz::first_lacking`]).
 pub(crate) fn ensure_no_escalation(
     view: &OrgView,
     role: &domain::Role,
@@ -233,21 +237,66 @@ pub(crate) fn ensure_no_escalation(
     let catalog = view.catalog();
     let compiled = CompiledRole::compile(catalog, role.id, &role.name, &role.policies)
         .map_err(|(_, e)| ApiError::internal(&e))?;
-    let path = node.path_ids();
-    for (t, a) in catalog.pairs() {
-        let granted_by_role = compiled.policies.iter().any(|p| {
-            p.effect == AuthzEffect::Allow
-                && p.permission.resource.is_none_or(|r| r == t)
-                && p.permission.action.is_none_or(|x| x == a)
-        });
-        if granted_by_role && !view.decide(&path, t, a, None).allowed {
-            return Err(ApiError::forbidden(format!(
-                "role `{}` allows `{}:*:{}`, which you do not hold here; you can only grant or revoke roles within your own permissions",
-                role.name,
-                catalog.type_name(t),
-                catalog.action_name(a)
-            )));
-        }
+    ensure_may_hand_out(
+        view,
+        &compiled.policies,
+        &node.path_ids(),
+        &role.name,
+        "grant or revoke",
+    )
+}
+
+/// Refuses unless `view` may hand out `policies` at the node with `path`; the message names the
+/// role, what it would do and the permission the caller lacks.
+pub(crate) fn ensure_may_hand_out(
+    view: &OrgView,
+    policies: &[crate::authz::CompiledPolicy],
+    path: &[Uuid],
+    role_name: &str,
+    doing: &str,
+) -> Result<(), ApiError> {
+    let Some(lack) = view.first_lacking(policies, path) else {
+        return Ok(());
+    };
+    let catalog = view.catalog();
+    let verb = match lack.effect {
+        AuthzEffect::Allow => "allows",
+        AuthzEffect::Deny => "denies",
+    };
+    Err(ApiError::forbidden(format!(
+        "role `{}` {verb} `{}`, which you do not hold here; you can only {doing} roles within your own permissions",
+        role_name,
+        catalog.format_permission(&lack.permission),
+    )))
+}
+
+/// Refuses to write a role of the organization `org` with `policies` unless `view` may hand
+/// them all out at the organization (SEMANTICS "Create or change a role"). A role already bound
+/// changes what its holders have; being within the caller's permissions at the organization
+/// covers every node it could be bound at.
+fn ensure_role_within_caller(
+    view: &OrgView,
+    org: &Node,
+    name: &str,
+    policies: &[AuthzPolicy],
+) -> Result<(), ApiError> {
+    let compiled = CompiledRole::compile(view.catalog(), Uuid::nil(), name, policies)
+        .map_err(|(_, e)| ApiError::internal(&e))?;
+    ensure_may_hand_out(view, &compiled.policies, &org.path_ids(), name, "write")
+}
+
+/// Refuses when `binding` is held by the caller and its role denies anything: nobody removes or
+/// replaces a restriction placed on themselves (SEMANTICS "Revoke").
+pub(crate) fn ensure_not_own_restriction(
+    caller: Uuid,
+    principal_id: Uuid,
+    role: &domain::Role,
+) -> Result<(), ApiError> {
+    if principal_id == caller && role.policies.iter().any(|p| p.effect == AuthzEffect::Deny) {
+        return Err(ApiError::forbidden(format!(
+            "role `{}` restricts you; you cannot remove or replace a binding whose denies apply to yourself",
+            role.name
+        )));
     }
     Ok(())
 }
@@ -440,7 +489,10 @@ pub struct RoleBindingPayload {
 
 /// The custom role with this id and its organization, if the caller holds `roles:*:write`
 /// there; a built-in role is refused (it can be neither changed nor deleted).
-async fn writable_role(ctx: &Context<'_>, id: &ID) -> Result<(Uuid, Uuid), ApiError> {
+async fn writable_role(
+    ctx: &Context<'_>,
+    id: &ID,
+) -> Result<(domain::Role, Node, super::access::Granted), ApiError> {
     ctx.signed_in()?;
     let id = parse_id("id", id)?;
     let current = ctx
@@ -459,8 +511,8 @@ async fn writable_role(ctx: &Context<'_>, id: &ID) -> Result<(Uuid, Uuid), ApiEr
         ));
     };
     let org = super::mutation::org_node(ctx, org_id).await?;
-    authorize(ctx, &org, Permission::ROLES_WRITE, "role").await?;
-    Ok((id, org_id))
+    let granted = authorize(ctx, &org, Permission::ROLES_WRITE, "role").await?;
+    Ok((current, org, granted))
 }
 
 #[derive(Default)]
@@ -468,15 +520,17 @@ pub struct RoleMutation;
 
 #[Object]
 impl RoleMutation {
-    /// Creates a custom role. Needs `roles:*:write` at the organization.
+    /// Creates a custom role. Needs `roles:*:write` at the organization, and every permission the
+    /// role allows or its denies cover, there (no escalation).
     async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleInput) -> Result<RolePayload> {
         let org =
             super::mutation::org_node(ctx, parse_id("organizationId", &input.organization_id)?)
                 .await?;
-        authorize(ctx, &org, Permission::ROLES_WRITE, "organization").await?;
+        let granted = authorize(ctx, &org, Permission::ROLES_WRITE, "organization").await?;
         let name = Name::parse("name", &input.name)?;
         let description = read_description(input.description.as_deref())?;
         let policies = read_policies(ctx, input.policies)?;
+        ensure_role_within_caller(&granted.view, &org, &input.name, &policies)?;
         let role = ctx
             .services()
             .store
@@ -495,9 +549,11 @@ impl RoleMutation {
     }
 
     /// Changes a custom role's name, description or policies (built-in roles cannot change).
-    /// Needs `roles:*:write` at the role's organization.
+    /// Needs `roles:*:write` at the role's organization, and every permission the role would
+    /// allow or whose denies would cover, there (no escalation).
     async fn update_role(&self, ctx: &Context<'_>, input: UpdateRoleInput) -> Result<RolePayload> {
-        let (id, org_id) = writable_role(ctx, &input.id).await?;
+        let (current, org, granted) = writable_role(ctx, &input.id).await?;
+        let (id, org_id) = (current.id, org.id());
         let changes = RoleChanges {
             name: input
                 .name
@@ -511,6 +567,9 @@ impl RoleMutation {
                 .transpose()?,
             policies: input.policies.map(|p| read_policies(ctx, p)).transpose()?,
         };
+        // The role as it would be: its holders get what it allows, so the caller must hold it.
+        let policies = changes.policies.as_ref().unwrap_or(&current.policies);
+        ensure_role_within_caller(&granted.view, &org, &current.name, policies)?;
         let role = ctx
             .services()
             .store
@@ -531,7 +590,8 @@ impl RoleMutation {
         ctx: &Context<'_>,
         input: DeleteRoleInput,
     ) -> Result<DeleteRolePayload> {
-        let (id, org_id) = writable_role(ctx, &input.id).await?;
+        let (current, org, _) = writable_role(ctx, &input.id).await?;
+        let (id, org_id) = (current.id, org.id());
         ctx.services()
             .store
             .delete_role(id, input.force, &ctx.request().actor)
@@ -543,7 +603,7 @@ impl RoleMutation {
     }
 
     /// Grants a role to a member at a node. Needs `roles:*:write` or `members:*:invite` at that
-    /// node, and every permission the role allows there.
+    /// node, and every permission the role allows or its denies cover, there.
     async fn grant_role(
         &self,
         ctx: &Context<'_>,
@@ -586,7 +646,8 @@ impl RoleMutation {
     }
 
     /// Revokes a role binding (refused when it would leave the organization without an active
-    /// Admin). Needs what granting it needs.
+    /// Admin). Needs what granting it needs; nobody revokes a binding whose denies restrict
+    /// themselves.
     async fn revoke_role_binding(
         &self,
         ctx: &Context<'_>,
@@ -610,6 +671,7 @@ impl RoleMutation {
         )
         .await?;
         if let Some(role) = store.role(binding.role_id).await? {
+            ensure_not_own_restriction(granted.user.id, binding.principal_id, &role)?;
             ensure_no_escalation(&granted.view, &role, &node)?;
         }
         let revoked = store

@@ -1,7 +1,8 @@
 //! Role bindings: granting and revoking roles at nodes, with last-admin protection.
 //!
-//! INVARIANT: an organization always keeps at least one active member who holds the built-in
-//! Admin role at the organization node through an unexpired binding. Every change that could
+//! INVARIANT: an organization always keeps at least one *effective admin* (SEMANTICS "Last
+//! admin"): an active user with a binding of the built-in Admin role at the organization node
+//! that does not expire, and no deny bound to them at the organization node. Every change that could
 //! break it checks it after taking the organization's row lock (the revision bump), so two
 //! concurrent revocations cannot each leave the other as the "last" admin and both succeed.
 
@@ -13,7 +14,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use entity::{membership, role, role_binding, user};
+use entity::{membership, role, role_binding, role_policy, user};
 
 use super::audit::{self, Entry};
 use super::members::builtin_role_id;
@@ -57,8 +58,10 @@ fn binding_json(b: &RoleBinding) -> serde_json::Value {
     })
 }
 
-/// Whether some active member other than through `excluding` holds Admin at the organization
-/// node, unexpired, at `now`.
+/// Whether an effective admin remains (the one last-admin count every path uses, inside the
+/// change's transaction): an active, undeleted user, other than `excluding_principal`, with a
+/// binding of Admin at the organization node other than `excluding_binding` that never
+/// expires, and no live binding at the organization node whose role denies anything.
 pub(super) async fn another_admin_remains<C: ConnectionTrait>(
     conn: &C,
     organization_id: Uuid,
@@ -71,11 +74,7 @@ pub(super) async fn another_admin_remains<C: ConnectionTrait>(
         .filter(role_binding::Column::WorkspaceId.is_null())
         .filter(role_binding::Column::ProjectId.is_null())
         .filter(role_binding::Column::RoleId.eq(builtin_role_id("admin")))
-        .filter(
-            Condition::any()
-                .add(role_binding::Column::ExpiresAt.is_null())
-                .add(role_binding::Column::ExpiresAt.gt(now)),
-        );
+        .filter(role_binding::Column::ExpiresAt.is_null());
     if let Some(b) = excluding_binding {
         q = q.filter(role_binding::Column::Id.ne(b));
     }
@@ -87,6 +86,40 @@ pub(super) async fn another_admin_remains<C: ConnectionTrait>(
         .await?
         .into_iter()
         .map(|b| b.principal_id)
+        .collect();
+    if holders.is_empty() {
+        return Ok(false);
+    }
+    let denying_roles: Vec<Uuid> = role_policy::Entity::find()
+        .filter(role_policy::Column::Effect.eq("deny"))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|p| p.role_id)
+        .collect();
+    let restricted: Vec<Uuid> = if denying_roles.is_empty() {
+        Vec::new()
+    } else {
+        role_binding::Entity::find()
+            .filter(role_binding::Column::OrganizationId.eq(organization_id))
+            .filter(role_binding::Column::WorkspaceId.is_null())
+            .filter(role_binding::Column::ProjectId.is_null())
+            .filter(role_binding::Column::PrincipalId.is_in(holders.clone()))
+            .filter(role_binding::Column::RoleId.is_in(denying_roles))
+            .filter(
+                Condition::any()
+                    .add(role_binding::Column::ExpiresAt.is_null())
+                    .add(role_binding::Column::ExpiresAt.gt(now)),
+            )
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|b| b.principal_id)
+            .collect()
+    };
+    let holders: Vec<Uuid> = holders
+        .into_iter()
+        .filter(|h| !restricted.contains(h))
         .collect();
     if holders.is_empty() {
         return Ok(false);
@@ -113,7 +146,7 @@ pub(super) async fn another_admin_remains<C: ConnectionTrait>(
 
 pub(super) fn last_admin_error() -> StoreError {
     StoreError::conflict(
-        "this would leave the organization without an active member holding Admin at the organization; grant Admin to someone else first",
+        "this would leave the organization without an effective admin (an active member holding Admin at the organization, not expiring, with no deny there); grant Admin to someone else first",
     )
 }
 
@@ -196,6 +229,12 @@ impl Store {
         .exec_with_returning(&txn)
         .await?
         .into();
+        // A deny bound at the organization can take away the last effective admin.
+        if new.node.id() == organization_id
+            && !another_admin_remains(&txn, organization_id, None, None, now).await?
+        {
+            return Err(last_admin_error());
+        }
         audit::record(
             &txn,
             actor,
@@ -237,7 +276,7 @@ impl Store {
         .await?;
         let is_org_admin = found.role_id == builtin_role_id("admin")
             && found.workspace_id.is_none()
-            && found.is_live(now);
+            && found.expires_at.is_none();
         if is_org_admin
             && !another_admin_remains(&txn, found.organization_id, Some(found.id), None, now)
                 .await?

@@ -8,6 +8,7 @@ mod common;
 
 mod accounts;
 mod attack_enumeration;
+mod attack_escalation;
 mod attack_sso;
 mod audit;
 mod auth;

@@ -628,6 +628,7 @@ impl MemberMutation {
                 && let (Some(role), Some(node)) =
                     (store.role(b.role_id).await?, store.node(b.node_id()).await?)
             {
+                crate::graphql::roles::ensure_not_own_restriction(granted.user.id, user_id, &role)?;
                 ensure_no_escalation(&granted.view, &role, &node)?;
             }
         }
