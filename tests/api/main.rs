@@ -7,6 +7,7 @@
 mod common;
 
 mod accounts;
+mod attack_stale_cache;
 mod audit;
 mod auth;
 mod cache;
