@@ -86,7 +86,8 @@ impl Epochs {
         let bump = |slot: &mut i64| *slot = (*slot).max(e.revision);
         match m.cursors.get_mut(&e.organization_id) {
             Some(cursor) => cursor.applied(e.revision),
-            // Nothing of the organization is cached yet: start counting here.
+            // The organization was unknown: start counting here, and distrust anything read
+            // before this change (what happened earlier was never heard of).
             None => {
                 m.cursors.insert(
                     e.organization_id,
@@ -95,6 +96,7 @@ impl Epochs {
                         ahead: BTreeSet::new(),
                     },
                 );
+                bump(m.orgs.entry(e.organization_id).or_insert(0));
             }
         }
         match e.reach() {
@@ -110,9 +112,13 @@ impl Epochs {
     }
 
     /// The revision facts of `principal` in `organization` (naming `roles`) must have been read
-    /// at, at least, to be valid now.
+    /// at, at least, to be valid now; `None` while this instance does not know the
+    /// organization's committed revision (nothing cached of it may be trusted then).
     pub fn required(&self, organization: Uuid, principal: Uuid, roles: &[Uuid]) -> Option<i64> {
         let m = self.maps.read().ok()?;
+        if !m.cursors.contains_key(&organization) {
+            return None;
+        }
         let mut need = m.orgs.get(&organization).copied().unwrap_or(0);
         need = need.max(
             m.principals
@@ -126,15 +132,35 @@ impl Epochs {
         Some(need)
     }
 
-    /// Notes that facts of `organization` read at `revision` are about to be cached: when the
-    /// instance has no cursor for it yet, counting starts there.
+    /// Notes that `revision` was committed in `organization` (facts read from the store at
+    /// that revision). When the instance did not know the organization yet, counting starts
+    /// there and everything cached of it read before `revision` is distrusted: changes before
+    /// it were never heard of.
+    ///
+    /// INVARIANT: an organization without a cursor has no trusted entry; its first cursor
+    /// comes with an organization epoch at least as new.
     pub fn saw(&self, organization: Uuid, revision: i64) {
-        if let Ok(mut m) = self.maps.write() {
-            m.cursors.entry(organization).or_insert(Cursor {
-                contiguous: revision,
-                ahead: BTreeSet::new(),
-            });
+        if let Ok(mut m) = self.maps.write()
+            && !m.cursors.contains_key(&organization)
+        {
+            m.cursors.insert(
+                organization,
+                Cursor {
+                    contiguous: revision,
+                    ahead: BTreeSet::new(),
+                },
+            );
+            let slot = m.orgs.entry(organization).or_insert(0);
+            *slot = (*slot).max(revision);
         }
+    }
+
+    /// Whether this instance knows the committed revision of `organization` (and so may trust
+    /// cached entries of it that are new enough).
+    pub fn knows(&self, organization: Uuid) -> bool {
+        self.maps
+            .read()
+            .is_ok_and(|m| m.cursors.contains_key(&organization))
     }
 
     /// The organizations this instance caches, each with the revision up to which it has
@@ -252,9 +278,36 @@ mod tests {
         assert_eq!(e.heard(org), Some(7), "the hole filled");
         assert_eq!(e.required(org, p, &[]), Some(7));
         assert_eq!(
+            e.required(Uuid::new_v4(), p, &[]),
+            None,
+            "an organization never seen is not trusted"
+        );
+        assert_eq!(
             e.required(org, Uuid::new_v4(), &[]),
-            Some(0),
-            "other principals unaffected"
+            Some(5),
+            "other principals only distrust what was read before the organization was known"
+        );
+    }
+
+    #[test]
+    fn an_unknown_organization_is_trusted_only_from_its_first_known_revision() {
+        let (org, p) = (Uuid::new_v4(), Uuid::new_v4());
+        let e = Epochs::new();
+        assert_eq!(e.required(org, p, &[]), None);
+        e.apply(&event(org, 12, Uuid::new_v4()));
+        assert_eq!(
+            e.required(org, p, &[]),
+            Some(12),
+            "entries read before the first change heard of are distrusted"
+        );
+        let other = Uuid::new_v4();
+        e.saw(other, 30);
+        assert_eq!(e.required(other, p, &[]), Some(30));
+        e.saw(other, 40);
+        assert_eq!(
+            e.required(other, p, &[]),
+            Some(30),
+            "known: loads do not bump"
         );
     }
 }

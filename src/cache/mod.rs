@@ -150,7 +150,10 @@ impl FactsCache {
         principal: Uuid,
         at_least: i64,
     ) -> Result<Facts, LoadError> {
-        if let Some(f) = self.l2_get(organization, principal).await
+        // An organization this instance does not know yet is read from the store, which tells
+        // its committed revision; L2 is trusted from then on.
+        if self.epochs.knows(organization)
+            && let Some(f) = self.l2_get(organization, principal).await
             && self.valid(&f, at_least)
         {
             self.metrics.cache_hits.l2.inc();
@@ -195,6 +198,11 @@ impl FactsCache {
             .map(Arc::new)
     }
 
+    /// Writes facts to L2 as a load does once it has read them.
+    pub async fn store_l2(&self, f: &PrincipalFacts) {
+        self.l2_put(f).await;
+    }
+
     async fn l2_put(&self, f: &PrincipalFacts) {
         let Some(mut conn) = self.l2.get().cloned() else {
             return;
@@ -203,9 +211,17 @@ impl FactsCache {
             return;
         };
         let key = Self::l2_key(f.organization_id, f.principal_id);
-        let put = conn.set_ex::<_, _, ()>(&key, json, L2_TTL_SECS);
+        // EVAL (not EVALSHA): the script is small, and Redis caches it by its hash.
+        let mut eval = ::redis::cmd("EVAL");
+        eval.arg(L2_PUT)
+            .arg(1)
+            .arg(&key)
+            .arg(json)
+            .arg(f.revision)
+            .arg(L2_TTL_SECS);
+        let put = eval.query_async::<i64>(&mut conn);
         match tokio::time::timeout(L2_TIMEOUT, put).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(_)) => {}
             _ => self.metrics.l2_errors.inc(),
         }
     }
@@ -216,6 +232,21 @@ impl FactsCache {
         self.l1.run_pending_tasks().await;
     }
 }
+
+/// Sets an L2 entry unless the entry there was read at a newer revision: a slow load that
+/// read before a change never puts its older facts over the newer ones.
+const L2_PUT: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, old = pcall(cjson.decode, cur)
+  if ok and type(old) == 'table' and tonumber(old.revision) ~= nil
+     and tonumber(old.revision) > tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"#;
 
 #[derive(Debug)]
 enum LoadError {

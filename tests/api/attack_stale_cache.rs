@@ -1,0 +1,129 @@
+//! Attacks on the freshness of the decision cache across instances (issue #12, hole 6): an
+//! instance that never saw an organization, an event stream cut during a revoke, and an older
+//! L2 write landing over a newer one. Each test passes only if no stale allow is observed.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::{TestApp, VIEWER, any_redis};
+
+const CHECK: &str = "query($i: CheckInput!) { check(input: $i) { allowed revision } }";
+const REVOKE: &str = "mutation($id: ID!) { revokeRoleBinding(input: {id: $id}) { revision } }";
+
+async fn allowed(app: &TestApp, token: &str, node: &str) -> bool {
+    let r = app
+        .gql(
+            Some(token),
+            CHECK,
+            json!({ "i": { "resourceType": "apps", "action": "read", "nodeId": node } }),
+        )
+        .await;
+    r["data"]["check"]["allowed"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("check failed: {r}"))
+}
+
+/// An organization made on `app` where `bob` holds Viewer at the organization; returns
+/// (admin token, org, bob token, binding id).
+async fn bob_viewer(app: &TestApp) -> (String, String, String, String) {
+    let admin = app.sign_up("admin@example.com").await;
+    let org = app.create_org(&admin, "acme").await;
+    let bob = app.sign_up("bob@example.com").await;
+    let bob_id = app.join(&admin, &org, "bob@example.com", &bob).await;
+    let binding = app.grant(&admin, &bob_id, VIEWER, &org).await;
+    (admin, org, bob, binding)
+}
+
+#[tokio::test]
+async fn a_fresh_instance_started_after_a_revoke_does_not_allow_from_l2() {
+    let redis = any_redis();
+    let (a, b) = TestApp::pair(&redis).await;
+    a.wait_trusted().await;
+    b.wait_trusted().await;
+    let (admin, org, bob, binding) = bob_viewer(&a).await;
+    // A caches bob's facts (L1 and L2) at the revision of the grant.
+    assert!(allowed(&a, &bob, &org).await);
+    // B revokes; nobody reads bob's facts again, so L2 still holds the old ones.
+    b.gql(Some(&admin), REVOKE, json!({ "id": binding })).await;
+    // C starts after the revoke: it never heard of the organization.
+    let c = a.sibling(&redis).await;
+    c.wait_trusted().await;
+    assert!(
+        !allowed(&c, &bob, &org).await,
+        "a fresh instance served a revoked grant from L2"
+    );
+}
+
+#[tokio::test]
+async fn a_revoke_during_a_pubsub_kill_is_not_missed() {
+    let redis = any_redis();
+    let (a, b) = TestApp::pair(&redis).await;
+    a.wait_trusted().await;
+    b.wait_trusted().await;
+    let (admin, org, bob, binding) = bob_viewer(&a).await;
+    assert!(allowed(&a, &bob, &org).await, "A fills L2");
+    // C starts after the grant and caches bob's facts in L1 (from L2).
+    let c = a.sibling(&redis).await;
+    c.wait_trusted().await;
+    assert!(allowed(&c, &bob, &org).await);
+    assert!(allowed(&c, &bob, &org).await);
+    // Cut every pub/sub connection, and revoke while they are down.
+    let client = redis::Client::open(redis.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: redis::Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    b.gql(Some(&admin), REVOKE, json!({ "id": binding })).await;
+    // Whatever C answers while it reconnects, once it trusts its caches again the revoke holds.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    c.wait_trusted().await;
+    for _ in 0..20 {
+        assert!(
+            !allowed(&c, &bob, &org).await,
+            "an instance whose stream was cut kept allowing a revoked grant"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_older_l2_write_never_replaces_a_newer_entry() {
+    let redis = any_redis();
+    let (a, b) = TestApp::pair(&redis).await;
+    a.wait_trusted().await;
+    b.wait_trusted().await;
+    let (admin, org, bob, binding) = bob_viewer(&a).await;
+    assert!(allowed(&a, &bob, &org).await, "A fills L2 at the grant");
+    let client = redis::Client::open(redis.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let bob_id = a.user_id(&bob).await;
+    let key = format!("iam:facts:{org}:{bob_id}");
+    let old: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    b.gql(Some(&admin), REVOKE, json!({ "id": binding })).await;
+    // B reads bob's facts after the revoke: L2 now holds the newer ones.
+    assert!(!allowed(&b, &bob, &org).await);
+    // A slow load that read before the revoke finishes now and writes its facts back.
+    let old_facts: iam_gateway::store::PrincipalFacts = serde_json::from_str(&old).unwrap();
+    a.state.services.cache.store_l2(&old_facts).await;
+    let c = a.sibling(&redis).await;
+    c.wait_trusted().await;
+    assert!(
+        !allowed(&c, &bob, &org).await,
+        "older facts written over newer ones allowed a revoked grant"
+    );
+    let now: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_ne!(now, old, "the older write replaced the newer entry");
+}
