@@ -28,6 +28,12 @@ use crate::common::dns::{ADD_DOMAIN, REMOVE_DOMAIN, VERIFY_DOMAIN, verified_doma
 /// Signs `email` up and proves the address with the link mailed to it; the token.
 async fn verified_account(app: &TestApp, smtp: &SmtpSink, email: &str) -> String {
     let token = app.sign_up(email).await;
+    verify_by_link(app, smtp, email).await;
+    token
+}
+
+/// Uses the newest verification link mailed to `email`; the email is then verified.
+async fn verify_by_link(app: &TestApp, smtp: &SmtpSink, email: &str) {
     let link = verification_link(smtp, email).await;
     let token_part = link.split("token=").nth(1).unwrap().to_owned();
     let r = app
@@ -41,7 +47,32 @@ async fn verified_account(app: &TestApp, smtp: &SmtpSink, email: &str) -> String
         r["data"]["verifyEmail"]["user"]["emailVerified"], true,
         "{r}"
     );
-    token
+}
+
+/// Starts `startSsoLink` as `token`, has the IdP vouch for `email` (as NameID and attribute)
+/// in answer to it, and posts that to the ACS: the landing page's fragment.
+async fn link_round_trip(
+    f: &Fixture,
+    provider: &iam_gateway::sso::Provider,
+    token: &str,
+    email: &str,
+) -> std::collections::HashMap<String, String> {
+    let started = f
+        .app
+        .gql(Some(token), START_LINK, json!({ "p": provider.id }))
+        .await;
+    let url = data_str(&started, &["startSsoLink", "url"]);
+    let sp_metadata = f.sp_metadata(provider).await;
+    let answer = Idp::new().respond(
+        &sp_metadata,
+        json!({ "request_url": url, "name_id": email, "attributes": { "email": [email] } }),
+    );
+    f.post_acs(
+        provider,
+        answer["saml_response"].as_str().unwrap(),
+        answer["relay_state"].as_str(),
+    )
+    .await
 }
 
 /// The newest verification link mailed to `email`.
@@ -583,27 +614,7 @@ async fn an_identity_links_only_by_a_round_trip_from_the_accounts_own_password_s
     assert_error(&unknown, "NOT_FOUND");
 
     // Carol starts the link from her password session and signs in at the IdP.
-    let started = f
-        .app
-        .gql(Some(&carol), START_LINK, json!({ "p": corp.id }))
-        .await;
-    let url = data_str(&started, &["startSsoLink", "url"]);
-    let sp_metadata = f.sp_metadata(&corp).await;
-    let answer = Idp::new().respond(
-        &sp_metadata,
-        json!({
-            "request_url": url,
-            "name_id": "carol@elsewhere.example",
-            "attributes": { "email": ["carol@elsewhere.example"] },
-        }),
-    );
-    let linked = f
-        .post_acs(
-            &corp,
-            answer["saml_response"].as_str().unwrap(),
-            answer["relay_state"].as_str(),
-        )
-        .await;
+    let linked = link_round_trip(&f, &corp, &carol, "carol@elsewhere.example").await;
     assert_eq!(
         linked.get("linked").map(String::as_str),
         Some("true"),
@@ -630,26 +641,7 @@ async fn an_identity_links_only_by_a_round_trip_from_the_accounts_own_password_s
 
     // Another account cannot take over the identity by linking it too.
     let dave = f.app.sign_up("dave@elsewhere.example").await;
-    let started = f
-        .app
-        .gql(Some(&dave), START_LINK, json!({ "p": corp.id }))
-        .await;
-    let url = data_str(&started, &["startSsoLink", "url"]);
-    let answer = Idp::new().respond(
-        &sp_metadata,
-        json!({
-            "request_url": url,
-            "name_id": "carol@elsewhere.example",
-            "attributes": { "email": ["carol@elsewhere.example"] },
-        }),
-    );
-    let stolen = f
-        .post_acs(
-            &corp,
-            answer["saml_response"].as_str().unwrap(),
-            answer["relay_state"].as_str(),
-        )
-        .await;
+    let stolen = link_round_trip(&f, &corp, &dave, "carol@elsewhere.example").await;
     assert!(refusal(&stolen).contains("already linked"), "{stolen:?}");
 }
 
@@ -675,14 +667,7 @@ async fn a_closed_deployment_lets_only_verified_operators_create_organizations()
         .gql(Some(&operator), create, json!({ "s": "early" }))
         .await;
     assert_error(&r, "FORBIDDEN");
-    let link = verification_link(&smtp, "ops@example.com").await;
-    let token = link.split("token=").nth(1).unwrap();
-    app.gql(
-        None,
-        "mutation($t: String!) { verifyEmail(input: {token: $t}) { user { id } } }",
-        json!({ "t": token }),
-    )
-    .await;
+    verify_by_link(&app, &smtp, "ops@example.com").await;
     let r = app
         .gql(Some(&operator), create, json!({ "s": "acme" }))
         .await;
