@@ -84,8 +84,14 @@ pub struct Config {
     pub graphql_max_depth: usize,
     /// Largest complexity (roughly, number of fields) a GraphQL query may have.
     pub graphql_max_complexity: usize,
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes; also the largest WebSocket message.
     pub max_body_bytes: usize,
+    /// How long a WebSocket connection may take to send `connection_init` (e.g. `10s`).
+    #[serde(with = "humantime_serde")]
+    pub ws_connection_init_timeout: Duration,
+    /// Most operations (subscriptions, queries, mutations) open at once on one WebSocket
+    /// connection.
+    pub ws_max_subscriptions: usize,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// `text` or `json` logs.
@@ -137,6 +143,8 @@ impl Default for Config {
             graphql_max_depth: 16,
             graphql_max_complexity: 1000,
             max_body_bytes: 1 << 20,
+            ws_connection_init_timeout: Duration::from_secs(10),
+            ws_max_subscriptions: 100,
             trust_forwarded_for: false,
             log_format: LogFormat::Text,
         }
@@ -219,6 +227,12 @@ impl Config {
         }
         if self.password_reset_ttl.is_zero() {
             return Err("`password_reset_ttl` must be longer than zero".to_owned());
+        }
+        if self.ws_max_subscriptions == 0 {
+            return Err("`ws_max_subscriptions` must be at least 1".to_owned());
+        }
+        if self.ws_connection_init_timeout.is_zero() {
+            return Err("`ws_connection_init_timeout` must be longer than zero".to_owned());
         }
         Ok(())
     }

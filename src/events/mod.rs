@@ -74,6 +74,15 @@ pub enum Outbound {
     SessionRevoked(Uuid),
 }
 
+/// What tells live connections to look at their sessions again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSignal {
+    /// A session of this user was revoked (here or on another instance).
+    Revoked(Uuid),
+    /// Revocations may have been missed (the event stream was lost): every session is suspect.
+    AllSuspect,
+}
+
 /// The change bus of one instance; cheap to clone.
 #[derive(Clone)]
 pub struct Bus {
@@ -83,6 +92,7 @@ pub struct Bus {
 struct Inner {
     instance: Uuid,
     local: broadcast::Sender<ChangeEvent>,
+    sessions: broadcast::Sender<SessionSignal>,
     epochs: Arc<Epochs>,
     outbound: Option<mpsc::Sender<Outbound>>,
     metrics: Arc<Metrics>,
@@ -96,6 +106,7 @@ impl Bus {
         with_redis: bool,
     ) -> (Self, Option<mpsc::Receiver<Outbound>>) {
         let (local, _) = broadcast::channel(LOCAL_CAPACITY);
+        let (sessions, _) = broadcast::channel(LOCAL_CAPACITY);
         let (outbound, receiver) = if with_redis {
             let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
             (Some(tx), Some(rx))
@@ -106,6 +117,7 @@ impl Bus {
             inner: Arc::new(Inner {
                 instance: Uuid::new_v4(),
                 local,
+                sessions,
                 epochs,
                 outbound,
                 metrics,
@@ -142,6 +154,7 @@ impl Bus {
     /// Announces that a session of `user` was revoked: at once here, soon everywhere.
     pub fn publish_session_revoked(&self, user: Uuid) {
         self.inner.epochs.session_revoked(user);
+        let _ = self.inner.sessions.send(SessionSignal::Revoked(user));
         if let Some(out) = &self.inner.outbound
             && out.try_send(Outbound::SessionRevoked(user)).is_err()
         {
@@ -154,6 +167,20 @@ impl Bus {
     pub fn receive_session_revoked(&self, user: Uuid) {
         self.inner.epochs.session_revoked(user);
         self.inner.metrics.events_received.inc();
+        let _ = self.inner.sessions.send(SessionSignal::Revoked(user));
+    }
+
+    /// After the event stream was lost: no cached session is trusted, and every live
+    /// connection checks its own again (revocations have no log to replay).
+    pub fn distrust_sessions(&self) {
+        self.inner.epochs.reset_sessions();
+        let _ = self.inner.sessions.send(SessionSignal::AllSuspect);
+    }
+
+    /// A receiver of session revocations (epochs are updated before anything is sent, so a
+    /// session read after a signal reads the revoked state).
+    pub fn subscribe_sessions(&self) -> broadcast::Receiver<SessionSignal> {
+        self.inner.sessions.subscribe()
     }
 
     /// Applies a change another instance published.

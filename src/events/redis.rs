@@ -148,7 +148,7 @@ async fn listen(
         return Err(timeout_error());
     }
     // Session revocations have no log to replay: distrust every cached session instead.
-    bus.epochs().reset_sessions();
+    bus.distrust_sessions();
     let mut stream = pubsub.into_on_message();
     let mut trusted_after_beat = false;
     loop {

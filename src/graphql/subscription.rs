@@ -4,45 +4,27 @@
 //! Each subscription reads an ordered [`feed::Feed`]: the change bus for what happens now,
 //! the change log for what happened before `since` or slipped by, so nothing is lost or seen
 //! twice. A subscription is authorized when it starts and again whenever a change could have
-//! taken that authorization away; it ends with UNAUTHENTICATED when the caller's session
-//! expires or is revoked (checked every [`SESSION_RECHECK`]).
+//! taken that authorization away. The connection ends it with UNAUTHENTICATED when the
+//! caller's session expires or is revoked (`http/ws.rs`).
 
 pub mod feed;
-
-use std::pin::Pin;
-use std::time::Duration;
 
 use async_graphql::futures_util::Stream;
 use async_graphql::{Context, ID, Result, SimpleObject, Subscription as SubscriptionRoot};
 use chrono::{DateTime, Utc};
-use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 use uuid::Uuid;
 
 use super::access::{OrgView, Permission, authorize_any};
 use super::check::{read_revision_token, revision_token};
 use super::context::{ContextExt, parse_id};
 use super::error::ApiError;
-use crate::auth::Caller;
 use crate::domain;
 use crate::events::{ChangeEvent, Reach};
 use crate::store::Store;
 use feed::{Feed, Next};
 
-/// How often a live subscription checks that its session still holds.
-pub const SESSION_RECHECK: Duration = Duration::from_secs(30);
-
 /// Either of these at the organization lets one follow its changes.
 const READERS: [Permission; 2] = [Permission::MEMBERS_READ, Permission::ROLES_READ];
-
-/// The bearer token a WebSocket connection authenticated with, kept in the connection's data
-/// so that a subscription can tell when its session ends. Deliberately not `Debug`.
-pub struct ConnectionToken(String);
-
-impl ConnectionToken {
-    pub fn new(token: String) -> Self {
-        Self(token)
-    }
-}
 
 /// One committed change that can alter decisions in an organization.
 #[derive(SimpleObject, Debug, Clone)]
@@ -98,7 +80,7 @@ impl Subscription {
         organization_id: ID,
         since: Option<String>,
     ) -> Result<impl Stream<Item = Result<PermissionChange>>> {
-        let (user, session) = ctx.signed_in()?;
+        let (user, _) = ctx.signed_in()?;
         let org_id = parse_id("organizationId", &organization_id)?;
         let services = ctx.services();
         // INVARIANT (see feed.rs): subscribed to the bus before anything is read.
@@ -124,7 +106,6 @@ impl Subscription {
             ctx,
             feed,
             user.id,
-            session.expires_at,
             Scope::Organization {
                 id: org_id,
                 authorized_at: granted.view.facts.revision,
@@ -153,7 +134,7 @@ impl Subscription {
             }
             feed.follow(org.id, org.revision);
         }
-        let watch = Watch::new(ctx, feed, user.id, session.expires_at, Scope::Mine);
+        let watch = Watch::new(ctx, feed, user.id, Scope::Mine);
         Ok(watch.into_stream())
     }
 }
@@ -176,34 +157,18 @@ struct Watch<'a, 'b> {
     feed: Feed<Store>,
     me: Uuid,
     scope: Scope,
-    expiry: Pin<Box<Sleep>>,
-    recheck: Interval,
     /// Changes of organizations the caller does not follow (yet) that were passed on: the
     /// bus may repeat them.
     others_seen: std::collections::HashMap<Uuid, i64>,
 }
 
 impl<'a, 'b> Watch<'a, 'b> {
-    fn new(
-        ctx: &'a Context<'b>,
-        feed: Feed<Store>,
-        me: Uuid,
-        session_expires_at: DateTime<Utc>,
-        scope: Scope,
-    ) -> Self {
-        let left = (session_expires_at - Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO);
-        let mut recheck =
-            tokio::time::interval_at(Instant::now() + SESSION_RECHECK, SESSION_RECHECK);
-        recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    fn new(ctx: &'a Context<'b>, feed: Feed<Store>, me: Uuid, scope: Scope) -> Self {
         Self {
             ctx,
             feed,
             me,
             scope,
-            expiry: Box::pin(tokio::time::sleep(left)),
-            recheck,
             others_seen: std::collections::HashMap::new(),
         }
     }
@@ -223,16 +188,7 @@ impl<'a, 'b> Watch<'a, 'b> {
 
     async fn next(&mut self) -> Result<Option<ChangeEvent>, ApiError> {
         loop {
-            let next = tokio::select! {
-                next = self.feed.next() => next?,
-                () = &mut self.expiry => {
-                    return Err(ApiError::unauthenticated("the session has expired; sign in again"));
-                }
-                _ = self.recheck.tick() => {
-                    self.check_session().await?;
-                    continue;
-                }
-            };
+            let next = self.feed.next().await?;
             if matches!(self.scope, Scope::Mine) && self.feed.take_lagged() {
                 self.follow_my_organizations().await?;
             }
@@ -311,20 +267,6 @@ impl<'a, 'b> Watch<'a, 'b> {
         self.ctx
             .signed_in()
             .is_ok_and(|(_, session)| session.reaches(org))
-    }
-
-    /// UNAUTHENTICATED once the connection's session has been revoked or has expired.
-    async fn check_session(&self) -> Result<(), ApiError> {
-        let Some(ConnectionToken(token)) = self.ctx.data_opt::<ConnectionToken>() else {
-            return Ok(());
-        };
-        match self.ctx.services().auth.authenticate(Some(token)).await? {
-            Caller::User { user, .. } if user.id == self.me => Ok(()),
-            Caller::Rejected(why) => Err(ApiError::unauthenticated(why)),
-            _ => Err(ApiError::unauthenticated(
-                "the session has ended; sign in again",
-            )),
-        }
     }
 }
 

@@ -3,34 +3,29 @@
 //! other GET); liveness at `/healthz`, readiness (the database answers) at `/readyz`, metrics
 //! at `/metrics`.
 //!
-//! A WebSocket connection authenticates in its `connection_init` message, with the payload
-//! `{"Authorization": "Bearer <token>"}` (or `{"token": "<token>"}`); it gets the same
-//! [`RequestCtx`] an HTTP request with that header gets.
+//! A WebSocket connection presents its token in its `connection_init` message, and each of
+//! its operations is authorized anew, as an HTTP request with that token is (`ws.rs`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql::{Data, ErrorExtensions, Executor, ServerError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{ErrorExtensions, ServerError};
+use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
-use axum::extract::{
-    ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State, WebSocketUpgrade,
-};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
 use serde_json::json;
-use tracing::Instrument;
 
 mod documents;
 mod oidc;
 mod prepared;
 mod saml;
 mod sso_landing;
+mod ws;
 
 pub use documents::Documents;
 use documents::{BadBody, Reading};
@@ -41,7 +36,6 @@ use crate::domain::Actor;
 use crate::graphql::ApiSchema;
 use crate::graphql::context::RequestCtx;
 use crate::graphql::error::ApiError;
-use crate::graphql::subscription::ConnectionToken;
 
 /// What the routes share. One `Arc`: axum clones the state for every request.
 #[derive(Clone)]
@@ -165,8 +159,8 @@ fn bad_body(BadBody(why): BadBody) -> Response {
     response
 }
 
-/// `GET /graphql`: a WebSocket upgrade becomes a GraphQL-over-WebSocket connection
-/// (`graphql-transport-ws`, or the legacy `graphql-ws`); anything else is shown GraphiQL.
+/// `GET /graphql`: a WebSocket upgrade becomes a GraphQL-over-WebSocket connection (see
+/// `ws.rs`); anything else is shown GraphiQL.
 async fn graphql_get(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -175,48 +169,8 @@ async fn graphql_get(
     if !wants_websocket(request.headers()) {
         return graphiql().await.into_response();
     }
-    let (mut parts, _body) = request.into_parts();
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
-        Ok(protocol) => protocol,
-        Err(status) => {
-            return (
-                status,
-                "ask for the `graphql-transport-ws` (or legacy `graphql-ws`) subprotocol",
-            )
-                .into_response();
-        }
-    };
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let actor = actor_of(&parts.headers, peer, &state.services);
-    // A client that cannot put a token into connection_init may send the header instead.
-    let header_token = bearer(&parts.headers).map(|t| t.map(str::to_owned));
-    let span = tracing::info_span!(
-        "graphql_ws",
-        request_id = actor.request_id.as_deref().unwrap_or_default(),
-        user_id = tracing::field::Empty,
-        org_id = tracing::field::Empty,
-    );
-    let services = state.services.clone();
-    let executor = CodedSchema(state.schema.clone());
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, executor, protocol)
-                .on_connection_init(move |payload| async move {
-                    let token = match init_token(&payload) {
-                        InitToken::Given(token) => token,
-                        InitToken::Absent => header_token,
-                    };
-                    connection_data(&services, token, actor)
-                        .await
-                        .map_err(async_graphql::Error::from)
-                })
-                .serve()
-                .instrument(span)
-        })
+    let actor = actor_of(request.headers(), peer, &state.services);
+    ws::upgrade(state, actor, request).await
 }
 
 /// Whether the request asks to switch to the WebSocket protocol.
@@ -225,63 +179,6 @@ fn wants_websocket(headers: &HeaderMap) -> bool {
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-}
-
-/// What a WebSocket connection's operations run with: the same [`RequestCtx`] an HTTP request
-/// gets (an anonymous or rejected caller included: its operations then fail UNAUTHENTICATED),
-/// plus the token, so that long-running subscriptions can notice a session that ended.
-async fn connection_data(
-    services: &Services,
-    token: Result<Option<String>, &'static str>,
-    actor: Actor,
-) -> Result<Data, ApiError> {
-    let presented = match &token {
-        Ok(Some(t)) => Some(t.clone()),
-        _ => None,
-    };
-    let ctx = request_ctx(
-        services,
-        token.as_ref().map(Option::as_deref).map_err(|e| *e),
-        actor,
-    )
-    .await?;
-    let mut data = Data::default();
-    if let (Caller::User { .. }, Some(token)) = (&ctx.caller, presented) {
-        data.insert(ConnectionToken::new(token));
-    }
-    data.insert(ctx);
-    Ok(data)
-}
-
-/// The credential a connection_init payload carries.
-enum InitToken {
-    /// A token, or why what was sent is not one.
-    Given(Result<Option<String>, &'static str>),
-    /// Nothing that looks like a credential.
-    Absent,
-}
-
-/// Reads `{"Authorization": "Bearer <token>"}` (any case of the key) or `{"token": "<token>"}`.
-fn init_token(payload: &serde_json::Value) -> InitToken {
-    const MALFORMED: &str = "connection_init must carry `{\"Authorization\": \"Bearer <token>\"}` or `{\"token\": \"<token>\"}`";
-    let Some(fields) = payload.as_object() else {
-        return InitToken::Absent;
-    };
-    for (key, value) in fields {
-        if key.eq_ignore_ascii_case("authorization") {
-            return InitToken::Given(match value.as_str() {
-                Some(v) => bearer_value(v).map(|t| Some(t.to_owned())),
-                None => Err(MALFORMED),
-            });
-        }
-    }
-    match fields.get("token") {
-        Some(serde_json::Value::String(t)) if !t.trim().is_empty() => {
-            InitToken::Given(Ok(Some(t.trim().to_owned())))
-        }
-        Some(_) => InitToken::Given(Err(MALFORMED)),
-        None => InitToken::Absent,
-    }
 }
 
 /// Who is calling, and the actor their changes are recorded under: the one place a bearer
@@ -339,28 +236,12 @@ fn with_codes(mut response: async_graphql::Response) -> async_graphql::Response 
     response
 }
 
-/// The schema as WebSocket connections run it: the same limits, and the same error codes as
-/// over HTTP.
-#[derive(Clone)]
-struct CodedSchema(ApiSchema);
-
-impl Executor for CodedSchema {
-    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        with_codes(self.0.execute(request).await)
-    }
-
-    fn execute_stream(
-        &self,
-        request: async_graphql::Request,
-        session_data: Option<Arc<Data>>,
-    ) -> BoxStream<'static, async_graphql::Response> {
-        Executor::execute_stream(&self.0, request, session_data)
-            .map(with_codes)
-            .boxed()
-    }
+fn error_response(e: ApiError) -> GraphQLResponse {
+    error_only(e).into()
 }
 
-fn error_response(e: ApiError) -> GraphQLResponse {
+/// A response that carries `e` and no data.
+fn error_only(e: ApiError) -> async_graphql::Response {
     let error: async_graphql::Error = e.into();
     async_graphql::Response::from_errors(vec![ServerError {
         message: error.message.clone(),
@@ -369,7 +250,6 @@ fn error_response(e: ApiError) -> GraphQLResponse {
         path: Vec::new(),
         extensions: error.extensions,
     }])
-    .into()
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

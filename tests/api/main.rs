@@ -11,6 +11,7 @@ mod attack_enumeration;
 mod attack_escalation;
 mod attack_sso;
 mod attack_stale_cache;
+mod attack_websocket;
 mod audit;
 mod auth;
 mod cache;
