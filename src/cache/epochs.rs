@@ -255,7 +255,7 @@ mod tests {
         ChangeEvent {
             organization_id: org,
             revision,
-            kind: "binding.revoked".to_owned(),
+            kind: crate::events::ChangeKind::BindingRevoked,
             principal_id: Some(principal),
             node_id: None,
             role_id: None,

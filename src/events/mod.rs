@@ -17,13 +17,105 @@ use uuid::Uuid;
 use crate::cache::Epochs;
 use crate::metrics::Metrics;
 
+/// What a committed change did. Stored and sent by its name (`binding.granted`, ...); a name
+/// this build does not know is an error where it is read, never a guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ChangeKind {
+    #[serde(rename = "organization.created")]
+    OrganizationCreated,
+    #[serde(rename = "workspace.created")]
+    WorkspaceCreated,
+    #[serde(rename = "workspace.deleted")]
+    WorkspaceDeleted,
+    #[serde(rename = "project.created")]
+    ProjectCreated,
+    #[serde(rename = "project.deleted")]
+    ProjectDeleted,
+    #[serde(rename = "binding.granted")]
+    BindingGranted,
+    #[serde(rename = "binding.revoked")]
+    BindingRevoked,
+    /// A member's roles were replaced (`setMemberRoles`).
+    #[serde(rename = "member.roles")]
+    MemberRoles,
+    #[serde(rename = "membership.added")]
+    MembershipAdded,
+    #[serde(rename = "membership.status")]
+    MembershipStatus,
+    #[serde(rename = "membership.removed")]
+    MembershipRemoved,
+    /// An SSO sign-in synchronised a member's membership and group bindings.
+    #[serde(rename = "sso.sync")]
+    SsoSync,
+    #[serde(rename = "role.created")]
+    RoleCreated,
+    #[serde(rename = "role.updated")]
+    RoleUpdated,
+    #[serde(rename = "role.deleted")]
+    RoleDeleted,
+}
+
+impl ChangeKind {
+    pub const ALL: [Self; 15] = [
+        Self::OrganizationCreated,
+        Self::WorkspaceCreated,
+        Self::WorkspaceDeleted,
+        Self::ProjectCreated,
+        Self::ProjectDeleted,
+        Self::BindingGranted,
+        Self::BindingRevoked,
+        Self::MemberRoles,
+        Self::MembershipAdded,
+        Self::MembershipStatus,
+        Self::MembershipRemoved,
+        Self::SsoSync,
+        Self::RoleCreated,
+        Self::RoleUpdated,
+        Self::RoleDeleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OrganizationCreated => "organization.created",
+            Self::WorkspaceCreated => "workspace.created",
+            Self::WorkspaceDeleted => "workspace.deleted",
+            Self::ProjectCreated => "project.created",
+            Self::ProjectDeleted => "project.deleted",
+            Self::BindingGranted => "binding.granted",
+            Self::BindingRevoked => "binding.revoked",
+            Self::MemberRoles => "member.roles",
+            Self::MembershipAdded => "membership.added",
+            Self::MembershipStatus => "membership.status",
+            Self::MembershipRemoved => "membership.removed",
+            Self::SsoSync => "sso.sync",
+            Self::RoleCreated => "role.created",
+            Self::RoleUpdated => "role.updated",
+            Self::RoleDeleted => "role.deleted",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Whether the change can make or end the principal's membership.
+    pub fn is_membership(self) -> bool {
+        matches!(
+            self,
+            Self::MembershipAdded
+                | Self::MembershipStatus
+                | Self::MembershipRemoved
+                | Self::SsoSync
+        )
+    }
+}
+
 /// One committed change of an organization, at the revision it committed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeEvent {
     pub organization_id: Uuid,
     pub revision: i64,
-    /// `binding.granted`, `binding.revoked`, `role.updated`, `membership.status`, ...
-    pub kind: String,
+    pub kind: ChangeKind,
     pub principal_id: Option<Uuid>,
     pub node_id: Option<Uuid>,
     pub role_id: Option<Uuid>,
@@ -45,17 +137,33 @@ pub enum Reach {
 }
 
 impl ChangeEvent {
+    /// The narrowest set of decisions the change can alter. Exhaustive on the kind: a new kind
+    /// must say its reach here. An event that lacks the id its kind names (never written so)
+    /// reaches the whole organization rather than nobody.
     pub fn reach(&self) -> Reach {
-        match (self.kind.as_str(), self.principal_id, self.role_id) {
-            ("workspace.created" | "project.created" | "role.created", _, _) => Reach::Nothing,
-            ("role.updated" | "role.deleted", _, Some(role)) => Reach::Role(role),
-            (
-                "binding.granted" | "binding.revoked" | "membership.added" | "membership.status"
-                | "membership.removed",
-                Some(p),
-                _,
-            ) => Reach::Principal(p),
-            _ => Reach::Organization,
+        let principal = || {
+            self.principal_id
+                .map_or(Reach::Organization, Reach::Principal)
+        };
+        match self.kind {
+            // New nodes and unbound roles alter no decision: nothing was bound on them yet.
+            ChangeKind::WorkspaceCreated | ChangeKind::ProjectCreated | ChangeKind::RoleCreated => {
+                Reach::Nothing
+            }
+            // The creator's Admin binding is the only binding of a new organization.
+            ChangeKind::OrganizationCreated => principal(),
+            ChangeKind::BindingGranted
+            | ChangeKind::BindingRevoked
+            | ChangeKind::MemberRoles
+            | ChangeKind::MembershipAdded
+            | ChangeKind::MembershipStatus
+            | ChangeKind::MembershipRemoved
+            | ChangeKind::SsoSync => principal(),
+            ChangeKind::RoleUpdated | ChangeKind::RoleDeleted => {
+                self.role_id.map_or(Reach::Organization, Reach::Role)
+            }
+            // A node and every binding on it and below are gone.
+            ChangeKind::WorkspaceDeleted | ChangeKind::ProjectDeleted => Reach::Organization,
         }
     }
 }
@@ -204,5 +312,71 @@ impl Bus {
     /// A receiver of every change this instance publishes or hears of.
     pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
         self.inner.local.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: ChangeKind, principal: Uuid, role: Uuid) -> ChangeEvent {
+        ChangeEvent {
+            organization_id: Uuid::new_v4(),
+            revision: 1,
+            kind,
+            principal_id: Some(principal),
+            node_id: Some(Uuid::new_v4()),
+            role_id: Some(role),
+            actor_id: None,
+            at: Utc::now(),
+        }
+    }
+
+    /// The narrowest correct reach of every kind: widening one empties caches needlessly and
+    /// tells `myPermissionChanges` subscribers of other members' changes; narrowing one leaves
+    /// stale allows.
+    #[test]
+    fn every_kind_reaches_exactly_whom_it_can_affect() {
+        let (p, r) = (Uuid::new_v4(), Uuid::new_v4());
+        for kind in ChangeKind::ALL {
+            let expected = match kind {
+                ChangeKind::WorkspaceCreated
+                | ChangeKind::ProjectCreated
+                | ChangeKind::RoleCreated => Reach::Nothing,
+                ChangeKind::OrganizationCreated
+                | ChangeKind::BindingGranted
+                | ChangeKind::BindingRevoked
+                | ChangeKind::MemberRoles
+                | ChangeKind::MembershipAdded
+                | ChangeKind::MembershipStatus
+                | ChangeKind::MembershipRemoved
+                | ChangeKind::SsoSync => Reach::Principal(p),
+                ChangeKind::RoleUpdated | ChangeKind::RoleDeleted => Reach::Role(r),
+                ChangeKind::WorkspaceDeleted | ChangeKind::ProjectDeleted => Reach::Organization,
+            };
+            assert_eq!(event(kind, p, r).reach(), expected, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn an_event_missing_its_subject_reaches_the_whole_organization() {
+        let mut e = event(ChangeKind::MemberRoles, Uuid::new_v4(), Uuid::new_v4());
+        e.principal_id = None;
+        assert_eq!(e.reach(), Reach::Organization);
+        let mut e = event(ChangeKind::RoleUpdated, Uuid::new_v4(), Uuid::new_v4());
+        e.role_id = None;
+        assert_eq!(e.reach(), Reach::Organization);
+    }
+
+    #[test]
+    fn kinds_keep_their_names_on_the_wire_and_in_the_log() {
+        for kind in ChangeKind::ALL {
+            let wire = serde_json::to_value(kind).unwrap();
+            assert_eq!(wire, serde_json::json!(kind.as_str()));
+            assert_eq!(ChangeKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::from_value::<ChangeKind>(wire).unwrap(), kind);
+        }
+        assert_eq!(ChangeKind::parse("member.everything"), None);
+        assert!(serde_json::from_value::<ChangeKind>(serde_json::json!("x.y")).is_err());
     }
 }

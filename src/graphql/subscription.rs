@@ -34,7 +34,8 @@ pub struct PermissionChange {
     /// `since` to resume after this change, or as `atLeast` to a check.
     pub revision: String,
     /// What changed: `binding.granted`, `binding.revoked`, `role.created`, `role.updated`,
-    /// `role.deleted`, `membership.added`, `membership.status`, `workspace.deleted`, ...
+    /// `role.deleted`, `member.roles`, `membership.added`, `membership.status`,
+    /// `membership.removed`, `sso.sync`, `workspace.deleted`, ...
     pub kind: String,
     /// The principal whose bindings or membership changed.
     pub principal_id: Option<ID>,
@@ -53,7 +54,7 @@ impl From<ChangeEvent> for PermissionChange {
         Self {
             organization_id: id(e.organization_id),
             revision: revision_token(e.organization_id, e.revision),
-            kind: e.kind,
+            kind: e.kind.as_str().to_owned(),
             principal_id: e.principal_id.map(id),
             node_id: e.node_id.map(id),
             role_id: e.role_id.map(id),
@@ -280,7 +281,7 @@ fn reaches(e: &ChangeEvent, me: Uuid) -> bool {
 }
 
 fn is_my_membership(e: &ChangeEvent, me: Uuid) -> bool {
-    e.kind.starts_with("membership.") && e.principal_id == Some(me)
+    e.kind.is_membership() && e.principal_id == Some(me)
 }
 
 /// Checks, on facts at least as new as `revision`, that `me` still holds [`READERS`] at the

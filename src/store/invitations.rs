@@ -510,7 +510,7 @@ impl Store {
             &txn,
             Change {
                 organization_id: found.organization_id,
-                kind: "membership.added",
+                kind: crate::events::ChangeKind::MembershipAdded,
                 principal_id: Some(user.id),
                 node_id: Some(found.organization_id),
                 role_id: None,

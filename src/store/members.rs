@@ -86,7 +86,7 @@ impl Store {
             &txn,
             super::revision::Change {
                 organization_id,
-                kind: "membership.status",
+                kind: crate::events::ChangeKind::MembershipStatus,
                 principal_id: Some(user_id),
                 node_id: Some(organization_id),
                 role_id: None,
@@ -204,7 +204,7 @@ impl Store {
             &txn,
             super::revision::Change {
                 organization_id,
-                kind: "membership.removed",
+                kind: crate::events::ChangeKind::MembershipRemoved,
                 principal_id: Some(user_id),
                 node_id: Some(organization_id),
                 role_id: None,
@@ -287,7 +287,7 @@ impl Store {
             &txn,
             super::revision::Change {
                 organization_id,
-                kind: "member.roles",
+                kind: crate::events::ChangeKind::MemberRoles,
                 principal_id: Some(user_id),
                 node_id: Some(organization_id),
                 role_id: None,

@@ -113,16 +113,17 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<ChangeEvent>, StoreError> {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-        Ok(entity::change_log::Entity::find()
+        let rows = entity::change_log::Entity::find()
             .filter(entity::change_log::Column::OrganizationId.eq(organization_id))
             .filter(entity::change_log::Column::Revision.gt(since))
             .order_by_asc(entity::change_log::Column::Revision)
             .limit(limit)
             .all(&self.db)
-            .await?
+            .await?;
+        Ok(rows
             .into_iter()
-            .map(ChangeEvent::from)
-            .collect())
+            .map(ChangeEvent::try_from)
+            .collect::<Result<_, _>>()?)
     }
 
     /// The current revision of an organization, if it exists.

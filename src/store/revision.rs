@@ -13,12 +13,12 @@ use uuid::Uuid;
 
 use entity::{change_log, organization};
 
-use crate::events::ChangeEvent;
+use crate::events::{ChangeEvent, ChangeKind};
 
 /// What changed, for the change log and (later) the change events.
 pub(crate) struct Change {
     pub organization_id: Uuid,
-    pub kind: &'static str,
+    pub kind: ChangeKind,
     pub principal_id: Option<Uuid>,
     pub node_id: Option<Uuid>,
     pub role_id: Option<Uuid>,
@@ -54,7 +54,7 @@ pub(crate) async fn bump<C: ConnectionTrait>(
     change_log::Entity::insert(change_log::ActiveModel {
         organization_id: Set(change.organization_id),
         revision: Set(revision),
-        kind: Set(change.kind.to_owned()),
+        kind: Set(change.kind.as_str().to_owned()),
         principal_id: Set(change.principal_id),
         node_id: Set(change.node_id),
         role_id: Set(change.role_id),
@@ -67,7 +67,7 @@ pub(crate) async fn bump<C: ConnectionTrait>(
     Ok(ChangeEvent {
         organization_id: change.organization_id,
         revision,
-        kind: change.kind.to_owned(),
+        kind: change.kind,
         principal_id: change.principal_id,
         node_id: change.node_id,
         role_id: change.role_id,
@@ -76,17 +76,27 @@ pub(crate) async fn bump<C: ConnectionTrait>(
     })
 }
 
-impl From<change_log::Model> for ChangeEvent {
-    fn from(m: change_log::Model) -> Self {
-        Self {
+impl TryFrom<change_log::Model> for ChangeEvent {
+    type Error = DbErr;
+
+    /// A row whose kind this build does not know (a newer instance wrote it) is an error: the
+    /// reader cannot tell whose decisions it altered.
+    fn try_from(m: change_log::Model) -> Result<Self, DbErr> {
+        let kind = ChangeKind::parse(&m.kind).ok_or_else(|| {
+            DbErr::Custom(format!(
+                "change log of {} at {}: unknown kind `{}`",
+                m.organization_id, m.revision, m.kind
+            ))
+        })?;
+        Ok(Self {
             organization_id: m.organization_id,
             revision: m.revision,
-            kind: m.kind,
+            kind,
             principal_id: m.principal_id,
             node_id: m.node_id,
             role_id: m.role_id,
             actor_id: m.actor_id,
             at: m.created_at,
-        }
+        })
     }
 }

@@ -155,7 +155,7 @@ fn builtin_is_immutable(r: &role::Model) -> StoreError {
 async fn lock_custom_role<C: ConnectionTrait>(
     txn: &C,
     id: Uuid,
-    kind: &'static str,
+    kind: crate::events::ChangeKind,
     actor: &Actor,
 ) -> Result<(role::Model, Uuid, ChangeEvent), StoreError> {
     let current = role::Entity::find_by_id(id)
@@ -247,7 +247,7 @@ impl Store {
             &txn,
             Change {
                 organization_id,
-                kind: "role.created",
+                kind: crate::events::ChangeKind::RoleCreated,
                 principal_id: None,
                 node_id: None,
                 role_id: Some(id),
@@ -305,7 +305,7 @@ impl Store {
     ) -> Result<Role, StoreError> {
         let txn = self.db.begin().await?;
         let (current, organization_id, event) =
-            lock_custom_role(&txn, id, "role.updated", actor).await?;
+            lock_custom_role(&txn, id, crate::events::ChangeKind::RoleUpdated, actor).await?;
         let before = load_roles(&txn, [id]).await?.into_iter().next();
         if let Some(name) = &changes.name {
             ensure_name_free(&txn, organization_id, name, Some(id)).await?;
@@ -360,7 +360,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
         let (current, organization_id, event) =
-            lock_custom_role(&txn, id, "role.deleted", actor).await?;
+            lock_custom_role(&txn, id, crate::events::ChangeKind::RoleDeleted, actor).await?;
         let bound = role_binding::Entity::find()
             .filter(role_binding::Column::RoleId.eq(id))
             .all(&txn)

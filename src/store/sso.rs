@@ -534,7 +534,7 @@ impl Store {
             &txn,
             Change {
                 organization_id,
-                kind: "sso.sync",
+                kind: crate::events::ChangeKind::SsoSync,
                 principal_id: Some(user.id),
                 node_id: Some(organization_id),
                 role_id: None,

@@ -26,18 +26,18 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One raw graphql-transport-ws connection.
-struct RawWs(Socket);
+pub(crate) struct RawWs(Socket);
 
 /// What the socket gave next.
 #[derive(Debug)]
-enum Got {
+pub(crate) enum Got {
     Json(Value),
     Closed(Option<u16>),
     Nothing,
 }
 
 impl RawWs {
-    async fn connect(app: &TestApp) -> Self {
+    pub(crate) async fn connect(app: &TestApp) -> Self {
         let mut request = format!("ws://{}/graphql", app.addr)
             .into_client_request()
             .unwrap();
@@ -52,7 +52,7 @@ impl RawWs {
     }
 
     /// Connects and initialises with `token`.
-    async fn signed_in(app: &TestApp, token: &str) -> Self {
+    pub(crate) async fn signed_in(app: &TestApp, token: &str) -> Self {
         let mut ws = Self::connect(app).await;
         ws.send(json!({
             "type": "connection_init",
@@ -65,20 +65,20 @@ impl RawWs {
         }
     }
 
-    async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.0
             .send(Message::text(message.to_string()))
             .await
             .expect("send");
     }
 
-    async fn subscribe(&mut self, id: &str, query: &str) {
+    pub(crate) async fn subscribe(&mut self, id: &str, query: &str) {
         self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query } }))
             .await;
     }
 
     /// The next protocol message (pings answered and skipped), a close, or nothing in `wait`.
-    async fn got(&mut self, wait: Duration) -> Got {
+    pub(crate) async fn got(&mut self, wait: Duration) -> Got {
         let until = tokio::time::Instant::now() + wait;
         loop {
             let next = match tokio::time::timeout_at(until, self.0.next()).await {
@@ -104,7 +104,7 @@ impl RawWs {
     }
 
     /// The payload of the next `next` message of operation `id`.
-    async fn next_of(&mut self, id: &str) -> Value {
+    pub(crate) async fn next_of(&mut self, id: &str) -> Value {
         match self.got(PROMPTLY).await {
             Got::Json(m) if m["type"] == "next" && m["id"] == id => m["payload"].clone(),
             other => panic!("expected `next` for {id}, got {other:?}"),
@@ -112,7 +112,7 @@ impl RawWs {
     }
 
     /// The first error code of the next answer of `id`, which must carry no data.
-    async fn refusal_of(&mut self, id: &str) -> String {
+    pub(crate) async fn refusal_of(&mut self, id: &str) -> String {
         let payload = self.next_of(id).await;
         assert!(
             payload["data"].is_null(),
@@ -124,7 +124,7 @@ impl RawWs {
             .to_owned()
     }
 
-    async fn complete_of(&mut self, id: &str) {
+    pub(crate) async fn complete_of(&mut self, id: &str) {
         match self.got(PROMPTLY).await {
             Got::Json(m) if m["type"] == "complete" && m["id"] == id => {}
             other => panic!("expected `complete` for {id}, got {other:?}"),
@@ -132,7 +132,7 @@ impl RawWs {
     }
 
     /// Runs `query` as operation `id` and gives its one answer.
-    async fn run(&mut self, id: &str, query: &str) -> Value {
+    pub(crate) async fn run(&mut self, id: &str, query: &str) -> Value {
         self.subscribe(id, query).await;
         let payload = self.next_of(id).await;
         self.complete_of(id).await;

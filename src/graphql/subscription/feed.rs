@@ -242,7 +242,7 @@ mod tests {
         ChangeEvent {
             organization_id: org,
             revision,
-            kind: "binding.granted".to_owned(),
+            kind: crate::events::ChangeKind::BindingGranted,
             principal_id: Some(Uuid::nil()),
             node_id: Some(org),
             role_id: None,
