@@ -231,6 +231,24 @@ pub fn router(state: AppState) -> Router {
         }),
     )
     .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+    .layer(axum::middleware::map_request(drop_unfit_request_id))
+}
+
+/// Drops a client's `x-request-id` that is not a plain identifier (it goes into logs and
+/// audit rows): at most 128 characters of letters, digits and `-_.:`. A fresh one is then
+/// made, as for a request that sent none.
+async fn drop_unfit_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let fit = request.headers().get(&REQUEST_ID).is_none_or(|v| {
+        let v = v.as_bytes();
+        !v.is_empty()
+            && v.len() <= 128
+            && v.iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+    });
+    if !fit {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then finishes the requests under
@@ -241,11 +259,27 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let store = state.services.store.clone();
+    let metrics = match state.services.config.metrics_listen {
+        Some(addr) => {
+            let listener = bind(addr).await?;
+            let routes = http::metrics_routes(state.services.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, routes).await {
+                    tracing::error!(error = %e, "the metrics address stopped serving");
+                }
+            }))
+        }
+        None => None,
+    };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(StartError::Serve)?;
+        .map_err(StartError::Serve);
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    served?;
     if let Err(e) = store.close().await {
         tracing::warn!(error = ?e, "closing the database pool");
     }

@@ -92,6 +92,12 @@ pub struct Config {
     /// Most operations (subscriptions, queries, mutations) open at once on one WebSocket
     /// connection.
     pub ws_max_subscriptions: usize,
+    /// An address of its own for `/metrics` (e.g. `127.0.0.1:9090`, a private interface);
+    /// the API's port then serves no metrics.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Without `metrics_listen`: the bearer token `/metrics` on the API's port requires (at
+    /// least 16 characters). With neither, no metrics are served.
+    pub metrics_token: Option<String>,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// `text` or `json` logs.
@@ -145,6 +151,8 @@ impl Default for Config {
             max_body_bytes: 1 << 20,
             ws_connection_init_timeout: Duration::from_secs(10),
             ws_max_subscriptions: 100,
+            metrics_listen: None,
+            metrics_token: None,
             trust_forwarded_for: false,
             log_format: LogFormat::Text,
         }
@@ -227,6 +235,9 @@ impl Config {
         }
         if self.password_reset_ttl.is_zero() {
             return Err("`password_reset_ttl` must be longer than zero".to_owned());
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err("`metrics_token` must be at least 16 characters".to_owned());
         }
         if self.ws_max_subscriptions == 0 {
             return Err("`ws_max_subscriptions` must be at least 1".to_owned());

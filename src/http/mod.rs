@@ -1,7 +1,8 @@
 //! HTTP routes: at `/graphql` the GraphQL endpoint (POST), GraphQL over WebSocket (a GET that
 //! asks for the upgrade; `graphql-transport-ws`, or the legacy `graphql-ws`) and GraphiQL (any
 //! other GET); liveness at `/healthz`, readiness (the database answers) at `/readyz`, metrics
-//! at `/metrics`.
+//! at `/metrics` only for a caller with `IAM_METRICS_TOKEN` (or on their own address,
+//! `IAM_METRICS_LISTEN`: see [`metrics_routes`]).
 //!
 //! A WebSocket connection presents its token in its `connection_init` message, and each of
 //! its operations is authorized anew, as an HTTP request with that token is (`ws.rs`).
@@ -102,11 +103,50 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+/// `/metrics` on the API's port: for the bearer of `metrics_token` only; nothing when the
+/// metrics have their own address or no token is set.
+async fn metrics(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    let config = &state.services.config;
+    let expected = match (&config.metrics_listen, &config.metrics_token) {
+        (None, Some(token)) => token,
+        (Some(_), _) | (None, None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                "metrics are not served on this address: set IAM_METRICS_LISTEN or IAM_METRICS_TOKEN",
+            )
+                .into_response();
+        }
+    };
+    let presented = bearer(&headers).ok().flatten().unwrap_or_default();
+    let matches: bool =
+        subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()).into();
+    if !matches {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "send `Authorization: Bearer <IAM_METRICS_TOKEN>`",
+        )
+            .into_response();
+    }
+    metrics_text(&state.services).into_response()
+}
+
+fn metrics_text(services: &Services) -> impl IntoResponse + use<> {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.services.metrics.render(),
+        services.metrics.render(),
     )
+}
+
+/// The routes of the metrics address (`IAM_METRICS_LISTEN`): `/metrics`, open to whoever
+/// reaches that address (keep it on a private interface).
+pub fn metrics_routes(services: Services) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(services): State<Services>| async move { metrics_text(&services) }),
+        )
+        .with_state(services)
 }
 
 async fn graphql(

@@ -355,6 +355,7 @@ async fn a_cold_instance_takes_facts_from_the_shared_cache() {
     let before = l2_hits(
         b.http
             .get(b.url("/metrics"))
+            .bearer_auth(crate::common::METRICS_TOKEN)
             .send()
             .await
             .unwrap()
@@ -368,6 +369,7 @@ async fn a_cold_instance_takes_facts_from_the_shared_cache() {
         let after = l2_hits(
             b.http
                 .get(b.url("/metrics"))
+                .bearer_auth(crate::common::METRICS_TOKEN)
                 .send()
                 .await
                 .unwrap()

@@ -22,6 +22,9 @@ use tokio::sync::oneshot;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The bearer token `/metrics` takes in tests (`IAM_METRICS_TOKEN`).
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
+
 /// The fixed ids of the built-in roles.
 pub const ADMIN: &str = "00000001-0000-4000-8000-000000000001";
 pub const DEVELOPER: &str = "00000001-0000-4000-8000-000000000002";
@@ -177,6 +180,7 @@ impl TestApp {
         let mut config = Config {
             database_url: db.url.clone(),
             redis_url: suite_redis(),
+            metrics_token: Some(METRICS_TOKEN.to_owned()),
             ..Config::default()
         };
         tweak(&mut config, addr);
@@ -238,6 +242,7 @@ impl TestApp {
         let mut config = Config {
             database_url: database_url.to_owned(),
             redis_url,
+            metrics_token: Some(METRICS_TOKEN.to_owned()),
             ..Config::default()
         };
         tweak(&mut config);
@@ -272,6 +277,7 @@ impl TestApp {
         let text = self
             .http
             .get(self.url("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
             .send()
             .await
             .expect("metrics")
