@@ -7,13 +7,19 @@
 //! browsers do not send to servers: `#token=…&expires_at=…` (RFC 3339), plus `&return_to=…`
 //! when the sign-in was started with one; or `#error=…`, a message for the person signing in.
 //! Internal detail is logged, never shown.
+//!
+//! The login route binds the sign-in to the browser that started it: it sets the pending
+//! request's `state` in an HttpOnly, SameSite=Lax cookie scoped to `/auth/oidc`, and the
+//! callback refuses a `state` this browser did not start (login CSRF: an attacker cannot have
+//! a victim's browser finish the attacker's sign-in). Link round trips (`startSsoLink`) start
+//! from the API, not from this route; they are bound to the account that started them.
 
 use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
@@ -69,7 +75,18 @@ async fn login(
         .and_then(|Query(p)| p.return_to)
         .and_then(|r| sso::safe_return_to(&r));
     match oidc::start(services, &provider, return_to, None).await {
-        Ok(url) => see_other(url.as_str()),
+        Ok(url) => {
+            let mut response = see_other(url.as_str());
+            let state = url
+                .query_pairs()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            if let Ok(cookie) = state_cookie(services, &state, sso::REQUEST_TTL_SECS) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
         Err(e) => {
             log_failure("oidc login", &e);
             landing_error(services, &e)
@@ -92,13 +109,84 @@ async fn callback(
         );
     };
     let actor = actor_of(&headers, peer, services);
-    match sign_in(services, params, &actor).await {
+    let started_here = state_of_browser(&headers).is_some_and(|cookie| {
+        let given = params.state.as_deref().unwrap_or_default();
+        !given.is_empty()
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
+                cookie.as_bytes(),
+                given.as_bytes(),
+            ))
+    });
+    let outcome = match started_here {
+        true => sign_in(services, params, &actor).await,
+        false => foreign(services, params, &actor).await,
+    };
+    let mut response = match outcome {
         Ok(fragment) => see_other(&landing(services, &fragment)),
         Err(e) => {
             log_failure("oidc callback", &e);
             landing_error(services, &e)
         }
+    };
+    // The cookie did its work; a callback it did not match leaves it for the real one.
+    if started_here && let Ok(expired) = state_cookie(services, "", 0) {
+        response.headers_mut().append(header::SET_COOKIE, expired);
     }
+    response
+}
+
+/// The name of the cookie that holds the `state` of the sign-in this browser started.
+const STATE_COOKIE: &str = "iam_oidc_state";
+
+/// The cookie that binds `state` to this browser for `max_age` seconds (0: forget it).
+fn state_cookie(
+    services: &Services,
+    state: &str,
+    max_age: i64,
+) -> Result<HeaderValue, axum::http::header::InvalidHeaderValue> {
+    let secure = if services.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{STATE_COOKIE}={state}; Max-Age={max_age}; Path=/auth/oidc; HttpOnly; SameSite=Lax{secure}"
+    ))
+}
+
+/// The `state` cookie this browser sent, if any.
+fn state_of_browser(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == STATE_COOKIE)
+        .map(|(_, value)| value)
+}
+
+/// A callback whose `state` this browser did not start: only a link round trip may go on
+/// (it started from the API), or an IdP's refusal be shown (it signs no one in); a sign-in is
+/// refused, and its pending request is spent so the code cannot be used elsewhere either.
+async fn foreign(
+    services: &Services,
+    params: CallbackParams,
+    actor: &Actor,
+) -> Result<String, SsoError> {
+    let state = params.state.clone().unwrap_or_default();
+    if params.error.is_some()
+        || (!state.is_empty() && services.store.sso_request_links(&state).await?)
+    {
+        return sign_in(services, params, actor).await;
+    }
+    if !state.is_empty() {
+        let _ = services.store.take_sso_request(&state, None).await;
+    }
+    Err(SsoError::Refused(
+        "this sign-in's state was not issued to this browser: start the sign-in again from the sign-in page"
+            .to_owned(),
+    ))
 }
 
 /// The callback's work: the fragment for the landing page on success.

@@ -451,6 +451,17 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the pending (unused, unexpired) request `id` was started to link an identity
+    /// to an account (`startSsoLink`) rather than to sign in.
+    pub async fn sso_request_links(&self, id: &str) -> Result<bool, StoreError> {
+        let row = sso_request::Entity::find_by_id(id.to_owned())
+            .filter(sso_request::Column::UsedAt.is_null())
+            .filter(sso_request::Column::ExpiresAt.gt(Utc::now()))
+            .one(&self.db)
+            .await?;
+        Ok(row.is_some_and(|r| r.link_user_id.is_some()))
+    }
+
     /// Takes a pending sign-in of `provider_id` (any provider when `None`): it is marked used,
     /// so a second take of the same id, like an expired or unknown one, gives `None`. One
     /// conditional update decides, so concurrent callbacks cannot both win.

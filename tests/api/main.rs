@@ -10,6 +10,7 @@ mod accounts;
 mod attack_enumeration;
 mod attack_escalation;
 mod attack_exposure;
+mod attack_login_csrf;
 mod attack_permission_feed;
 mod attack_sso;
 mod attack_stale_cache;

@@ -24,7 +24,7 @@ use crate::common::{ADMIN, DEVELOPER, OPERATOR, TestApp, VIEWER, data_str};
 /// 32 bytes in base64: the gateway's key for secrets at rest.
 const SECRET_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const CLIENT_ID: &str = "iam-gateway-test";
-const CLIENT_SECRET: &str = "a-client-secret-of-the-test-idp";
+pub(crate) const CLIENT_SECRET: &str = "a-client-secret-of-the-test-idp";
 
 fn idp_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp/oidc")
@@ -116,20 +116,20 @@ impl Drop for Idp {
 
 /// A browser, as far as the tests need one: no automatic redirects, and the cookies each site
 /// sets sent back to it.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     jar: HashMap<String, HashMap<String, String>>,
 }
 
 /// One answer: status, absolute `Location` (if any) and body.
-struct Answer {
+pub(crate) struct Answer {
     status: u16,
     location: Option<String>,
     body: String,
 }
 
 impl Browser {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -148,7 +148,7 @@ impl Browser {
         )
     }
 
-    async fn get(&mut self, url: &str) -> Answer {
+    pub(crate) async fn get(&mut self, url: &str) -> Answer {
         self.send(url, None).await
     }
 
@@ -210,8 +210,8 @@ impl Browser {
 
 /// The gateway with SSO configured (its key, its own public URL, a landing page), an IdP
 /// whose client redirects to it, and an organization with its admin.
-struct Sso {
-    app: TestApp,
+pub(crate) struct Sso {
+    pub(crate) app: TestApp,
     idp: Idp,
     admin: String,
     org: String,
@@ -219,7 +219,7 @@ struct Sso {
 }
 
 impl Sso {
-    async fn start(accounts: Value) -> Self {
+    pub(crate) async fn start(accounts: Value) -> Self {
         Self::start_with(accounts, false).await
     }
 
@@ -255,7 +255,12 @@ impl Sso {
     }
 
     /// An OIDC provider of the organization, created directly in the store.
-    async fn provider(&self, secret: &str, enabled: bool, default_role: Option<&str>) -> Provider {
+    pub(crate) async fn provider(
+        &self,
+        secret: &str,
+        enabled: bool,
+        default_role: Option<&str>,
+    ) -> Provider {
         self.provider_with(
             ProviderSettings::Oidc(self.settings()),
             secret,
@@ -317,7 +322,12 @@ impl Sso {
 
     /// Starts signing in with `provider` and signs in at the IdP as `account`: the URL the
     /// IdP sends the browser back to (the gateway's callback), not yet visited.
-    async fn authorize(&self, browser: &mut Browser, provider: &Provider, account: &str) -> String {
+    pub(crate) async fn authorize(
+        &self,
+        browser: &mut Browser,
+        provider: &Provider,
+        account: &str,
+    ) -> String {
         let start = browser.get(&self.login_url(provider)).await;
         assert_eq!(
             start.status, 303,
@@ -361,7 +371,11 @@ impl Sso {
     }
 
     /// Visits the callback; the landing page's fragment, as pairs.
-    async fn callback(&self, browser: &mut Browser, url: &str) -> HashMap<String, String> {
+    pub(crate) async fn callback(
+        &self,
+        browser: &mut Browser,
+        url: &str,
+    ) -> HashMap<String, String> {
         let answer = browser.get(url).await;
         self.landed(answer)
     }
