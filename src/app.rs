@@ -59,6 +59,8 @@ pub struct ServiceSet {
     pub link: Option<Arc<Link>>,
     /// DNS TXT lookups (domain verification).
     pub dns: Arc<crate::dns::TxtResolver>,
+    /// Rate limits of credential checks, per client address and per account (this instance).
+    pub limits: crate::auth::limits::CredentialLimits,
 }
 
 /// A ready application: services and the schema over them.
@@ -138,6 +140,7 @@ impl AppState {
         let dns = crate::dns::TxtResolver::new(config.dns_resolver).map_err(StartError::Config)?;
         let services = Services(Arc::new(ServiceSet {
             dns: Arc::new(dns),
+            limits: crate::auth::limits::CredentialLimits::new(&config),
             config: Arc::new(config),
             store,
             auth,

@@ -100,6 +100,17 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Credential checks (sign-in, sign-up, password reset requests and redemptions, password
+    /// change, invitation acceptance, email verification) one client address may make per
+    /// minute, on this instance; an IPv6 client's address is its /64.
+    pub rate_limit_ip_per_minute: u32,
+    /// How many of those an address may make at once before the per-minute rate applies.
+    pub rate_limit_ip_burst: u32,
+    /// Credential checks that may name one account (its normalized email, whether or not it
+    /// exists) per minute, on this instance, from any address.
+    pub rate_limit_account_per_minute: u32,
+    /// How many of those may come at once before the per-minute rate applies.
+    pub rate_limit_account_burst: u32,
     /// `text` or `json` logs.
     pub log_format: LogFormat,
 }
@@ -154,6 +165,10 @@ impl Default for Config {
             metrics_listen: None,
             metrics_token: None,
             trust_forwarded_for: false,
+            rate_limit_ip_per_minute: 30,
+            rate_limit_ip_burst: 10,
+            rate_limit_account_per_minute: 10,
+            rate_limit_account_burst: 5,
             log_format: LogFormat::Text,
         }
     }
@@ -244,6 +259,19 @@ impl Config {
         }
         if self.ws_connection_init_timeout.is_zero() {
             return Err("`ws_connection_init_timeout` must be longer than zero".to_owned());
+        }
+        for (name, value) in [
+            ("rate_limit_ip_per_minute", self.rate_limit_ip_per_minute),
+            ("rate_limit_ip_burst", self.rate_limit_ip_burst),
+            (
+                "rate_limit_account_per_minute",
+                self.rate_limit_account_per_minute,
+            ),
+            ("rate_limit_account_burst", self.rate_limit_account_burst),
+        ] {
+            if value == 0 {
+                return Err(format!("`{name}` must be at least 1"));
+            }
         }
         Ok(())
     }

@@ -13,6 +13,7 @@
 //! authz/        the decision engine, PURE (no I/O): catalog, permissions, roles, decide/explain
 //! auth/         who is calling: argon2id passwords, opaque tokens (SHA-256 at rest), sessions;
 //!               accounts.rs: lockout, password reset and change (+ accounts/verification.rs)
+//!               limits.rs: credential-check rate limits per address and per account
 //! store/        the only module that touches entity/ and SeaORM; each change, its audit event
 //!               and its organization revision bump commit in one transaction; facts.rs reads
 //!               a principal's facts for the engine in one statement (one snapshot);
@@ -25,7 +26,8 @@
 //! mail.rs       outgoing email (invitations, password resets) through SMTP (lettre)
 //! metrics.rs    Prometheus metrics of one instance (/metrics)
 //! graphql/      schema, request context, access.rs (the API's own authorization, by the
-//!               engine), error codes, query.rs, check.rs (check, checkMany, explain,
+//!               engine), error codes, credentials.rs (one credential field per request,
+//!               throttle), query.rs, check.rs (check, checkMany, explain,
 //!               effectivePermissions, accessibleNodes), roles.rs (roles and bindings),
 //!               members.rs (members list), sessions.rs (sessions), domains.rs (verified
 //!               email domains), mutation/ (auth, nodes, members: invitations, statuses,

@@ -6,6 +6,7 @@
 //! password sign-in with lockout, password reset by email and password change.
 
 pub mod accounts;
+pub mod limits;
 pub mod password;
 pub mod token;
 

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod check;
 pub mod context;
+pub mod credentials;
 mod domains;
 pub mod error;
 mod members;
@@ -52,7 +53,8 @@ pub fn build_schema_with(
         .limit_depth(config.graphql_max_depth)
         .limit_complexity(config.graphql_max_complexity)
         .limit_recursive_depth(64)
-        .validation_mode(mode);
+        .validation_mode(mode)
+        .extension(credentials::OneCredentialField);
     if !config.graphql_introspection {
         builder = builder.disable_introspection();
     }

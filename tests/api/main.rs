@@ -7,6 +7,7 @@
 mod common;
 
 mod accounts;
+mod attack_credentials;
 mod attack_enumeration;
 mod attack_escalation;
 mod attack_exposure;

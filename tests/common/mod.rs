@@ -132,6 +132,20 @@ fn replace_db_name(url: &str, name: &str) -> String {
     }
 }
 
+/// The defaults, with the credential rate limits out of the way: the suite signs many accounts
+/// up and in from 127.0.0.1 in one process. Tests of the limits set their own
+/// (tests/api/attack_credentials.rs).
+pub fn test_config() -> Config {
+    Config {
+        rate_limit_ip_per_minute: 1_000_000,
+        rate_limit_ip_burst: 1_000_000,
+        rate_limit_account_per_minute: 1_000_000,
+        rate_limit_account_burst: 1_000_000,
+        metrics_token: Some(METRICS_TOKEN.to_owned()),
+        ..Config::default()
+    }
+}
+
 /// A running application and an HTTP client for it.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -180,8 +194,7 @@ impl TestApp {
         let mut config = Config {
             database_url: db.url.clone(),
             redis_url: suite_redis(),
-            metrics_token: Some(METRICS_TOKEN.to_owned()),
-            ..Config::default()
+            ..test_config()
         };
         tweak(&mut config, addr);
         let state = AppState::init(config).await.expect("start the app");
@@ -242,8 +255,7 @@ impl TestApp {
         let mut config = Config {
             database_url: database_url.to_owned(),
             redis_url,
-            metrics_token: Some(METRICS_TOKEN.to_owned()),
-            ..Config::default()
+            ..test_config()
         };
         tweak(&mut config);
         let state = AppState::init(config).await.expect("start the app");

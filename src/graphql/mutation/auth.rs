@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::{Accounts, SignedIn};
 use crate::graphql::access::{Permission, authorize};
 use crate::graphql::context::{ContextExt, parse_id};
+use crate::graphql::credentials::throttle;
 use crate::graphql::sessions::count;
 use crate::graphql::types::User;
 
@@ -110,6 +111,7 @@ impl AuthMutation {
     /// Creates an account and signs it in. Public, unless sign-up is turned off
     /// (`IAM_ALLOW_SIGNUP=false`), then FORBIDDEN.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
+        throttle(ctx, Some(&input.email))?;
         let actor = &ctx.request().actor;
         let signed_in = ctx
             .services()
@@ -126,6 +128,7 @@ impl AuthMutation {
     /// Signs in with email and password. Public. After `lockout_threshold` failed attempts in
     /// a row the account is locked for `lockout_duration`: RATE_LIMITED, saying until when.
     async fn sign_in(&self, ctx: &Context<'_>, input: SignInInput) -> Result<AuthPayload> {
+        throttle(ctx, Some(&input.email))?;
         let actor = &ctx.request().actor;
         let signed_in = accounts(ctx)
             .sign_in(&input.email, &input.password, actor)
@@ -140,6 +143,7 @@ impl AuthMutation {
         ctx: &Context<'_>,
         input: RequestPasswordResetInput,
     ) -> Result<RequestPasswordResetPayload> {
+        throttle(ctx, Some(&input.email))?;
         accounts(ctx)
             .request_password_reset(&input.email, &ctx.request().actor)
             .await?;
@@ -153,6 +157,7 @@ impl AuthMutation {
         ctx: &Context<'_>,
         input: ResetPasswordInput,
     ) -> Result<ResetPasswordPayload> {
+        throttle(ctx, None)?;
         let revoked = accounts(ctx)
             .reset_password(&input.token, &input.new_password, &ctx.request().actor)
             .await?;
@@ -169,6 +174,7 @@ impl AuthMutation {
         input: ChangePasswordInput,
     ) -> Result<ChangePasswordPayload> {
         let (user, session) = ctx.account_wide()?;
+        throttle(ctx, Some(&user.email))?;
         let revoked = accounts(ctx)
             .change_password(
                 user,

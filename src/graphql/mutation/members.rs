@@ -10,6 +10,7 @@ use crate::domain::{self, Email, MemberStatus, Name, Node};
 use crate::graphql::access::{Permission, authorize, authorize_any};
 use crate::graphql::check::revision_now;
 use crate::graphql::context::{ContextExt, parse_id};
+use crate::graphql::credentials::throttle;
 use crate::graphql::error::{ApiError, Code};
 use crate::graphql::roles::{ensure_no_escalation, node_by_id, usable_role};
 use crate::graphql::types::{Invitation, Organization, User};
@@ -425,6 +426,7 @@ impl MemberMutation {
         input: AcceptInvitationInput,
     ) -> Result<AcceptInvitationPayload> {
         let (user, _) = ctx.account_wide()?;
+        throttle(ctx, Some(&user.email))?;
         let (invitation, org) = ctx
             .services()
             .store
@@ -445,6 +447,7 @@ impl MemberMutation {
         ctx: &Context<'_>,
         input: SignUpWithInvitationInput,
     ) -> Result<SignUpWithInvitationPayload> {
+        throttle(ctx, None)?;
         let services = ctx.services();
         let actor = &ctx.request().actor;
         let hash = token::hash(input.token.trim());

@@ -5,6 +5,7 @@ use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 
 use super::auth::accounts;
 use crate::graphql::context::ContextExt;
+use crate::graphql::credentials::throttle;
 use crate::graphql::error::{ApiError, Code};
 use crate::graphql::types::User;
 
@@ -37,6 +38,7 @@ impl VerificationMutation {
         ctx: &Context<'_>,
         input: VerifyEmailInput,
     ) -> Result<VerifyEmailPayload> {
+        throttle(ctx, None)?;
         let user = accounts(ctx)
             .verify_email(&input.token, &ctx.request().actor)
             .await?;
