@@ -59,6 +59,8 @@ pub struct ServiceSet {
     pub link: Option<Arc<Link>>,
     /// DNS TXT lookups (domain verification).
     pub dns: Arc<crate::dns::TxtResolver>,
+    /// The one HTTP client for URLs an organization admin names (SSO issuers, metadata).
+    pub outbound: Arc<crate::outbound::Outbound>,
 }
 
 /// A ready application: services and the schema over them.
@@ -136,8 +138,13 @@ impl AppState {
             config.session_ttl,
         );
         let dns = crate::dns::TxtResolver::new(config.dns_resolver).map_err(StartError::Config)?;
+        let outbound = crate::outbound::Outbound::new(
+            crate::outbound::AddressPolicy::from_setting(config.sso_allow_private_networks),
+        )
+        .map_err(StartError::Config)?;
         let services = Services(Arc::new(ServiceSet {
             dns: Arc::new(dns),
+            outbound: Arc::new(outbound),
             config: Arc::new(config),
             store,
             auth,

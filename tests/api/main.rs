@@ -10,6 +10,7 @@ mod accounts;
 mod attack_enumeration;
 mod attack_escalation;
 mod attack_sso;
+mod attack_ssrf;
 mod attack_stale_cache;
 mod audit;
 mod auth;

@@ -177,6 +177,8 @@ impl TestApp {
         let mut config = Config {
             database_url: db.url.clone(),
             redis_url: suite_redis(),
+            // The test IdPs listen on 127.0.0.1; tests/api/attack_ssrf.rs turns this off.
+            sso_allow_private_networks: true,
             ..Config::default()
         };
         tweak(&mut config, addr);
@@ -238,6 +240,8 @@ impl TestApp {
         let mut config = Config {
             database_url: database_url.to_owned(),
             redis_url,
+            // The test IdPs listen on 127.0.0.1; tests/api/attack_ssrf.rs turns this off.
+            sso_allow_private_networks: true,
             ..Config::default()
         };
         tweak(&mut config);
