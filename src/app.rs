@@ -61,6 +61,8 @@ pub struct ServiceSet {
     pub dns: Arc<crate::dns::TxtResolver>,
     /// Rate limits of credential checks, per client address and per account (this instance).
     pub limits: crate::auth::limits::CredentialLimits,
+    /// The one HTTP client for URLs an organization admin names (SSO issuers, metadata).
+    pub outbound: Arc<crate::outbound::Outbound>,
 }
 
 /// A ready application: services and the schema over them.
@@ -138,9 +140,14 @@ impl AppState {
             config.session_ttl,
         );
         let dns = crate::dns::TxtResolver::new(config.dns_resolver).map_err(StartError::Config)?;
+        let outbound = crate::outbound::Outbound::new(
+            crate::outbound::AddressPolicy::from_setting(config.sso_allow_private_networks),
+        )
+        .map_err(StartError::Config)?;
         let services = Services(Arc::new(ServiceSet {
             dns: Arc::new(dns),
             limits: crate::auth::limits::CredentialLimits::new(&config),
+            outbound: Arc::new(outbound),
             config: Arc::new(config),
             store,
             auth,

@@ -78,6 +78,11 @@ pub struct Config {
     /// The DNS server (`ip:port`) that domain verifications ask; the system's resolver when
     /// unset.
     pub dns_resolver: Option<std::net::SocketAddr>,
+    /// Whether SSO issuer and metadata URLs (and every address they lead to) may be on
+    /// private networks: loopback, RFC 1918, link-local, unique-local, carrier-grade NAT and
+    /// other reserved ranges. Off: only public addresses are fetched (an organization admin
+    /// must not reach the gateway's own network). Turn on for on-premises identity providers.
+    pub sso_allow_private_networks: bool,
     /// Whether GraphQL introspection (and so GraphiQL's docs) is allowed.
     pub graphql_introspection: bool,
     /// Deepest nesting a GraphQL query may have.
@@ -156,6 +161,7 @@ impl Default for Config {
             org_creation: OrgCreation::Anyone,
             platform_operators: Vec::new(),
             dns_resolver: None,
+            sso_allow_private_networks: false,
             graphql_introspection: true,
             graphql_max_depth: 16,
             graphql_max_complexity: 1000,

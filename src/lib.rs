@@ -25,6 +25,8 @@
 //! sso/          single sign-on: provider settings, complete_login (JIT, group sync), oidc, saml
 //! mail.rs       outgoing email (invitations, password resets) through SMTP (lettre)
 //! metrics.rs    Prometheus metrics of one instance (/metrics)
+//! outbound.rs   the one HTTP client for URLs an admin names (SSO issuers, metadata): no
+//!               private addresses after DNS (every hop), capped bodies, timeouts
 //! graphql/      schema, request context, access.rs (the API's own authorization, by the
 //!               engine), error codes, credentials.rs (one credential field per request,
 //!               throttle), query.rs, check.rs (check, checkMany, explain,
@@ -57,5 +59,6 @@ pub mod graphql;
 pub mod http;
 pub mod mail;
 pub mod metrics;
+pub mod outbound;
 pub mod sso;
 pub mod store;

@@ -366,6 +366,25 @@ fn saml_settings(i: &SamlInput) -> Result<SamlSettings, ApiError> {
     Ok(s)
 }
 
+/// Refuses an issuer or metadata URL at an address this server does not fetch from (a private
+/// network, unless the operator allows them): named by an organization admin, it must not
+/// reach the gateway's own network. Every fetch checks again, hop by hop.
+async fn check_destination(ctx: &Context<'_>, settings: &ProviderSettings) -> Result<(), ApiError> {
+    let (field, url) = match settings {
+        ProviderSettings::Oidc(o) => ("issuerUrl", Some(o.issuer_url.as_str())),
+        ProviderSettings::Saml(s) => ("idpMetadataUrl", s.idp_metadata_url.as_deref()),
+    };
+    match url {
+        Some(url) => ctx
+            .services()
+            .outbound
+            .check_url(url)
+            .await
+            .map_err(|e| ApiError::bad_input(field, e.to_string())),
+        None => Ok(()),
+    }
+}
+
 /// The provider with this id and its organization node, after checking `sso:*:manage` there.
 async fn managed_provider(ctx: &Context<'_>, id: &ID) -> Result<(Provider, Node), ApiError> {
     ctx.signed_in()?;
@@ -439,6 +458,7 @@ impl SsoMutation {
                 );
             }
         };
+        check_destination(ctx, &settings).await?;
         let default_role_id =
             default_role(ctx, &org, &granted, input.default_role_id.as_ref()).await?;
         let created = ctx
@@ -519,6 +539,9 @@ impl SsoMutation {
                 )
                 .into());
             }
+        }
+        if let Some(settings) = &change.settings {
+            check_destination(ctx, settings).await?;
         }
         if input.clear_default_role {
             change.default_role_id = Some(None);

@@ -164,7 +164,9 @@ pub fn safe_return_to(raw: &str) -> Option<String> {
 pub async fn test_connection(services: &Services, provider: &Provider) -> Result<String, String> {
     match &provider.settings {
         ProviderSettings::Oidc(settings) => oidc::test_connection(services, settings).await,
-        ProviderSettings::Saml(settings) => saml::test_connection(settings).await,
+        ProviderSettings::Saml(settings) => {
+            saml::test_connection(&services.outbound, settings).await
+        }
     }
 }
 

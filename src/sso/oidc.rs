@@ -13,7 +13,7 @@
 //! Messages in the [`SsoError`]s made here are written for the person signing in; the
 //! underlying errors are logged.
 
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use openidconnect::core::{
@@ -28,7 +28,7 @@ use openidconnect::{
     ClientId, ClientSecret, CsrfToken, DiscoveryError, EmptyExtraTokenFields, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    StandardErrorResponse, StandardTokenResponse, TokenResponse, UserInfoClaims, reqwest,
+    StandardErrorResponse, StandardTokenResponse, TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -36,6 +36,7 @@ use serde_json::Value;
 use super::{Identity, OidcSettings, Provider, ProviderSettings, ServiceUrls, SsoError};
 use crate::app::Services;
 use crate::domain::Actor;
+use crate::outbound::{FetchError, Outbound, Redirects};
 use crate::store::SsoRequest;
 
 /// How long discovered provider metadata (with its JWKS) is reused. A signature that does not
@@ -45,6 +46,11 @@ pub const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 
 /// The scopes asked for when the settings name none.
 pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+
+/// What the person signing in is told when an address the IdP's settings lead to is refused
+/// (the admin's `testSsoConnection` names it).
+const REFUSED: &str =
+    "refused: its address is not a public one, and this server does not reach private networks";
 
 /// Claims besides the standard ones, kept as JSON: which one holds the groups is a setting.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -95,23 +101,6 @@ static DISCOVERED: LazyLock<moka::sync::Cache<String, Arc<CoreProviderMetadata>>
             .build()
     });
 
-/// The HTTP client for everything said to IdPs. Redirects are not followed: a discovery or
-/// token URL that redirects could otherwise lead the server anywhere (SSRF).
-fn http_client() -> Result<reqwest::Client, SsoError> {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    if let Some(client) = CLIENT.get() {
-        return Ok(client.clone());
-    }
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
-        .user_agent(concat!("iam-gateway/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| SsoError::Internal(format!("http client: {e}")))?;
-    Ok(CLIENT.get_or_init(|| client).clone())
-}
-
 fn oidc_settings(provider: &Provider) -> Result<&OidcSettings, SsoError> {
     match &provider.settings {
         ProviderSettings::Oidc(settings) => Ok(settings),
@@ -129,29 +118,49 @@ fn issuer_of(settings: &OidcSettings) -> Result<IssuerUrl, SsoError> {
 /// The provider's metadata and keys: remembered ones when fresh enough, else discovered now.
 /// The flag tells whether they were remembered.
 pub async fn discover(
+    outbound: &Outbound,
     settings: &OidcSettings,
 ) -> Result<(Arc<CoreProviderMetadata>, bool), SsoError> {
     let issuer = issuer_of(settings)?;
     if let Some(found) = DISCOVERED.get(issuer.as_str()) {
         return Ok((found, true));
     }
-    Ok((discover_fresh(&issuer).await?, false))
+    Ok((discover_fresh(outbound, &issuer).await?, false))
 }
 
-/// Fetches the discovery document and the JWKS, and remembers them.
-async fn discover_fresh(issuer: &IssuerUrl) -> Result<Arc<CoreProviderMetadata>, SsoError> {
-    let client = http_client()?;
-    let metadata = CoreProviderMetadata::discover_async(issuer.clone(), &client)
+/// Fetches the discovery document and the JWKS (through `outbound`: every address checked),
+/// and remembers them.
+async fn discover_fresh(
+    outbound: &Outbound,
+    issuer: &IssuerUrl,
+) -> Result<Arc<CoreProviderMetadata>, SsoError> {
+    let metadata = CoreProviderMetadata::discover_async(issuer.clone(), outbound)
         .await
         .map_err(|e| {
             tracing::warn!(issuer = issuer.as_str(), error = ?e, "oidc discovery failed");
-            SsoError::Upstream(match e {
-                DiscoveryError::Validation(_) => {
-                    "its discovery document names another issuer".to_owned()
+            match e {
+                DiscoveryError::Request(FetchError::Refused { .. }) => {
+                    SsoError::Config(REFUSED.to_owned())
                 }
-                DiscoveryError::Parse(_) => "its discovery document could not be read".to_owned(),
-                _ => "its discovery document or keys could not be fetched".to_owned(),
-            })
+                DiscoveryError::Request(_) => SsoError::Upstream(
+                    "its discovery document or keys could not be fetched".to_owned(),
+                ),
+                DiscoveryError::Validation(_) => {
+                    SsoError::Upstream("its discovery document names another issuer".to_owned())
+                }
+                DiscoveryError::Parse(_) => {
+                    SsoError::Upstream("its discovery document could not be read".to_owned())
+                }
+                // Not the body: what an address answers is not shown to whoever named it.
+                DiscoveryError::Response(status, ..) => SsoError::Upstream(format!(
+                    "its discovery document or keys could not be fetched (HTTP {})",
+                    status.as_u16()
+                )),
+                // The enum is non-exhaustive: what it may grow is said the plain way.
+                _ => SsoError::Upstream(
+                    "its discovery document or keys could not be fetched".to_owned(),
+                ),
+            }
         })?;
     let metadata = Arc::new(metadata);
     DISCOVERED.insert(issuer.as_str().to_owned(), metadata.clone());
@@ -223,7 +232,7 @@ pub async fn start(
             "this sign-in method is turned off for the organization".to_owned(),
         ));
     }
-    let (metadata, _) = discover(settings).await?;
+    let (metadata, _) = discover(&services.outbound, settings).await?;
     let urls = ServiceUrls::of(&services.config.public_url, provider);
     let client = client_of(&metadata, settings, None, &urls.redirect_uri)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -318,15 +327,15 @@ pub async fn finish_with_return(
         .clone()
         .ok_or_else(|| SsoError::Internal("pending oidc sign-in without a nonce".to_owned()))?;
     let redirect_uri = ServiceUrls::of(&services.config.public_url, &provider).redirect_uri;
-    let (metadata, remembered) = discover(settings).await?;
+    let (metadata, remembered) = discover(&services.outbound, settings).await?;
     let client = client_of(&metadata, settings, secret.clone(), &redirect_uri)?;
-    let http = http_client()?;
+    let http: &Outbound = &services.outbound;
 
     let tokens = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .map_err(|_| SsoError::Config("the identity provider has no token endpoint".to_owned()))?
         .set_pkce_verifier(PkceCodeVerifier::new(verifier))
-        .request_async(&http)
+        .request_async(http)
         .await
         .map_err(|e| token_error(&provider, e))?;
 
@@ -338,7 +347,7 @@ pub async fn finish_with_return(
     // Keys may have rotated since they were remembered: check once more with fresh ones.
     let (client, claims) = match verified {
         Err(ClaimsVerificationError::SignatureVerification(_)) if remembered => {
-            let fresh = discover_fresh(&issuer_of(settings)?).await?;
+            let fresh = discover_fresh(http, &issuer_of(settings)?).await?;
             let client = client_of(&fresh, settings, secret, &redirect_uri)?;
             let claims = id_token
                 .claims(&client.id_token_verifier(), &nonce)
@@ -383,7 +392,7 @@ pub async fn finish_with_return(
         .map(groups_of);
 
     if (email.is_none() || groups.is_none() || name.is_none()) && client.user_info_url().is_some() {
-        let info = userinfo(&client, &http, &tokens, &claims, &provider).await;
+        let info = userinfo(&client, http, &tokens, &claims, &provider).await;
         match info {
             Ok(info) => {
                 if email.is_none() {
@@ -455,7 +464,7 @@ async fn take_request(services: &Services, state: &str) -> Result<SsoRequest, Ss
 /// The claims at the userinfo endpoint, checked to be about the same subject.
 async fn userinfo(
     client: &OidcClient,
-    http: &reqwest::Client,
+    http: &Outbound,
     tokens: &Tokens,
     claims: &openidconnect::IdTokenClaims<OtherClaims, CoreGenderClaim>,
     provider: &Provider,
@@ -468,7 +477,12 @@ async fn userinfo(
         .map_err(|_| SsoError::Config("the identity provider has no userinfo endpoint".into()))?;
     request.request_async(http).await.map_err(|e| {
         tracing::warn!(provider_id = %provider.id, error = ?e, "oidc userinfo failed");
-        SsoError::Upstream("its userinfo endpoint did not answer as expected".to_owned())
+        match e {
+            openidconnect::UserInfoError::Request(FetchError::Refused { .. }) => {
+                SsoError::Config(format!("its userinfo endpoint: {REFUSED}"))
+            }
+            _ => SsoError::Upstream("its userinfo endpoint did not answer as expected".to_owned()),
+        }
     })
 }
 
@@ -484,9 +498,9 @@ fn groups_of(value: &Value) -> Vec<String> {
     }
 }
 
-fn token_error<RE: std::error::Error + 'static>(
+fn token_error(
     provider: &Provider,
-    e: RequestTokenError<RE, StandardErrorResponse<CoreErrorResponseType>>,
+    e: RequestTokenError<FetchError, StandardErrorResponse<CoreErrorResponseType>>,
 ) -> SsoError {
     tracing::warn!(provider_id = %provider.id, error = ?e, "oidc code exchange failed");
     match e {
@@ -503,6 +517,9 @@ fn token_error<RE: std::error::Error + 'static>(
             ),
             _ => SsoError::Upstream("its token endpoint refused the sign-in".to_owned()),
         },
+        RequestTokenError::Request(FetchError::Refused { .. }) => {
+            SsoError::Config(format!("its token endpoint: {REFUSED}"))
+        }
         RequestTokenError::Request(_) => {
             SsoError::Upstream("its token endpoint could not be reached".to_owned())
         }
@@ -539,7 +556,7 @@ fn claims_error(provider: &Provider, e: ClaimsVerificationError) -> SsoError {
 /// Checks an issuer as an admin configures it: discovery, the endpoints a sign-in needs and
 /// the signing keys. `Ok` is a short summary; `Err` says in plain words what is wrong.
 pub async fn test_connection(
-    _services: &Services,
+    services: &Services,
     settings: &OidcSettings,
 ) -> Result<String, String> {
     let issuer = IssuerUrl::new(settings.issuer_url.trim().to_owned())
@@ -547,9 +564,9 @@ pub async fn test_connection(
     let discovery_url = issuer
         .join(".well-known/openid-configuration")
         .map_err(|_| format!("`{}` is not a URL", settings.issuer_url))?;
-    let http = http_client().map_err(|e| e.to_string())?;
+    let http: &Outbound = &services.outbound;
 
-    let document = fetch_json(&http, discovery_url.as_str(), "the discovery document").await?;
+    let document = fetch_json(http, discovery_url.as_str(), "the discovery document").await?;
     let named = document.get("issuer").and_then(Value::as_str);
     match named {
         None => return Err(format!("`{discovery_url}` names no issuer")),
@@ -570,7 +587,7 @@ pub async fn test_connection(
     }
     let jwks_uri =
         endpoint("jwks_uri").ok_or("the discovery document has no `jwks_uri` (signing keys)")?;
-    let jwks = fetch_json(&http, &jwks_uri, "the signing keys (JWKS)").await?;
+    let jwks = fetch_json(http, &jwks_uri, "the signing keys (JWKS)").await?;
     let keys = jwks
         .get("keys")
         .and_then(Value::as_array)
@@ -580,7 +597,7 @@ pub async fn test_connection(
         return Err(format!("the signing keys at `{jwks_uri}` list no key"));
     }
     // Finally, what a sign-in itself will do (and remember for the next one).
-    discover_fresh(&issuer).await.map_err(|e| match e {
+    discover_fresh(http, &issuer).await.map_err(|e| match e {
         SsoError::Upstream(why) => format!("the discovery document could not be used: {why}"),
         other => other.to_string(),
     })?;
@@ -609,23 +626,14 @@ pub async fn test_connection(
     Ok(summary)
 }
 
-/// GETs a JSON document, or says in plain words why not.
-async fn fetch_json(http: &reqwest::Client, url: &str, what: &str) -> Result<Value, String> {
-    let response = http
-        .get(url)
-        .header("accept", "application/json")
-        .send()
+/// GETs a JSON document (no redirect followed, as a sign-in follows none), or says in plain
+/// words why not: never with what a refused answer contained.
+async fn fetch_json(http: &Outbound, url: &str, what: &str) -> Result<Value, String> {
+    let answer = http
+        .get(url, "application/json", Redirects::Refuse)
         .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                format!("`{url}` did not answer in time ({what})")
-            } else if e.is_connect() {
-                format!("`{url}` cannot be reached: the connection failed ({what})")
-            } else {
-                format!("`{url}` cannot be reached ({what})")
-            }
-        })?;
-    let status = response.status();
+        .map_err(|e| format!("{e} ({what})"))?;
+    let status = answer.status;
     if status.is_redirection() {
         return Err(format!(
             "`{url}` answered with a redirect (HTTP {}); give the final address",
@@ -638,9 +646,6 @@ async fn fetch_json(http: &reqwest::Client, url: &str, what: &str) -> Result<Val
             status.as_u16()
         ));
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|_| format!("`{url}` broke off its answer ({what})"))?;
-    serde_json::from_slice(&body).map_err(|_| format!("`{url}` did not answer JSON ({what})"))
+    serde_json::from_slice(&answer.body)
+        .map_err(|_| format!("`{url}` did not answer JSON ({what})"))
 }

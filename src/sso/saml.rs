@@ -15,7 +15,8 @@
 //!   up; without one it is IdP-initiated, which is allowed;
 //! - its assertion id was not accepted before (replay).
 //!
-//! The IdP is known by its metadata (XML given, or fetched from a URL and kept for
+//! The IdP is known by its metadata (XML given, or fetched from a URL through
+//! [`crate::outbound`] and kept for
 //! [`METADATA_TTL`]), or by its entity id, SSO URL and certificate given one by one; those given
 //! one by one override what the metadata says (`idp.rs`).
 
@@ -115,7 +116,7 @@ pub async fn start(
     {
         return Err(refused(RETURN_TO_SHAPE));
     }
-    let idp = describe(settings, false).await?;
+    let idp = describe(&services.outbound, settings, false).await?;
     let sso_url = idp
         .redirect_sso_url
         .ok_or_else(|| SsoError::Config(NO_REDIRECT_SSO.to_owned()))?;
@@ -173,7 +174,7 @@ pub async fn finish(
     relay_state: Option<&str>,
 ) -> Result<Finished, SsoError> {
     let settings = saml_settings(provider)?;
-    let idp = describe(settings, false).await?;
+    let idp = describe(&services.outbound, settings, false).await?;
     // INVARIANT: the IdP has a signing certificate when samael verifies: without one, samael
     // would not check signatures at all.
     if idp.certificates.is_empty() {

@@ -14,6 +14,7 @@ mod attack_exposure;
 mod attack_login_csrf;
 mod attack_permission_feed;
 mod attack_sso;
+mod attack_ssrf;
 mod attack_stale_cache;
 mod attack_websocket;
 mod audit;

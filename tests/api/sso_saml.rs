@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use iam_gateway::domain::Actor;
+use iam_gateway::outbound::{AddressPolicy, Outbound};
 use iam_gateway::sso::{OidcSettings, Provider, ProviderSettings, SamlSettings, saml};
 use iam_gateway::store::NewProvider;
 use reqwest::StatusCode;
@@ -857,19 +858,21 @@ async fn test_connection_says_what_is_wrong_or_what_was_found() {
         ..by_url(url)
     };
 
-    let ok = saml::test_connection(&only_url(format!("{base}/metadata")))
+    // As the suite's applications are configured: the test IdP listens on loopback.
+    let outbound = Outbound::new(AddressPolicy::from_setting(true)).unwrap();
+    let ok = saml::test_connection(&outbound, &only_url(format!("{base}/metadata")))
         .await
         .unwrap();
     assert!(ok.contains(IDP_ENTITY_ID), "{ok}");
     assert!(ok.contains(IDP_SSO_URL), "{ok}");
     assert!(ok.contains("test-idp"), "names the certificate: {ok}");
 
-    let err = saml::test_connection(&only_url(format!("{base}/page")))
+    let err = saml::test_connection(&outbound, &only_url(format!("{base}/page")))
         .await
         .unwrap_err();
     assert!(err.contains("not SAML metadata"), "{err}");
 
-    let err = saml::test_connection(&only_url(format!("{base}/missing")))
+    let err = saml::test_connection(&outbound, &only_url(format!("{base}/missing")))
         .await
         .unwrap_err();
     assert!(err.contains("HTTP 404"), "{err}");
@@ -878,26 +881,36 @@ async fn test_connection_says_what_is_wrong_or_what_was_found() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let err = saml::test_connection(&only_url(format!("http://127.0.0.1:{port}/metadata")))
-        .await
-        .unwrap_err();
-    assert!(err.contains("cannot fetch the metadata"), "{err}");
+    let err = saml::test_connection(
+        &outbound,
+        &only_url(format!("http://127.0.0.1:{port}/metadata")),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("could not fetch"), "{err}");
 
     // Given one by one, without the certificate.
-    let err = saml::test_connection(&SamlSettings {
-        idp_certificate: None,
-        ..Fixture::settings(None, &idp)
-    })
+    let err = saml::test_connection(
+        &outbound,
+        &SamlSettings {
+            idp_certificate: None,
+            ..Fixture::settings(None, &idp)
+        },
+    )
     .await
     .unwrap_err();
     assert!(err.contains("no signing certificate"), "{err}");
 
-    let err = saml::test_connection(&SamlSettings {
-        idp_certificate: Some(
-            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----".to_owned(),
-        ),
-        ..Fixture::settings(None, &idp)
-    })
+    let err = saml::test_connection(
+        &outbound,
+        &SamlSettings {
+            idp_certificate: Some(
+                "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----"
+                    .to_owned(),
+            ),
+            ..Fixture::settings(None, &idp)
+        },
+    )
     .await
     .unwrap_err();
     assert!(err.contains("not an X.509 certificate"), "{err}");

@@ -142,6 +142,8 @@ pub fn test_config() -> Config {
         rate_limit_account_per_minute: 1_000_000,
         rate_limit_account_burst: 1_000_000,
         metrics_token: Some(METRICS_TOKEN.to_owned()),
+        // The test IdPs listen on 127.0.0.1; tests/api/attack_ssrf.rs turns this off.
+        sso_allow_private_networks: true,
         ..Config::default()
     }
 }

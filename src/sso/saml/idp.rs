@@ -1,5 +1,5 @@
 //! The identity provider as the gateway knows it, from a SAML provider's settings: its metadata
-//! (XML given, or fetched from a URL with a timeout and kept for [`METADATA_TTL`]), or its entity
+//! (XML given, or fetched from a URL through [`Outbound`] and kept for [`METADATA_TTL`]), or its entity
 //! id, single sign-on URL and signing certificate given one by one (which override what the
 //! metadata says); and the plain-words check of all that for administrators
 //! ([`test_connection`]).
@@ -18,12 +18,11 @@ use samael::metadata::{
 use url::Url;
 
 use super::PROTOCOL;
+use crate::outbound::{Outbound, Redirects};
 use crate::sso::{SamlSettings, SsoError};
 
 /// How long fetched IdP metadata is kept before it is fetched again.
 pub const METADATA_TTL: StdDuration = StdDuration::from_secs(300);
-const FETCH_TIMEOUT: StdDuration = StdDuration::from_secs(10);
-const MAX_METADATA_BYTES: usize = 2 << 20;
 
 const NOTHING_GIVEN: &str = "give the identity provider's metadata (by URL or as XML), or its entity id, single sign-on URL and signing certificate";
 pub(super) const NO_REDIRECT_SSO: &str = "the identity provider has no single sign-on service with the HTTP-Redirect binding; give its single sign-on URL";
@@ -112,8 +111,11 @@ impl From<Problem> for SsoError {
 
 /// Fetches (fresh) and reads the IdP's description; says in plain words what is wrong with it,
 /// or what was found.
-pub async fn test_connection(settings: &SamlSettings) -> Result<String, String> {
-    let idp = describe(settings, true)
+pub async fn test_connection(
+    outbound: &Outbound,
+    settings: &SamlSettings,
+) -> Result<String, String> {
+    let idp = describe(outbound, settings, true)
         .await
         .map_err(Problem::into_message)?;
     let sso_url = idp.redirect_sso_url.ok_or(NO_REDIRECT_SSO)?;
@@ -134,13 +136,17 @@ pub async fn test_connection(settings: &SamlSettings) -> Result<String, String> 
 
 /// The IdP from the settings: the metadata (given, or fetched: from the cache unless `fresh`),
 /// then what was given one by one on top.
-pub(super) async fn describe(settings: &SamlSettings, fresh: bool) -> Result<Idp, Problem> {
+pub(super) async fn describe(
+    outbound: &Outbound,
+    settings: &SamlSettings,
+    fresh: bool,
+) -> Result<Idp, Problem> {
     let given_entity = non_empty(settings.idp_entity_id.as_deref());
     let mut idp = if let Some(xml) = non_empty(settings.idp_metadata_xml.as_deref()) {
         from_metadata(xml, given_entity)
             .map_err(|e| Problem::Config(format!("the metadata XML: {e}")))?
     } else if let Some(url) = non_empty(settings.idp_metadata_url.as_deref()) {
-        let xml = fetch_metadata(url, fresh)
+        let xml = fetch_metadata(outbound, url, fresh)
             .await
             .map_err(Problem::Upstream)?;
         from_metadata(&xml, given_entity)
@@ -304,22 +310,6 @@ fn certificate_summary(der: &[u8]) -> String {
     }
 }
 
-fn http_client() -> Result<&'static reqwest::Client, String> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(FETCH_TIMEOUT)
-                .connect_timeout(StdDuration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::limited(5))
-                .user_agent(concat!("iam-gateway/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| format!("cannot make an HTTP client: {e}"))
-        })
-        .as_ref()
-        .map_err(Clone::clone)
-}
-
 /// Fetched metadata by URL, for [`METADATA_TTL`]. Shared by the instance's providers: the same
 /// URL gives the same document.
 fn metadata_cache() -> &'static moka::sync::Cache<String, Arc<str>> {
@@ -332,50 +322,27 @@ fn metadata_cache() -> &'static moka::sync::Cache<String, Arc<str>> {
     })
 }
 
-/// The metadata at `url`: from the cache, unless `fresh` or not there.
-async fn fetch_metadata(url: &str, fresh: bool) -> Result<Arc<str>, String> {
+/// The metadata at `url`: from the cache, unless `fresh` or not there. Redirects are followed
+/// (a few, each checked like the first address).
+async fn fetch_metadata(outbound: &Outbound, url: &str, fresh: bool) -> Result<Arc<str>, String> {
     if !fresh && let Some(xml) = metadata_cache().get(url) {
         return Ok(xml);
     }
-    let parsed = Url::parse(url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| format!("the metadata URL `{url}` is not an http(s) URL"))?;
-    let unreachable = |e: reqwest::Error| {
-        let why = if e.is_timeout() {
-            format!("no answer within {} s", FETCH_TIMEOUT.as_secs())
-        } else if e.is_connect() {
-            "cannot connect".to_owned()
-        } else if e.is_redirect() {
-            "too many redirects".to_owned()
-        } else {
-            "the request failed".to_owned()
-        };
-        tracing::warn!(url, error = ?e, "fetching SAML metadata");
-        format!("cannot fetch the metadata at `{url}`: {why}")
-    };
-    let mut response = http_client()?
-        .get(parsed)
-        .send()
+    let answer = outbound
+        .get(
+            url,
+            "application/samlmetadata+xml, application/xml, text/xml, */*",
+            Redirects::Follow,
+        )
         .await
-        .map_err(unreachable)?;
-    if !response.status().is_success() {
+        .map_err(|e| format!("the metadata URL: {e}"))?;
+    if !answer.status.is_success() {
         return Err(format!(
             "the metadata URL `{url}` answered HTTP {}",
-            response.status()
+            answer.status
         ));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_METADATA_BYTES {
-            return Err(format!(
-                "the document at `{url}` is larger than {} MiB: not SAML metadata",
-                MAX_METADATA_BYTES >> 20
-            ));
-        }
-    }
-    let xml: Arc<str> = String::from_utf8(body)
+    let xml: Arc<str> = String::from_utf8(answer.body)
         .map_err(|_| format!("the document at `{url}` is not text: not SAML metadata"))?
         .into();
     metadata_cache().insert(url.to_owned(), xml.clone());
@@ -401,7 +368,10 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let err = rt.block_on(test_connection(&settings)).unwrap_err();
+        let outbound = Outbound::new(crate::outbound::AddressPolicy::public_only()).unwrap();
+        let err = rt
+            .block_on(test_connection(&outbound, &settings))
+            .unwrap_err();
         assert_eq!(err, NOTHING_GIVEN);
     }
 
