@@ -82,7 +82,10 @@ pub struct Config {
     pub graphql_introspection: bool,
     /// Deepest nesting a GraphQL query may have.
     pub graphql_max_depth: usize,
-    /// Largest complexity (roughly, number of fields) a GraphQL query may have.
+    /// Largest cost a GraphQL query may have, computed before it runs: one per field, and
+    /// every list multiplies what it selects by its page size (`first`, `limit`), or by 20 for
+    /// a list without a page argument (see `graphql/cost.rs`). A query over it is refused
+    /// with BAD_USER_INPUT naming its cost.
     pub graphql_max_complexity: usize,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
@@ -135,7 +138,7 @@ impl Default for Config {
             dns_resolver: None,
             graphql_introspection: true,
             graphql_max_depth: 16,
-            graphql_max_complexity: 1000,
+            graphql_max_complexity: 20_000,
             max_body_bytes: 1 << 20,
             trust_forwarded_for: false,
             log_format: LogFormat::Text,

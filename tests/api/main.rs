@@ -9,6 +9,7 @@ mod common;
 mod accounts;
 mod attack_enumeration;
 mod attack_escalation;
+mod attack_nested_lists;
 mod attack_sso;
 mod attack_stale_cache;
 mod audit;
