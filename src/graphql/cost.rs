@@ -112,4 +112,46 @@ mod tests {
         assert_eq!(page(Some(1_000_000), 50, 200), 200);
         assert_eq!(page(Some(-5), 50, 200), 1);
     }
+
+    /// The cost of `query` with `variables`, read from the refusal of a schema whose limit is
+    /// zero (nothing runs).
+    async fn cost_of(query: &str, variables: serde_json::Value) -> u64 {
+        let config = crate::config::Config {
+            graphql_max_complexity: 0,
+            ..Default::default()
+        };
+        let schema = crate::graphql::build_schema(&config, None);
+        let request = async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(variables));
+        let response = schema.execute(request).await;
+        let cost = response.errors.first().and_then(|e| {
+            let ext = e.extensions.as_ref()?;
+            match ext.get("cost")? {
+                async_graphql::Value::Number(n) => n.as_u64(),
+                _ => None,
+            }
+        });
+        cost.unwrap_or_else(|| panic!("no cost in {:?}", response.errors))
+    }
+
+    #[tokio::test]
+    async fn the_readmes_examples_cost_what_it_says() {
+        let tree = "{ me { organizations { workspaces { projects { path } } } } }";
+        assert_eq!(cost_of(tree, serde_json::json!({})).await, 8422);
+        let mut nested = "id".to_owned();
+        for _ in 0..6 {
+            nested = format!("projects {{ workspace {{ {nested} }} }}");
+        }
+        let seven =
+            format!("{{ workspace(id: \"x\") {{ projects {{ workspace {{ {nested} }} }} }} }}");
+        assert!(cost_of(&seven, serde_json::json!({})).await > 20u64.pow(7));
+        let paged = "query($n: Int) { organization(slug: \"a\") { members(first: $n) { members { email } } } }";
+        let small = cost_of(paged, serde_json::json!({ "n": 2 })).await;
+        let large = cost_of(paged, serde_json::json!({ "n": 200 })).await;
+        let default = cost_of(paged, serde_json::json!({ "n": null })).await;
+        assert_eq!(
+            (small, large, default),
+            (1 + 1 + 2 * 2, 1 + 1 + 200 * 2, 1 + 1 + 50 * 2)
+        );
+    }
 }
