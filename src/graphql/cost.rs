@@ -3,9 +3,12 @@
 //! async-graphql counts one per field, children included, but knows nothing of lists: a
 //! `projects { workspace { projects { … } } }` chain costs (list size)^depth resolver calls
 //! while counting a handful of fields. So every field that returns a list of objects is priced
-//! here by how many items it can return: its page size (`first`, `limit`, the number of
-//! `inputs`), clamped to the most the resolver accepts, or, for a list without a page
-//! argument, [`UNPAGED`] items. Its children are paid once per item.
+//! here by how many items it can return: its page size (`first`, `limit`), clamped to the most
+//! the resolver accepts; a list without a page argument by its most items when it has a bound
+//! (`checkMany`), else [`UNPAGED`] items. Its children are paid once per item. Lists of plain
+//! values that come loaded with their parent (a decision's reasons, a member's roles, a role's
+//! policies, an invitation's grants) have no resolver under them that could multiply work, and
+//! keep async-graphql's price (one, plus their selection once).
 //!
 //! The price is computed during validation, from the request's variables (a page size given
 //! by a variable is priced by its value), on every request: the fast validation mode of
