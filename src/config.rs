@@ -87,7 +87,10 @@ pub struct Config {
     pub graphql_introspection: bool,
     /// Deepest nesting a GraphQL query may have.
     pub graphql_max_depth: usize,
-    /// Largest complexity (roughly, number of fields) a GraphQL query may have.
+    /// Largest cost a GraphQL query may have, computed before it runs: one per field, and
+    /// every list multiplies what it selects by its page size (`first`, `limit`), or by 20 for
+    /// a list without a page argument (see `graphql/cost.rs`). A query over it is refused
+    /// with BAD_USER_INPUT naming its cost.
     pub graphql_max_complexity: usize,
     /// Largest request body accepted, in bytes; also the largest WebSocket message.
     pub max_body_bytes: usize,
@@ -164,7 +167,7 @@ impl Default for Config {
             sso_allow_private_networks: false,
             graphql_introspection: true,
             graphql_max_depth: 16,
-            graphql_max_complexity: 1000,
+            graphql_max_complexity: 20_000,
             max_body_bytes: 1 << 20,
             ws_connection_init_timeout: Duration::from_secs(10),
             ws_max_subscriptions: 100,

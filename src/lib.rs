@@ -33,7 +33,9 @@
 //!               effectivePermissions, accessibleNodes), roles.rs (roles and bindings),
 //!               members.rs (members list), sessions.rs (sessions), domains.rs (verified
 //!               email domains), mutation/ (auth, nodes, members: invitations, statuses,
-//!               removal; verification: email proofs), types.rs, subscription.rs (+ feed.rs:
+//!               removal; verification: email proofs), types.rs, cost.rs (query cost: lists
+//!               priced by page size, refused over budget before running), loaders.rs (batched
+//!               node lookups), subscription.rs (+ feed.rs:
 //!               permission changes, replayed from the change log, then live)
 //! http/         axum routes: /graphql (POST API; GET: WebSocket upgrade or GraphiQL),
 //!               /healthz, /readyz, /metrics; documents.rs: body → request, parsed queries kept;

@@ -19,6 +19,10 @@ pub struct Metrics {
     pub validations_prepared: IntCounter,
     pub cache_bypassed: IntCounter,
     pub store_loads: IntCounter,
+    /// Nodes the GraphQL resolvers asked for (a node, or a node's children), and the store
+    /// queries that answered them: siblings at one level of a query share one batch.
+    pub node_lookups: IntCounter,
+    pub node_batches: IntCounter,
     pub invalidations: IntCounter,
     pub evaluations: IntCounter,
     pub events_published: IntCounter,
@@ -120,6 +124,16 @@ impl Metrics {
                 "lookups answered from the store because the caches were not trusted",
             )?,
             store_loads: counter(&r, "store_loads_total", "facts read from the database")?,
+            node_lookups: counter(
+                &r,
+                "node_lookups_total",
+                "nodes (or nodes' children) GraphQL resolvers asked the store for",
+            )?,
+            node_batches: counter(
+                &r,
+                "node_batches_total",
+                "store queries that answered those lookups, a batch each",
+            )?,
             invalidations: counter(
                 &r,
                 "cache_invalidations_total",

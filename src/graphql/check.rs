@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::access::{OrgView, Permission, RoleNames, authorize};
 use super::context::{ContextExt, parse_id};
+use super::cost;
 use super::error::ApiError;
 use super::query::dress;
 use super::roles::{Effect, NodeKind};
@@ -452,6 +453,9 @@ impl CheckQuery {
 
     /// Decides many checks (at most 500) in order, loading each organization's facts once.
     /// Each check needs what `check` needs.
+    // Priced at its most inputs: counting them would parse every input once more on the
+    // hottest path, and what a decision selects is cheap.
+    #[graphql(complexity = "cost::list(MAX_BATCH, child_complexity)")]
     async fn check_many(
         &self,
         ctx: &Context<'_>,
@@ -535,6 +539,7 @@ impl CheckQuery {
 
     /// The permissions the caller holds at a node (for any resource there), so a UI can show or
     /// hide what it offers. Needs a membership of the node's organization.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn effective_permissions(
         &self,
         ctx: &Context<'_>,
@@ -561,6 +566,7 @@ impl CheckQuery {
     /// The workspaces and projects of an organization where the caller holds
     /// `resourceType:*:action`, in path order, a page at a time (`first` up to 200, `after` a
     /// cursor from the previous page). Needs a membership of the organization.
+    #[graphql(complexity = "cost::list(cost::page(Some(first), 50, 200), child_complexity)")]
     async fn accessible_nodes(
         &self,
         ctx: &Context<'_>,

@@ -71,11 +71,7 @@ impl Member {
         if !view.active() {
             return Ok(Vec::new());
         }
-        let projects = ctx
-            .services()
-            .store
-            .projects_of_org(self.organization_id)
-            .await?;
+        let projects = super::loaders::projects_of_org(ctx, self.organization_id).await?;
         let mut out = Vec::new();
         for p in projects {
             let path = [self.organization_id, p.workspace_id, p.id];
@@ -99,7 +95,7 @@ pub struct MemberPage {
 }
 
 /// Most members one page may hold.
-const MAX_PAGE: i32 = 200;
+pub(super) const MAX_PAGE: i32 = 200;
 
 /// The organization's members and pending invitations, filtered, ordered by email, paged.
 /// The caller has been authorized (`members:*:read`).

@@ -5,9 +5,11 @@
 pub mod access;
 pub mod check;
 pub mod context;
+pub mod cost;
 pub mod credentials;
 mod domains;
 pub mod error;
+mod loaders;
 mod members;
 mod mutation;
 mod query;
@@ -41,9 +43,10 @@ pub fn build_schema(config: &Config, services: Option<Services>) -> ApiSchema {
     build_schema_with(config, services, ValidationMode::Strict)
 }
 
-/// As [`build_schema`], validating queries in `mode`. `Fast` applies the depth, complexity and
+/// As [`build_schema`], validating queries in `mode`. `Fast` applies the depth, cost and
 /// recursion limits and the structural rules only: it is for query texts already known to pass
-/// the full validation (see `http/documents.rs`).
+/// the full validation (see `http/documents.rs`). The cost (`cost.rs`) is computed from each
+/// request's variables in either mode.
 pub fn build_schema_with(
     config: &Config,
     services: Option<Services>,
@@ -51,7 +54,9 @@ pub fn build_schema_with(
 ) -> ApiSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .limit_depth(config.graphql_max_depth)
-        .limit_complexity(config.graphql_max_complexity)
+        .extension(cost::CostLimit {
+            limit: config.graphql_max_complexity,
+        })
         .limit_recursive_depth(64)
         .validation_mode(mode)
         .extension(credentials::OneCredentialField);
@@ -59,7 +64,7 @@ pub fn build_schema_with(
         builder = builder.disable_introspection();
     }
     if let Some(services) = services {
-        builder = builder.data(services);
+        builder = builder.data(loaders::nodes(&services)).data(services);
     }
     builder.finish()
 }

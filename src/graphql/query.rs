@@ -4,7 +4,9 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::access::{OrgView, Permission, member_view};
 use super::context::{ContextExt, parse_id};
+use super::cost;
 use super::error::{ApiError, Code};
+use super::loaders;
 use super::types::{Me, Node, Organization, Project, Workspace};
 use crate::domain::{self, Slug};
 
@@ -23,6 +25,7 @@ impl BaseQuery {
     }
 
     /// The organizations where the caller is an active member. Needs a session.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
         let (user, session) = ctx.signed_in()?;
         let mut orgs = ctx.services().store.organizations_of(user.id).await?;
@@ -148,10 +151,7 @@ pub(super) async fn visible_node(ctx: &Context<'_>, node: domain::Node) -> Resul
     };
     let granted = member_view(ctx, node.organization_id(), what).await?;
     let under: Vec<domain::Node> = match &node {
-        domain::Node::Workspace(w) => ctx
-            .services()
-            .store
-            .projects(w.id)
+        domain::Node::Workspace(w) => loaders::projects_of(ctx, w.id)
             .await?
             .into_iter()
             .map(domain::Node::Project)
@@ -167,10 +167,8 @@ pub(super) async fn visible_node(ctx: &Context<'_>, node: domain::Node) -> Resul
 /// A node as a GraphQL object, with the slugs of its ancestors for its path. The caller must
 /// have been authorized for it.
 pub(super) async fn dress(ctx: &Context<'_>, node: domain::Node) -> Result<Node, ApiError> {
-    let store = &ctx.services().store;
     let org_slug = |id| async move {
-        store
-            .organization(id)
+        loaders::organization(ctx, id)
             .await?
             .map(|o| o.slug)
             .ok_or_else(|| ApiError::not_found("organization"))
@@ -182,8 +180,7 @@ pub(super) async fn dress(ctx: &Context<'_>, node: domain::Node) -> Result<Node,
             inner: ws,
         }),
         domain::Node::Project(p) => {
-            let ws = store
-                .workspace(p.workspace_id)
+            let ws = loaders::workspace(ctx, p.workspace_id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("workspace"))?;
             Node::Project(Project {

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::access::{OrgView, Permission, authorize, authorize_any};
 use super::context::{ContextExt, parse_id};
+use super::cost;
 use super::error::ApiError;
 use super::types::User;
 use crate::authz::{CompiledRole, Effect as AuthzEffect, Policy as AuthzPolicy};
@@ -336,6 +337,7 @@ pub struct RoleQuery;
 #[Object]
 impl RoleQuery {
     /// The permission catalog, grouped by resource type. Needs a session.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn permission_catalog(&self, ctx: &Context<'_>) -> Result<Vec<PermissionGroup>> {
         ctx.signed_in()?;
         Ok(ctx
@@ -354,6 +356,7 @@ impl RoleQuery {
 
     /// The roles usable in an organization (built-in first), with their binding counts.
     /// Needs `roles:*:read` at the organization.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn roles(&self, ctx: &Context<'_>, organization_id: ID) -> Result<Vec<Role>> {
         let org =
             super::mutation::org_node(ctx, parse_id("organizationId", &organization_id)?).await?;
@@ -385,6 +388,7 @@ impl RoleQuery {
     /// Role bindings, either made at one node (`nodeId`; needs `members:*:read` there), or of one
     /// principal in an organization (`organizationId` and `principalId`; needs nothing more
     /// than a membership for one's own, `members:*:read` at the organization for anyone's).
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn role_bindings(
         &self,
         ctx: &Context<'_>,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::access::{Permission, authorize};
 use super::context::{ContextExt, parse_id};
+use super::cost;
 use super::mutation::org_node;
 use crate::domain;
 
@@ -83,6 +84,7 @@ pub struct SessionQuery;
 impl SessionQuery {
     /// The caller's live sessions: the current one first, then the most recently active.
     /// Needs a session.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn my_sessions(&self, ctx: &Context<'_>) -> Result<Vec<ActiveSession>> {
         let (user, session) = ctx.signed_in()?;
         let mut sessions = ctx
@@ -99,6 +101,7 @@ impl SessionQuery {
 
     /// A member's live sessions, most recently active first. Needs `members:*:manage` at the
     /// organization; the user must be a member of it.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn member_sessions(
         &self,
         ctx: &Context<'_>,

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::access::{Permission, authorize};
 use super::context::{ContextExt, parse_id};
+use super::cost;
 use super::error::{ApiError, Code};
 use super::roles::{ensure_no_escalation, node_by_id, usable_role};
 use crate::domain::{DomainName, Node};
@@ -94,6 +95,7 @@ impl From<GroupMapping> for SsoGroupMapping {
 #[ComplexObject]
 impl SsoProvider {
     /// IdP group → role mappings, applied at every sign-in.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn group_mappings(&self, ctx: &Context<'_>) -> Result<Vec<SsoGroupMapping>> {
         let list = ctx.services().store.group_mappings(&self.inner).await?;
         Ok(list.into_iter().map(Into::into).collect())

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 
 use super::access::{Permission, authorize, member_view};
 use super::context::ContextExt;
+use super::cost;
 use super::error::ApiError;
+use super::loaders;
 use crate::domain;
 
 /// An account as others see it.
@@ -72,6 +74,7 @@ impl Me {
     }
 
     /// The organizations where the caller is an active member.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
         let mut orgs = ctx.services().store.organizations_of(self.user.id).await?;
         // An SSO session sees only its own organization.
@@ -137,11 +140,13 @@ impl Organization {
     }
 
     /// The organization's email domains, verified or not. Needs `sso:*:manage`.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn domains(&self, ctx: &Context<'_>) -> Result<Vec<super::domains::OrganizationDomain>> {
         super::domains::domains_of(ctx, self.0.id).await
     }
 
     /// The organization's identity providers. Needs `sso:*:manage`.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn sso_providers(&self, ctx: &Context<'_>) -> Result<Vec<super::sso::SsoProvider>> {
         authorize(ctx, &self.node(), Permission::SSO_MANAGE, "organization").await?;
         let list = ctx.services().store.providers(self.0.id).await?;
@@ -166,12 +171,15 @@ impl Organization {
 
     /// The workspaces of the organization the caller can see, by slug: those where they hold
     /// `workspace:*:read` at the workspace or at one of its projects.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn workspaces(&self, ctx: &Context<'_>) -> Result<Vec<Workspace>> {
         let granted = member_view(ctx, self.0.id, "organization").await?;
-        let store = &ctx.services().store;
-        let projects = store.projects_of_org(self.0.id).await?;
+        let (workspaces, projects) = futures_util::try_join!(
+            loaders::workspaces_of(ctx, self.0.id),
+            loaders::projects_of_org(ctx, self.0.id),
+        )?;
         let mut visible = Vec::new();
-        for w in store.workspaces(self.0.id).await? {
+        for w in workspaces {
             let under: Vec<domain::Node> = projects
                 .iter()
                 .filter(|p| p.workspace_id == w.id)
@@ -193,6 +201,9 @@ impl Organization {
 
     /// The members of the organization, pending invitations included (status `PENDING`), by
     /// email, a page at a time. Needs `members:*:read`.
+    #[graphql(
+        complexity = "cost::list(cost::page(first, 50, super::members::MAX_PAGE), child_complexity)"
+    )]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -210,6 +221,7 @@ impl Organization {
 
     /// The invitations of the organization, newest first, optionally only those with these
     /// statuses or whose email contains `email`. Needs `members:*:invite`.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn invitations(
         &self,
         ctx: &Context<'_>,
@@ -242,6 +254,7 @@ impl Organization {
 
     /// The newest audit events of the organization, newest first (at most 500).
     /// Needs `audit:*:read`.
+    #[graphql(complexity = "cost::list(cost::page(Some(limit), 50, 500), child_complexity)")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
@@ -294,19 +307,17 @@ impl Workspace {
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> Result<Organization> {
-        let org = ctx
-            .services()
-            .store
-            .organization(self.inner.organization_id)
+        let org = loaders::organization(ctx, self.inner.organization_id)
             .await?
             .ok_or_else(|| ApiError::not_found("organization"))?;
         Ok(Organization(org))
     }
 
     /// The projects of the workspace where the caller holds `workspace:*:read`, by slug.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
         let granted = member_view(ctx, self.inner.organization_id, "workspace").await?;
-        let list = ctx.services().store.projects(self.inner.id).await?;
+        let list = loaders::projects_of(ctx, self.inner.id).await?;
         let base = format!("{}/{}", self.org_slug, self.inner.slug);
         let mut visible = Vec::new();
         for p in list {
@@ -357,10 +368,7 @@ impl Project {
     }
 
     async fn workspace(&self, ctx: &Context<'_>) -> Result<Workspace> {
-        let ws = ctx
-            .services()
-            .store
-            .workspace(self.inner.workspace_id)
+        let ws = loaders::workspace(ctx, self.inner.workspace_id)
             .await?
             .ok_or_else(|| ApiError::not_found("workspace"))?;
         let org_slug = self

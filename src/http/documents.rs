@@ -13,9 +13,12 @@
 //! resolvers' argument parsing refuses anyway, as a client error. So a text remembers the
 //! shapes of the variables it ran with cleanly (no error at all) under the full validation;
 //! a later request whose text and variables' shape were seen so runs under the schema's fast
-//! validation mode, which still applies the depth and complexity limits and the structural
-//! rules every time. Any other shape (an unknown or misspelt input field above all, which
-//! argument parsing would silently ignore) gets the full validation.
+//! validation mode, which still applies the depth and cost limits and the structural rules
+//! every time. The cost is computed from this request's variables, values and all (a page size
+//! given by a variable is priced by its value, see `graphql/cost.rs`), so a text that passed
+//! with a small page is refused when it comes back with a large one. Any other shape (an
+//! unknown or misspelt input field above all, which argument parsing would silently ignore)
+//! gets the full validation.
 //!
 //! Shapes are hashed with the process's random keys, so a client cannot craft one that
 //! collides with a shape seen before.

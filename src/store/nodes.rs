@@ -518,6 +518,67 @@ impl Store {
             .collect())
     }
 
+    /// The organizations with these ids (one query: the GraphQL loaders batch their lookups).
+    pub async fn organizations_by_ids(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<Vec<Organization>, StoreError> {
+        Ok(organization::Entity::find()
+            .filter(organization::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Organization::from)
+            .collect())
+    }
+
+    /// The workspaces with these ids (one query).
+    pub async fn workspaces_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Workspace>, StoreError> {
+        Ok(workspace::Entity::find()
+            .filter(workspace::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Workspace::from)
+            .collect())
+    }
+
+    /// The workspaces of these organizations, by slug (one query).
+    pub async fn workspaces_of_orgs(&self, ids: &[Uuid]) -> Result<Vec<Workspace>, StoreError> {
+        Ok(workspace::Entity::find()
+            .filter(workspace::Column::OrganizationId.is_in(ids.iter().copied()))
+            .order_by_asc(workspace::Column::Slug)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Workspace::from)
+            .collect())
+    }
+
+    /// The projects of these workspaces, by slug (one query).
+    pub async fn projects_of_workspaces(&self, ids: &[Uuid]) -> Result<Vec<Project>, StoreError> {
+        Ok(project::Entity::find()
+            .filter(project::Column::WorkspaceId.is_in(ids.iter().copied()))
+            .order_by_asc(project::Column::Slug)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Project::from)
+            .collect())
+    }
+
+    /// The projects of these organizations, by slug (one query).
+    pub async fn projects_of_orgs(&self, ids: &[Uuid]) -> Result<Vec<Project>, StoreError> {
+        Ok(project::Entity::find()
+            .filter(project::Column::OrganizationId.is_in(ids.iter().copied()))
+            .order_by_asc(project::Column::Slug)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Project::from)
+            .collect())
+    }
+
     /// Any node by id.
     pub async fn node(&self, id: Uuid) -> Result<Option<Node>, StoreError> {
         node_by_id(&self.db, id).await

@@ -12,6 +12,7 @@ mod attack_enumeration;
 mod attack_escalation;
 mod attack_exposure;
 mod attack_login_csrf;
+mod attack_nested_lists;
 mod attack_permission_feed;
 mod attack_sso;
 mod attack_ssrf;

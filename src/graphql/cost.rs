@@ -1,0 +1,160 @@
+//! What a query costs, and the budget it must fit before anything runs.
+//!
+//! async-graphql counts one per field, children included, but knows nothing of lists: a
+//! `projects { workspace { projects { … } } }` chain costs (list size)^depth resolver calls
+//! while counting a handful of fields. So every field that returns a list of objects is priced
+//! here by how many items it can return: its page size (`first`, `limit`), clamped to the most
+//! the resolver accepts; a list without a page argument by its most items when it has a bound
+//! (`checkMany`), else [`UNPAGED`] items. Its children are paid once per item. Lists of plain
+//! values that come loaded with their parent (a decision's reasons, a member's roles, a role's
+//! policies, an invitation's grants) have no resolver under them that could multiply work, and
+//! keep async-graphql's price (one, plus their selection once).
+//!
+//! The price is computed during validation, from the request's variables (a page size given
+//! by a variable is priced by its value), on every request: the fast validation mode of
+//! remembered texts (`http/documents.rs`) computes it too, so a text that passed once with a
+//! small page cannot run again with a large one. [`CostLimit`] then refuses a query over
+//! `graphql_max_complexity` with BAD_USER_INPUT, naming its cost and the limit, before any
+//! resolver runs.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
+use async_graphql::{ErrorExtensions, ServerError, ValidationResult};
+
+use super::error::ApiError;
+
+/// The items a list without a page argument is priced at (the workspaces of an organization,
+/// the projects of a workspace, a member's roles...). Such lists can be longer; the budget
+/// then underestimates them, but the loaders (`loaders.rs`) keep the store work at one query
+/// per level.
+pub const UNPAGED: usize = 20;
+
+/// The most one field can cost: sums of many such fields stay far from overflowing.
+const CEILING: usize = 1 << 40;
+
+/// The price of a list field of `items` items whose selection costs `child` each.
+pub fn list(items: usize, child: usize) -> usize {
+    items
+        .saturating_mul(child.max(1))
+        .saturating_add(1)
+        .min(CEILING)
+}
+
+/// The items a page argument asks for: `given`, or `default` when omitted, within `1..=max`
+/// (the resolver refuses anything outside; pricing it at the bound is enough).
+pub fn page(given: Option<i32>, default: i32, max: i32) -> usize {
+    usize::try_from(given.unwrap_or(default).clamp(1, max)).unwrap_or(1)
+}
+
+/// The schema extension that refuses a query costing more than `limit`.
+pub struct CostLimit {
+    pub limit: usize,
+}
+
+impl ExtensionFactory for CostLimit {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(CostCheck { limit: self.limit })
+    }
+}
+
+struct CostCheck {
+    limit: usize,
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for CostCheck {
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        if result.complexity > self.limit {
+            return Err(vec![over_budget(result.complexity, self.limit)]);
+        }
+        Ok(result)
+    }
+}
+
+/// The error of a query over budget: BAD_USER_INPUT, with `cost` and `limit` in extensions.
+fn over_budget(cost: usize, limit: usize) -> ServerError {
+    let error = async_graphql::Error::from(ApiError::bad_input(
+        "query",
+        format!(
+            "this query would cost {cost}, more than the limit of {limit} (`graphql_max_complexity`): every list multiplies the cost of what it selects by its page size (`first`), or by {UNPAGED} for a list without one; ask for smaller pages or fewer nested lists"
+        ),
+    ))
+    .extend_with(|_, ext| {
+        ext.set("cost", u64::try_from(cost).unwrap_or(u64::MAX));
+        ext.set("limit", u64::try_from(limit).unwrap_or(u64::MAX));
+    });
+    ServerError {
+        message: error.message,
+        source: None,
+        locations: Vec::new(),
+        path: Vec::new(),
+        extensions: error.extensions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_multiply_and_never_overflow() {
+        assert_eq!(list(30, 2), 61);
+        assert_eq!(list(30, 0), 31);
+        let mut cost = 1;
+        for _ in 0..64 {
+            cost = list(usize::MAX, cost);
+        }
+        assert_eq!(cost, CEILING);
+        assert_eq!(page(None, 50, 200), 50);
+        assert_eq!(page(Some(1_000_000), 50, 200), 200);
+        assert_eq!(page(Some(-5), 50, 200), 1);
+    }
+
+    /// The cost of `query` with `variables`, read from the refusal of a schema whose limit is
+    /// zero (nothing runs).
+    async fn cost_of(query: &str, variables: serde_json::Value) -> u64 {
+        let config = crate::config::Config {
+            graphql_max_complexity: 0,
+            ..Default::default()
+        };
+        let schema = crate::graphql::build_schema(&config, None);
+        let request = async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(variables));
+        let response = schema.execute(request).await;
+        let cost = response.errors.first().and_then(|e| {
+            let ext = e.extensions.as_ref()?;
+            match ext.get("cost")? {
+                async_graphql::Value::Number(n) => n.as_u64(),
+                _ => None,
+            }
+        });
+        cost.unwrap_or_else(|| panic!("no cost in {:?}", response.errors))
+    }
+
+    #[tokio::test]
+    async fn the_readmes_examples_cost_what_it_says() {
+        let tree = "{ me { organizations { workspaces { projects { path } } } } }";
+        assert_eq!(cost_of(tree, serde_json::json!({})).await, 8422);
+        let mut nested = "id".to_owned();
+        for _ in 0..6 {
+            nested = format!("projects {{ workspace {{ {nested} }} }}");
+        }
+        let seven =
+            format!("{{ workspace(id: \"x\") {{ projects {{ workspace {{ {nested} }} }} }} }}");
+        assert!(cost_of(&seven, serde_json::json!({})).await > 20u64.pow(7));
+        let paged = "query($n: Int) { organization(slug: \"a\") { members(first: $n) { members { email } } } }";
+        let small = cost_of(paged, serde_json::json!({ "n": 2 })).await;
+        let large = cost_of(paged, serde_json::json!({ "n": 200 })).await;
+        let default = cost_of(paged, serde_json::json!({ "n": null })).await;
+        assert_eq!(
+            (small, large, default),
+            (1 + 1 + 2 * 2, 1 + 1 + 200 * 2, 1 + 1 + 50 * 2)
+        );
+    }
+}
