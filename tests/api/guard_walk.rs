@@ -269,3 +269,179 @@ async fn every_field_is_authorized() {
         .await;
     assert_eq!(data_str(&tree, &["node", "name"]), "Project");
 }
+
+/// Nested fields of an organization that only some roles may read, with the permission each
+/// needs; a member without roles and a Viewer hold none of them.
+const GUARDED_ORGANIZATION_FIELDS: &[(&str, &str)] = &[
+    (
+        "members",
+        "members { totalCount members { email user { id email } roles { roleId } } }",
+    ),
+    ("invitations", "invitations { id email }"),
+    ("auditEvents", "auditEvents { id action ip }"),
+    ("ssoProviders", "ssoProviders { id name }"),
+    ("domains", "domains { domain }"),
+];
+
+#[tokio::test]
+async fn members_without_roles_and_viewers_change_nothing_and_read_no_one_else() {
+    let app = TestApp::start().await;
+    let victim = app.sign_up("victim@example.com").await;
+    let org = app.create_org(&victim, "acme").await;
+    let ws = app.create_workspace(&victim, &org, "prod").await;
+    let project = app.create_project(&victim, &ws, "billing").await;
+    let victim_id = app.user_id(&victim).await;
+    let bindings = app
+        .gql(
+            Some(&victim),
+            "query($o: ID!, $p: ID!) { roleBindings(organizationId: $o, principalId: $p) { id } }",
+            json!({ "o": org, "p": victim_id }),
+        )
+        .await;
+    let binding = bindings["data"]["roleBindings"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A member who holds no role, and one who holds Viewer at the organization.
+    let nobody = app.sign_up("nobody@example.com").await;
+    let nobody_id = app.join(&victim, &org, "nobody@example.com", &nobody).await;
+    let viewer = app.sign_up("viewer@example.com").await;
+    let viewer_id = app.join(&victim, &org, "viewer@example.com", &viewer).await;
+    app.grant(&victim, &viewer_id, crate::common::VIEWER, &org)
+        .await;
+    let ids = [
+        org.clone(),
+        ws,
+        project,
+        binding,
+        victim_id.clone(),
+        nobody_id,
+        viewer_id,
+        ADMIN.to_owned(),
+    ];
+
+    let intro = app.gql(None, INTROSPECT, json!({})).await;
+    let types: HashMap<String, Value> = intro["data"]["__schema"]["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().to_owned(), t.clone()))
+        .collect();
+    let schema = Schema { types };
+
+    // No mutation of the organization succeeds for either of them.
+    let mut walked = 0;
+    for field in schema.types["Mutation"]["fields"].as_array().unwrap() {
+        let name = field["name"].as_str().unwrap();
+        if PUBLIC.contains(&name) || SESSION_ONLY.contains(&name) {
+            continue;
+        }
+        walked += 1;
+        let mut barriers = 0;
+        for id in &ids {
+            for args in schema.arg_variants(field, id) {
+                let q = call("mutation", field, &args);
+                let vars = Value::Object(args.clone());
+                for (who, token) in [("a member without roles", &nobody), ("a Viewer", &viewer)] {
+                    let r = app.gql(Some(token), &q, vars.clone()).await;
+                    assert!(
+                        r["data"].is_null() || r["data"][name].is_null(),
+                        "{name} let {who} change something: {q} {vars} -> {r}"
+                    );
+                    let code = r["errors"][0]["extensions"]["code"].as_str();
+                    assert!(
+                        matches!(code, Some("NOT_FOUND" | "FORBIDDEN" | "BAD_USER_INPUT")),
+                        "{name}: unexpected answer to {who}: {r}"
+                    );
+                    if matches!(code, Some("NOT_FOUND" | "FORBIDDEN")) {
+                        barriers += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            barriers > 0,
+            "{name} never stopped a member by authorization (only by input validation)"
+        );
+    }
+    assert!(walked >= 25, "the walk covered only {walked} mutations");
+
+    // Nested fields: the organization itself answers, its guarded lists do not.
+    for (who, token) in [("a member without roles", &nobody), ("a Viewer", &viewer)] {
+        for (field, selection) in GUARDED_ORGANIZATION_FIELDS {
+            let q = format!("query($o: ID!) {{ organization(id: $o) {{ id {selection} }} }}");
+            let r = app.gql(Some(token), &q, json!({ "o": org })).await;
+            assert_eq!(r["data"]["organization"]["id"], org.as_str(), "{who}: {r}");
+            assert!(
+                r["data"]["organization"][field].is_null(),
+                "{who} read Organization.{field}: {r}"
+            );
+            assert_eq!(
+                r["errors"][0]["extensions"]["code"], "FORBIDDEN",
+                "{who}, Organization.{field}: {r}"
+            );
+            assert_eq!(r["errors"][0]["path"][1], *field, "{r}");
+        }
+        // About someone else: refused; about themselves: answered.
+        let about_victim = [
+            (
+                "check",
+                "query($o: ID!, $p: ID!) { check(input: { principalId: $p, action: \"read\", resourceType: \"apps\", nodeId: $o }) { allowed } }",
+            ),
+            (
+                "explain",
+                "query($o: ID!, $p: ID!) { explain(input: { principalId: $p, action: \"read\", resourceType: \"apps\", nodeId: $o }) { allowed } }",
+            ),
+            (
+                "roleBindings",
+                "query($o: ID!, $p: ID!) { roleBindings(organizationId: $o, principalId: $p) { id } }",
+            ),
+            (
+                "memberSessions",
+                "query($o: ID!, $p: ID!) { memberSessions(organizationId: $o, userId: $p) { id } }",
+            ),
+        ];
+        for (field, q) in about_victim {
+            let r = app
+                .gql(Some(token), q, json!({ "o": org, "p": victim_id }))
+                .await;
+            assert!(
+                r["data"].is_null() || r["data"][field].is_null(),
+                "{who}, {field}: {r}"
+            );
+            assert_eq!(
+                r["errors"][0]["extensions"]["code"], "FORBIDDEN",
+                "{who}, {field}: {r}"
+            );
+        }
+        let roles = app
+            .gql(
+                Some(token),
+                "query($o: ID!) { roles(organizationId: $o) { id } }",
+                json!({ "o": org }),
+            )
+            .await;
+        assert_eq!(
+            roles["errors"][0]["extensions"]["code"], "FORBIDDEN",
+            "{who}: {roles}"
+        );
+        let own = app
+            .gql(
+                Some(token),
+                "query($o: ID!) { check(input: { action: \"read\", resourceType: \"apps\", nodeId: $o }) { allowed } }",
+                json!({ "o": org }),
+            )
+            .await;
+        assert!(own["data"]["check"]["allowed"].is_boolean(), "{who}: {own}");
+    }
+
+    // The organization is as the victim left it.
+    let tree = app
+        .gql(
+            Some(&victim),
+            "{ node(path: \"acme/prod/billing\") { ... on Project { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data_str(&tree, &["node", "name"]), "Project");
+}

@@ -30,6 +30,7 @@ mod isolation;
 mod members;
 mod migrations;
 mod nodes;
+mod robustness;
 mod roles;
 mod schema;
 mod sessions;

@@ -284,7 +284,7 @@ impl Fixture {
     }
 
     /// `GET /auth/saml/{id}/login?return_to=…`: the IdP URL the browser is sent to.
-    async fn login(&self, provider: &Provider, return_to: Option<&str>) -> Url {
+    pub(crate) async fn login(&self, provider: &Provider, return_to: Option<&str>) -> Url {
         let mut url = format!("/auth/saml/{}/login", provider.id);
         if let Some(r) = return_to {
             url.push_str("?return_to=");
