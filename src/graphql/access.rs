@@ -382,9 +382,7 @@ pub async fn authorize_any(
             return Ok(granted);
         }
     }
-    if matches!(node, Node::Organization(_))
-        || granted.view.allows(&path, Permission::WORKSPACE_READ)?
-    {
+    if sees(ctx, &granted.view, node).await? {
         let names: Vec<String> = permissions.iter().map(|p| format!("`{p}`")).collect();
         return Err(ApiError::forbidden(format!(
             "you need the {} permission here to do this",
@@ -392,4 +390,43 @@ pub async fn authorize_any(
         )));
     }
     Err(ApiError::not_found(what))
+}
+
+/// THE visibility rule, for every resolver: an organization is seen by its active members; a
+/// workspace or project by whoever holds `workspace:*:read` at it or at a node `under` it (so
+/// the path to what they may use stays navigable). Whoever cannot see a node is told
+/// NOT_FOUND about it; whoever can see it but lacks a permission there, FORBIDDEN.
+pub fn can_see(view: &OrgView, node: &Node, under: &[Node]) -> Result<bool, ApiError> {
+    if !view.active() {
+        return Ok(false);
+    }
+    if matches!(node, Node::Organization(_)) {
+        return Ok(true);
+    }
+    if view.allows(&node.path_ids(), Permission::WORKSPACE_READ)? {
+        return Ok(true);
+    }
+    for n in under {
+        if view.allows(&n.path_ids(), Permission::WORKSPACE_READ)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// [`can_see`], reading what lies under `node` when it is needed (a workspace's projects,
+/// batched).
+pub async fn sees(ctx: &Context<'_>, view: &OrgView, node: &Node) -> Result<bool, ApiError> {
+    if can_see(view, node, &[])? {
+        return Ok(true);
+    }
+    let under: Vec<Node> = match node {
+        Node::Workspace(w) => super::loaders::projects_of(ctx, w.id)
+            .await?
+            .into_iter()
+            .map(Node::Project)
+            .collect(),
+        _ => return Ok(false),
+    };
+    can_see(view, node, &under)
 }

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, ID, Object, Result};
 
-use super::access::{OrgView, Permission, member_view};
+use super::access::member_view;
 use super::context::{ContextExt, parse_id};
 use super::cost;
 use super::error::{ApiError, Code};
@@ -116,31 +116,6 @@ impl BaseQuery {
     }
 }
 
-/// Whether the view may see `node`: an organization is seen by its active members; a
-/// workspace or project by whoever holds `workspace:*:read` at it or at a node `under` it (so
-/// the path to what they may use stays navigable).
-pub(super) fn can_see(
-    view: &OrgView,
-    node: &domain::Node,
-    under: &[domain::Node],
-) -> Result<bool, ApiError> {
-    if !view.active() {
-        return Ok(false);
-    }
-    if matches!(node, domain::Node::Organization(_)) {
-        return Ok(true);
-    }
-    if view.allows(&node.path_ids(), Permission::WORKSPACE_READ)? {
-        return Ok(true);
-    }
-    for n in under {
-        if view.allows(&n.path_ids(), Permission::WORKSPACE_READ)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 /// Checks that the caller may see `node`, and dresses it as a GraphQL object with its path.
 /// Anything they may not see is NOT_FOUND.
 pub(super) async fn visible_node(ctx: &Context<'_>, node: domain::Node) -> Result<Node, ApiError> {
@@ -150,15 +125,7 @@ pub(super) async fn visible_node(ctx: &Context<'_>, node: domain::Node) -> Resul
         domain::Node::Project(_) => "project",
     };
     let granted = member_view(ctx, node.organization_id(), what).await?;
-    let under: Vec<domain::Node> = match &node {
-        domain::Node::Workspace(w) => loaders::projects_of(ctx, w.id)
-            .await?
-            .into_iter()
-            .map(domain::Node::Project)
-            .collect(),
-        _ => Vec::new(),
-    };
-    if !can_see(&granted.view, &node, &under)? {
+    if !super::access::sees(ctx, &granted.view, &node).await? {
         return Err(ApiError::not_found(what));
     }
     dress(ctx, node).await

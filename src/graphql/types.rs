@@ -187,7 +187,7 @@ impl Organization {
                 .map(domain::Node::Project)
                 .collect();
             let node = domain::Node::Workspace(w);
-            if super::query::can_see(&granted.view, &node, &under)?
+            if super::access::can_see(&granted.view, &node, &under)?
                 && let domain::Node::Workspace(w) = node
             {
                 visible.push(Workspace {

@@ -83,3 +83,45 @@ async fn a_failed_invitation_email_does_not_echo_the_smtp_servers_words() {
         "the link is still handed over: {r}"
     );
 }
+
+/// One rule decides whether a node is visible (`graphql::access::can_see`): a workspace that a
+/// member sees because they may read a project in it is FORBIDDEN to change, not NOT_FOUND,
+/// wherever they meet it — and a sibling workspace they cannot see is NOT_FOUND everywhere.
+#[tokio::test]
+async fn a_node_is_visible_by_one_rule_everywhere() {
+    let app = TestApp::start().await;
+    let admin = app.sign_up("admin@example.com").await;
+    let org = app.create_org(&admin, "acme").await;
+    let ws = app.create_workspace(&admin, &org, "prod").await;
+    let project = app.create_project(&admin, &ws, "billing").await;
+    let other = app.create_workspace(&admin, &org, "staging").await;
+    let bob = app.sign_up("bob@example.com").await;
+    let bob_id = app.join(&admin, &org, "bob@example.com", &bob).await;
+    app.grant(&admin, &bob_id, crate::common::VIEWER, &project)
+        .await;
+
+    // Bob sees the workspace of his project...
+    let seen = app
+        .gql(
+            Some(&bob),
+            "query($w: ID!) { workspace(id: $w) { slug } }",
+            json!({ "w": ws }),
+        )
+        .await;
+    assert_eq!(seen["data"]["workspace"]["slug"], "prod", "{seen}");
+    // ...so changing it is FORBIDDEN, not NOT_FOUND.
+    let rename = "mutation($w: ID!) { updateWorkspace(input: { id: $w, name: \"Mine\" }) { workspace { id } } }";
+    let r = app.gql(Some(&bob), rename, json!({ "w": ws })).await;
+    assert_error(&r, "FORBIDDEN");
+    // The sibling he cannot see is NOT_FOUND both ways.
+    let hidden = app
+        .gql(
+            Some(&bob),
+            "query($w: ID!) { workspace(id: $w) { slug } }",
+            json!({ "w": other }),
+        )
+        .await;
+    assert_error(&hidden, "NOT_FOUND");
+    let r = app.gql(Some(&bob), rename, json!({ "w": other })).await;
+    assert_error(&r, "NOT_FOUND");
+}
