@@ -241,3 +241,72 @@ async fn escalation_an_expiring_admin_binding_is_no_last_admin() {
     let r = app.gql(Some(&ada), REVOKE, json!({ "id": own })).await;
     assert_eq!(r["data"]["revokeRoleBinding"]["binding"]["id"], own, "{r}");
 }
+
+/// An invitation's roles are granted when it is accepted, by its inviter: an inviter who lost
+/// the power to grant them since cannot have them granted through an invitation sent earlier.
+#[tokio::test]
+async fn escalation_an_invitation_does_not_outlive_its_inviters_power() {
+    let app = TestApp::start().await;
+    let owner = app.sign_up("owner@example.com").await;
+    let org = app.create_org(&owner, "acme").await;
+    let mallory = app.sign_up("mallory@example.com").await;
+    let mallory_id = app
+        .join(&owner, &org, "mallory@example.com", &mallory)
+        .await;
+    let admin_binding = app.grant(&owner, &mallory_id, ADMIN, &org).await;
+
+    // While an Admin, Mallory invites an accomplice as Admin...
+    let invite = app
+        .gql(
+            Some(&mallory),
+            "mutation($o: ID!, $r: ID!) { inviteMember(input: { organizationId: $o, email: \"sock@example.com\", roles: [{ roleId: $r, nodeId: $o }] }) { token } }",
+            json!({ "o": org, "r": ADMIN }),
+        )
+        .await;
+    let token = data_str(&invite, &["inviteMember", "token"]);
+    // ...then loses Admin.
+    let r = app
+        .gql(
+            Some(&owner),
+            "mutation($b: ID!) { revokeRoleBinding(input: { id: $b }) { revision } }",
+            json!({ "b": admin_binding }),
+        )
+        .await;
+    data_str(&r, &["revokeRoleBinding", "revision"]);
+
+    // The accomplice, with an account or without, gets nothing from that invitation.
+    let sock = app.sign_up("sock@example.com").await;
+    let accept = app
+        .gql(
+            Some(&sock),
+            "mutation($t: String!) { acceptInvitation(input: { token: $t }) { organization { id } } }",
+            json!({ "t": token }),
+        )
+        .await;
+    assert_error(&accept, "FORBIDDEN");
+    let orgs = app
+        .gql(Some(&sock), "{ me { organizations { id } } }", json!({}))
+        .await;
+    assert_eq!(orgs["data"]["me"]["organizations"], json!([]), "{orgs}");
+
+    let invite = app
+        .gql(
+            Some(&owner),
+            "mutation($o: ID!, $r: ID!) { inviteMember(input: { organizationId: $o, email: \"new@example.com\", roles: [{ roleId: $r, nodeId: $o }] }) { token } }",
+            json!({ "o": org, "r": ADMIN }),
+        )
+        .await;
+    let owners_token = data_str(&invite, &["inviteMember", "token"]);
+    // An invitation whose inviter still holds the power works.
+    let fresh = app
+        .gql(
+            None,
+            "mutation($t: String!) { signUpWithInvitation(input: { token: $t, name: \"New\", password: \"correct horse battery\" }) { organization { id } } }",
+            json!({ "t": owners_token }),
+        )
+        .await;
+    assert_eq!(
+        data_str(&fresh, &["signUpWithInvitation", "organization", "id"]),
+        org
+    );
+}

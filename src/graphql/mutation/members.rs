@@ -427,10 +427,16 @@ impl MemberMutation {
     ) -> Result<AcceptInvitationPayload> {
         let (user, _) = ctx.account_wide()?;
         throttle(ctx, Some(&user.email))?;
+        let hash = token::hash(input.token.trim());
+        if let Some(pending) = ctx.services().store.invitation_by_token(&hash).await?
+            && pending.status == domain::InvitationStatus::Pending
+        {
+            inviter_may_still_grant(ctx, &pending).await?;
+        }
         let (invitation, org) = ctx
             .services()
             .store
-            .accept_invitation(&token::hash(input.token.trim()), user, &ctx.request().actor)
+            .accept_invitation(&hash, user, &ctx.request().actor)
             .await?;
         Ok(AcceptInvitationPayload {
             revision: revision_now(ctx, org.id).await?,
@@ -476,6 +482,7 @@ impl MemberMutation {
         if let Some(why) = refused {
             return Err(ApiError::bad_input("token", why).into());
         }
+        inviter_may_still_grant(ctx, &invitation).await?;
         let email = Email::parse("email", &invitation.email)?;
         if services.store.user_with_password(&email).await?.is_some() {
             return Err(ApiError::new(
@@ -669,4 +676,50 @@ impl MemberMutation {
             revision: revision_now(ctx, org.id()).await?,
         })
     }
+}
+
+/// An invitation's roles are granted by its inviter when it is accepted, so the inviter must
+/// still be able to hand each of them out then (SEMANTICS "Grant", also through an invitation):
+/// power taken from them since they invited does not live on in the invitation.
+async fn inviter_may_still_grant(
+    ctx: &Context<'_>,
+    invitation: &domain::Invitation,
+) -> Result<(), ApiError> {
+    if invitation.grants.is_empty() {
+        return Ok(());
+    }
+    let stale = || {
+        ApiError::forbidden(
+            "this invitation grants roles that the person who sent it can no longer hand out: ask an administrator for a new invitation",
+        )
+    };
+    let Some(inviter) = invitation.invited_by else {
+        return Err(stale());
+    };
+    let view = crate::graphql::access::OrgView::load(
+        ctx,
+        invitation.organization_id,
+        inviter,
+        "invitation",
+    )
+    .await?;
+    if !view.active() {
+        return Err(stale());
+    }
+    let store = &ctx.services().store;
+    for grant in &invitation.grants {
+        // A role or node deleted meanwhile is skipped at acceptance: nothing to hand out.
+        let (Some(role), Some(node)) = (
+            store.role(grant.role_id).await?,
+            store.node(grant.node_id).await?,
+        ) else {
+            continue;
+        };
+        if node.organization_id() != invitation.organization_id
+            || ensure_no_escalation(&view, &role, &node).is_err()
+        {
+            return Err(stale());
+        }
+    }
+    Ok(())
 }
