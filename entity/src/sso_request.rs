@@ -13,6 +13,10 @@ pub struct Model {
     pub return_to: Option<String>,
     /// The signed-in account this round trip links the identity to, instead of signing in.
     pub link_user_id: Option<Uuid>,
+    /// A link round trip's proven identity (JSON), waiting for the account to confirm it; the
+    /// row's `id` is then the hash of the confirmation code, and no callback can take it.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub pending_identity: Option<String>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,

@@ -9,6 +9,7 @@ mod m20261123_000001_initial;
 mod m20261124_000001_member_lifecycle;
 mod m20261124_000002_sso;
 mod m20261201_000001_sso_trust;
+mod m20261202_000001_sso_link_confirm;
 pub mod seed;
 
 /// Every migration of the gateway, oldest first.
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_member_lifecycle::Migration),
             Box::new(m20261124_000002_sso::Migration),
             Box::new(m20261201_000001_sso_trust::Migration),
+            Box::new(m20261202_000001_sso_link_confirm::Migration),
         ]
     }
 }

@@ -11,6 +11,8 @@ pub enum TokenKind {
     Invitation,
     PasswordReset,
     EmailVerification,
+    /// Confirms the link of an SSO identity to the account that started it.
+    SsoLink,
     /// Not a credential: the value an organization publishes in DNS to prove a domain.
     DomainChallenge,
 }
@@ -22,6 +24,7 @@ impl TokenKind {
             Self::Invitation => "iam_i_",
             Self::PasswordReset => "iam_r_",
             Self::EmailVerification => "iam_v_",
+            Self::SsoLink => "iam_l_",
             Self::DomainChallenge => "iam_d_",
         }
     }

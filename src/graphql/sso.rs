@@ -226,6 +226,18 @@ pub struct SsoLinkStart {
 }
 
 #[derive(InputObject)]
+pub struct ConfirmSsoLinkInput {
+    /// The `link_code` the landing page was handed after the round trip.
+    pub code: String,
+}
+
+#[derive(SimpleObject)]
+pub struct SsoLinkConfirmed {
+    /// The provider whose identity now signs in to this account.
+    pub provider_id: ID,
+}
+
+#[derive(InputObject)]
 pub struct SsoProviderIdInput {
     pub id: ID,
 }
@@ -576,10 +588,36 @@ impl SsoMutation {
         })
     }
 
+    /// Confirms the link a `startSsoLink` round trip prepared: `code` is the `link_code` the
+    /// landing page got. Needs the password session of the account that started the link (a
+    /// link that someone else's browser completed is refused, and so never made).
+    async fn confirm_sso_link(
+        &self,
+        ctx: &Context<'_>,
+        input: ConfirmSsoLinkInput,
+    ) -> Result<SsoLinkConfirmed> {
+        let (user, _) = ctx.account_wide()?;
+        let services = ctx.services();
+        let provider =
+            crate::sso::confirm_link(services, &input.code, user.id, &ctx.request().actor)
+                .await
+                .map_err(|e| match e {
+                    crate::sso::SsoError::Refused(why) => ApiError::bad_input("code", why),
+                    other => {
+                        tracing::warn!(error = ?other, "sso link could not be confirmed");
+                        ApiError::internal(&other)
+                    }
+                })?;
+        Ok(SsoLinkConfirmed {
+            provider_id: ID(provider.id.to_string()),
+        })
+    }
+
     /// Starts linking an identity of a provider to the caller's account: open `url` in the
-    /// browser and sign in at the IdP; the landing page then gets `#linked=true`. Later
-    /// sign-ins of that identity reach this account. Needs a password session (not one opened
-    /// through SSO); the provider must be enabled.
+    /// browser and sign in at the IdP; the landing page then gets `#link_code=…`, which this
+    /// account confirms with `confirmSsoLink`. Later sign-ins of that identity reach this
+    /// account. Needs a password session (not one opened through SSO); the provider must be
+    /// enabled.
     async fn start_sso_link(
         &self,
         ctx: &Context<'_>,

@@ -11,7 +11,8 @@ use crate::app::Services;
 use crate::sso::{Completed, SsoError};
 
 /// The fragment that tells the landing page how the round trip ended: a new session
-/// (`token`, `expires_at`), or `linked=true` when it linked an identity to an account.
+/// (`token`, `expires_at`), or `link_code` for a link round trip, which the account's own
+/// session confirms with `confirmSsoLink`.
 pub(super) fn outcome_fragment(done: &Completed, return_to: Option<&str>) -> String {
     let mut fragment = form_urlencoded::Serializer::new(String::new());
     match done {
@@ -19,8 +20,8 @@ pub(super) fn outcome_fragment(done: &Completed, return_to: Option<&str>) -> Str
             fragment.append_pair("token", &signed_in.token);
             fragment.append_pair("expires_at", &signed_in.session.expires_at.to_rfc3339());
         }
-        Completed::Linked => {
-            fragment.append_pair("linked", "true");
+        Completed::LinkPending { code } => {
+            fragment.append_pair("link_code", code);
         }
     }
     if let Some(return_to) = return_to {

@@ -113,7 +113,7 @@ impl ServiceUrls {
 }
 
 /// Who the IdP says signed in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// The IdP's stable id of the person (`sub`, or the SAML NameID).
     pub subject: String,
@@ -173,9 +173,15 @@ pub async fn test_connection(services: &Services, provider: &Provider) -> Result
 /// How an SSO round trip ended.
 pub enum Completed {
     SignedIn(Box<SignedIn>),
-    /// The identity was linked to the account that asked (`startSsoLink`); no session.
-    Linked,
+    /// The identity is proven for a link to the account that asked (`startSsoLink`); the
+    /// account confirms it with `code` (`confirmSsoLink`, from its own session). No session.
+    LinkPending {
+        code: String,
+    },
 }
+
+/// How long a proven identity waits for its account to confirm the link.
+const LINK_CONFIRM_TTL_SECS: i64 = 600;
 
 /// Ends every successful SSO round trip: links the identity to the account that started it
 /// for that (see [`link_identity`]), or signs the person in ([`complete_login`]).
@@ -188,8 +194,25 @@ pub async fn complete(
 ) -> Result<Completed, SsoError> {
     match link_user_id {
         Some(user_id) => {
-            link_identity(services, provider, &identity, user_id, actor).await?;
-            Ok(Completed::Linked)
+            // Not linked yet: the browser that came back may not be the account's (someone
+            // could have sent it the link URL). The account's own session confirms.
+            let minted = crate::auth::token::mint(crate::auth::token::TokenKind::SsoLink)
+                .map_err(|e| SsoError::Internal(e.to_string()))?;
+            let identity_json =
+                serde_json::to_string(&identity).map_err(|e| SsoError::Internal(e.to_string()))?;
+            services
+                .store
+                .park_sso_link(
+                    provider.id,
+                    user_id,
+                    minted.hash,
+                    identity_json,
+                    chrono::Duration::seconds(LINK_CONFIRM_TTL_SECS),
+                )
+                .await?;
+            Ok(Completed::LinkPending {
+                code: minted.plaintext,
+            })
         }
         None => Ok(Completed::SignedIn(Box::new(
             complete_login(services, provider, identity, actor).await?,
@@ -197,9 +220,40 @@ pub async fn complete(
     }
 }
 
-/// Links `identity` to account `user_id`, whose password session started the round trip: the
-/// IdP just proved the person controls the identity, and the gateway that they hold the
-/// account. Later sign-ins of the identity reach the account whatever its email.
+/// Confirms a link parked by [`complete`]: account `user_id`, signed in with its own password
+/// session, presents the code its browser was handed; the identity is then linked.
+pub async fn confirm_link(
+    services: &Services,
+    code: &str,
+    user_id: Uuid,
+    actor: &Actor,
+) -> Result<Provider, SsoError> {
+    let refused = || {
+        SsoError::Refused(
+            "this link code is unknown, used, expired or was not started by this account: start the link again"
+                .to_owned(),
+        )
+    };
+    let hash = crate::auth::token::hash(code.trim());
+    let (provider_id, identity_json) = services
+        .store
+        .take_sso_link(&hash, user_id)
+        .await?
+        .ok_or_else(refused)?;
+    let identity: Identity =
+        serde_json::from_str(&identity_json).map_err(|e| SsoError::Internal(e.to_string()))?;
+    let provider = services
+        .store
+        .provider(provider_id)
+        .await?
+        .ok_or_else(|| SsoError::Refused("this sign-in method no longer exists".to_owned()))?;
+    link_identity(services, &provider, &identity, user_id, actor).await?;
+    Ok(provider)
+}
+
+/// Links `identity` to account `user_id`, whose password session started the round trip and
+/// confirmed it: the IdP proved the person controls the identity, and the gateway that they
+/// hold the account. Later sign-ins of the identity reach the account whatever its email.
 async fn link_identity(
     services: &Services,
     provider: &Provider,

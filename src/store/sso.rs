@@ -442,6 +442,7 @@ impl Store {
             verifier_ciphertext: Set(request.verifier_ciphertext),
             return_to: Set(request.return_to),
             link_user_id: Set(request.link_user_id),
+            pending_identity: Set(None),
             created_at: Set(now),
             expires_at: Set(now + ttl),
             used_at: Set(None),
@@ -451,11 +452,68 @@ impl Store {
         Ok(())
     }
 
+    /// Parks the identity a link round trip proved until account `user_id` confirms it with
+    /// the code whose hash is `code_hash` (see [`Store::take_sso_link`]).
+    pub async fn park_sso_link(
+        &self,
+        provider_id: Uuid,
+        user_id: Uuid,
+        code_hash: String,
+        identity_json: String,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        sso_request::Entity::insert(sso_request::ActiveModel {
+            id: Set(code_hash),
+            provider_id: Set(provider_id),
+            nonce: Set(None),
+            verifier_ciphertext: Set(None),
+            return_to: Set(None),
+            link_user_id: Set(Some(user_id)),
+            pending_identity: Set(Some(identity_json)),
+            created_at: Set(now),
+            expires_at: Set(now + ttl),
+            used_at: Set(None),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes a parked link for account `user_id` by its code's hash, once: the provider and the
+    /// identity (JSON). `None` for an unknown, used or expired code, or another account's.
+    pub async fn take_sso_link(
+        &self,
+        code_hash: &str,
+        user_id: Uuid,
+    ) -> Result<Option<(Uuid, String)>, StoreError> {
+        let txn = self.db.begin().await?;
+        let now = Utc::now();
+        let taken = sso_request::Entity::update_many()
+            .col_expr(sso_request::Column::UsedAt, Expr::value(now))
+            .filter(sso_request::Column::Id.eq(code_hash))
+            .filter(sso_request::Column::UsedAt.is_null())
+            .filter(sso_request::Column::PendingIdentity.is_not_null())
+            .filter(sso_request::Column::LinkUserId.eq(user_id))
+            .filter(sso_request::Column::ExpiresAt.gt(now))
+            .exec(&txn)
+            .await?;
+        if taken.rows_affected != 1 {
+            return Ok(None);
+        }
+        let row = sso_request::Entity::find_by_id(code_hash.to_owned())
+            .one(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(row.and_then(|r| Some((r.provider_id, r.pending_identity?))))
+    }
+
     /// Whether the pending (unused, unexpired) request `id` was started to link an identity
     /// to an account (`startSsoLink`) rather than to sign in.
     pub async fn sso_request_links(&self, id: &str) -> Result<bool, StoreError> {
         let row = sso_request::Entity::find_by_id(id.to_owned())
             .filter(sso_request::Column::UsedAt.is_null())
+            .filter(sso_request::Column::PendingIdentity.is_null())
             .filter(sso_request::Column::ExpiresAt.gt(Utc::now()))
             .one(&self.db)
             .await?;
@@ -476,6 +534,7 @@ impl Store {
             .col_expr(sso_request::Column::UsedAt, Expr::value(now))
             .filter(sso_request::Column::Id.eq(id))
             .filter(sso_request::Column::UsedAt.is_null())
+            .filter(sso_request::Column::PendingIdentity.is_null())
             .filter(sso_request::Column::ExpiresAt.gt(now));
         if let Some(p) = provider_id {
             q = q.filter(sso_request::Column::ProviderId.eq(p));

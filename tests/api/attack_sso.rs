@@ -75,6 +75,23 @@ async fn link_round_trip(
     .await
 }
 
+const CONFIRM_LINK: &str =
+    "mutation($c: String!) { confirmSsoLink(input: {code: $c}) { providerId } }";
+
+/// Confirms, as `token`, the link a round trip handed the landing page.
+async fn confirm_link(
+    f: &Fixture,
+    token: &str,
+    landed: &std::collections::HashMap<String, String>,
+) -> serde_json::Value {
+    let code = landed
+        .get("link_code")
+        .unwrap_or_else(|| panic!("no link code: {landed:?}"));
+    f.app
+        .gql(Some(token), CONFIRM_LINK, json!({ "c": code }))
+        .await
+}
+
 /// The newest verification link mailed to `email`.
 async fn verification_link(smtp: &SmtpSink, email: &str) -> String {
     for _ in 0..200 {
@@ -615,15 +632,21 @@ async fn an_identity_links_only_by_a_round_trip_from_the_accounts_own_password_s
 
     // Carol starts the link from her password session and signs in at the IdP.
     let linked = link_round_trip(&f, &corp, &carol, "carol@elsewhere.example").await;
-    assert_eq!(
-        linked.get("linked").map(String::as_str),
-        Some("true"),
-        "{linked:?}"
-    );
     assert!(
         !linked.contains_key("token"),
         "a link opens no session: {linked:?}"
     );
+    // Not linked until her own session confirms it.
+    let landed = f.sign_in(&corp, "carol@elsewhere.example", &[]).await;
+    assert!(refusal(&landed).contains("startSsoLink"), "{landed:?}");
+    let confirmed = confirm_link(&f, &carol, &linked).await;
+    assert_eq!(
+        data_str(&confirmed, &["confirmSsoLink", "providerId"]),
+        corp.id.to_string()
+    );
+    // A code works once.
+    let again = confirm_link(&f, &carol, &linked).await;
+    assert_error(&again, "BAD_USER_INPUT");
 
     // Now the identity signs in to her account.
     let landed = f.sign_in(&corp, "carol@elsewhere.example", &[]).await;
@@ -642,7 +665,49 @@ async fn an_identity_links_only_by_a_round_trip_from_the_accounts_own_password_s
     // Another account cannot take over the identity by linking it too.
     let dave = f.app.sign_up("dave@elsewhere.example").await;
     let stolen = link_round_trip(&f, &corp, &dave, "carol@elsewhere.example").await;
-    assert!(refusal(&stolen).contains("already linked"), "{stolen:?}");
+    let r = confirm_link(&f, &dave, &stolen).await;
+    assert_error(&r, "BAD_USER_INPUT");
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already linked"),
+        "{r}"
+    );
+}
+
+/// Link CSRF: Mallory starts a link from her account and has Victor's browser finish the round
+/// trip at the IdP (a link in an email is enough when Victor is signed in there). Were the
+/// identity linked then, Victor's later SSO sign-ins would open Mallory's account, and his IdP
+/// groups would bind their roles to it. The round trip only hands Victor's browser a code that
+/// Mallory's account must confirm, and Victor's session cannot.
+#[tokio::test]
+async fn a_link_finished_in_someone_elses_browser_is_never_made() {
+    let f = Fixture::new().await;
+    let corp = f.provider().await;
+    let mallory = f.app.sign_up("mallory@elsewhere.example").await;
+    let victor = f.app.sign_up("victor@elsewhere.example").await;
+
+    // Mallory's link URL, finished by Victor at the IdP: his browser lands with the code.
+    let landed = link_round_trip(&f, &corp, &mallory, "victor@elsewhere.example").await;
+    assert!(!landed.contains_key("token"), "{landed:?}");
+
+    // Victor's frontend confirms it with his own session: refused, since he did not start it.
+    let r = confirm_link(&f, &victor, &landed).await;
+    assert_error(&r, "BAD_USER_INPUT");
+    // An SSO session of anyone cannot confirm either, nor can an anonymous caller.
+    let anonymous = f
+        .app
+        .gql(None, CONFIRM_LINK, json!({ "c": landed["link_code"] }))
+        .await;
+    assert_error(&anonymous, "UNAUTHENTICATED");
+
+    // Nothing was linked: Victor's identity does not open Mallory's account.
+    let signed_in = f.sign_in(&corp, "victor@elsewhere.example", &[]).await;
+    assert!(
+        !signed_in.contains_key("token"),
+        "an SSO sign-in reached an account: {signed_in:?}"
+    );
 }
 
 #[tokio::test]
