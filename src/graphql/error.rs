@@ -41,6 +41,8 @@ pub struct ApiError {
     pub message: String,
     /// The input field at fault, for BAD_USER_INPUT.
     pub field: Option<&'static str>,
+    /// For RATE_LIMITED: whole seconds until a retry may succeed (`extensions.retryAfter`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -49,6 +51,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -69,6 +72,7 @@ impl ApiError {
             code: Code::BadUserInput,
             message: message.into(),
             field: Some(field),
+            retry_after: None,
         }
     }
 
@@ -88,6 +92,9 @@ impl From<ApiError> for async_graphql::Error {
             ext.set("code", e.code.as_str());
             if let Some(field) = e.field {
                 ext.set("field", field);
+            }
+            if let Some(seconds) = e.retry_after {
+                ext.set("retryAfter", seconds);
             }
         })
     }
@@ -125,7 +132,13 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials => {
                 Self::unauthenticated("the email or the password is wrong")
             }
-            AuthError::Locked(until) => Self::new(
+            AuthError::Locked(until) => Self {
+                retry_after: until.map(|until| {
+                    // Whole seconds, rounded up: retrying at once after them succeeds.
+                    let left = (until - chrono::Utc::now()).num_milliseconds().max(0);
+                    (left as u64).div_ceil(1000).max(1)
+                }),
+                ..Self::new(
                 Code::RateLimited,
                 match until {
                     Some(until) => format!(
@@ -134,7 +147,8 @@ impl From<AuthError> for ApiError {
                     ),
                     None => "too many failed attempts: the account is locked for now; try again later, reset the password by email, or ask an administrator to unlock it".to_owned(),
                 },
-            ),
+            )
+            },
             AuthError::ResetUnavailable => Self::forbidden(
                 "password resets by email are not available: this server has no SMTP server configured; ask an administrator",
             ),

@@ -95,6 +95,12 @@ async fn a_burst_of_parallel_wrong_passwords_is_evaluated_at_most_threshold_time
     assert_error(&r, "RATE_LIMITED");
     let message = r["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("locked until"), "{message}");
+    // A client can wait without parsing the message: seconds until the lock ends.
+    let retry_after = r["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .unwrap_or(0);
+    let lockout = app.state.services.config.lockout_duration.as_secs();
+    assert!((1..=lockout).contains(&retry_after), "{r}");
     assert_eq!(app.metric("iam_password_verifications_total").await, before);
 }
 
