@@ -5,6 +5,8 @@
 //! project, and a sibling project that is off the checked path) to four roles of about ten
 //! policies each (the built-in Developer, Operator and Viewer, and a custom role with scoped
 //! allows and denies).
+
+#![allow(clippy::disallowed_methods)]
 #![allow(
     clippy::expect_used,
     reason = "a benchmark whose fixture does not build should stop loudly"

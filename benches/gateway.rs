@@ -24,6 +24,8 @@
 //! they compete for the same cores, and the tables say how much each took. Results and the
 //! commands that produced them are in BENCHMARKS.md.
 
+#![allow(clippy::disallowed_methods)]
+
 // Statistics and number formatting shared with `scale.rs` and the casbin-rs peer; this bench
 // uses only part of it.
 #[allow(dead_code)]
@@ -1390,7 +1392,7 @@ async fn member(gateway: &Gateway, api: &Api, o: &Org, phc: &str, i: usize) -> R
         .map_err(|e| fail(e.message))?;
     let name = Name::parse("name", "Member").map_err(|e| fail(e.message))?;
     let user = services
-        .store
+        .store()
         .create_user(&email, &name, phc.to_owned(), &Actor::default())
         .await
         .map_err(|e| fail(format!("{e:?}")))?;

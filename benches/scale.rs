@@ -31,6 +31,8 @@
 //! published its counts) and the resident memory the filled caches take. A run takes about a
 //! minute and a half. Results and the commands that produced them are in BENCHMARKS.md.
 
+#![allow(clippy::disallowed_methods)]
+
 #[path = "casbin-peer/src/report.rs"]
 mod report;
 #[path = "casbin-peer/src/workload.rs"]
@@ -366,7 +368,7 @@ impl Set {
     }
 
     fn store(&self) -> &Store {
-        &self.state.services.store
+        self.state.services.store()
     }
 
     /// Blocks of this database's tables and indexes found in PostgreSQL's shared buffers, and
@@ -944,7 +946,7 @@ async fn warm_check(engine: &Engine, set: &Set, c: &CheckSpec) -> Res<bool> {
     let project = shape.project_id(c.org, c.workspace, c.project);
     let path = services
         .nodes
-        .path(&services.store, project)
+        .path(services.store(), project)
         .await
         .map_err(store_err)?
         .ok_or_else(|| fail("no such project"))?;
@@ -963,7 +965,7 @@ async fn cached_facts(
     let (org, user) = set.principal(s);
     let facts = services
         .cache
-        .facts(&services.store, org, user, 0)
+        .facts(services.store(), org, user, 0)
         .await
         .map_err(store_err)?
         .ok_or_else(|| fail("no such organization"))?;
@@ -985,7 +987,7 @@ async fn fill(engine: &Engine, set: &Set, members: &[u64]) -> Res<[u64; 3]> {
             let (org, user) = set.principal(s);
             let facts = services
                 .cache
-                .facts(&services.store, org, user, 0)
+                .facts(services.store(), org, user, 0)
                 .await
                 .map_err(store_err)?
                 .ok_or_else(|| fail("no such organization"))?;
@@ -1009,7 +1011,7 @@ async fn fill(engine: &Engine, set: &Set, members: &[u64]) -> Res<[u64; 3]> {
         .map(|id| async move {
             services
                 .nodes
-                .path(&services.store, id)
+                .path(services.store(), id)
                 .await
                 .map_err(store_err)?
                 .ok_or_else(|| fail("no such project"))

@@ -44,7 +44,8 @@ impl std::ops::Deref for Services {
 /// The services themselves, reached through [`Services`].
 pub struct ServiceSet {
     pub config: Arc<Config>,
-    pub store: Store,
+    /// Reached through [`ServiceSet::store`]; resolvers may not (see `graphql/access.rs`).
+    store: Store,
     pub auth: Auth,
     pub authz: Arc<Authz>,
     pub bus: Bus,
@@ -63,6 +64,16 @@ pub struct ServiceSet {
     pub limits: crate::auth::limits::CredentialLimits,
     /// The one HTTP client for URLs an organization admin names (SSO issuers, metadata).
     pub outbound: Arc<crate::outbound::Outbound>,
+}
+
+impl ServiceSet {
+    /// The store. GraphQL resolvers do not call this: they reach organization data through
+    /// the [`crate::graphql::access::Granted`] an engine check returned, or through
+    /// `ContextExt::unchecked_store` with an `// INVARIANT:` saying why no check is needed
+    /// (clippy's `disallowed_methods`, denied in `graphql/`, holds them to it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
 }
 
 /// A ready application: services and the schema over them.
@@ -268,7 +279,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let store = state.services.store.clone();
+    let store = state.services.store().clone();
     let metrics = match state.services.config.metrics_listen {
         Some(addr) => {
             let listener = bind(addr).await?;

@@ -1,5 +1,7 @@
 //! The `iam-gateway` command: `serve` (the default), `migrate`, `export-schema`, `bootstrap`.
 
+#![allow(clippy::disallowed_methods)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -165,7 +167,7 @@ async fn bootstrap(
     };
     let created = state
         .services
-        .store
+        .store()
         .create_organization(user.id, &slug, &org_name, &actor)
         .await
         .map_err(|e| format!("cannot create the organization: {e:?}"))?;

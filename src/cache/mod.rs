@@ -198,6 +198,11 @@ impl FactsCache {
             .map(Arc::new)
     }
 
+    /// Whether the shared cache (L2) is connected yet (it connects in the background).
+    pub fn l2_connected(&self) -> bool {
+        self.l2.get().is_some()
+    }
+
     /// Writes facts to L2 as a load does once it has read them.
     pub async fn store_l2(&self, f: &PrincipalFacts) {
         self.l2_put(f).await;

@@ -184,6 +184,8 @@ impl OrgView {
     }
 
     /// As [`OrgView::load_at_least`], for a caller outside the executor.
+    // INVARIANT: this is the engine check's own input: the facts it decides on.
+    #[allow(clippy::disallowed_methods)]
     pub async fn load_with(
         services: &Services,
         organization_id: Uuid,
@@ -193,7 +195,7 @@ impl OrgView {
     ) -> Result<Self, ApiError> {
         let facts = services
             .cache
-            .facts(&services.store, organization_id, principal_id, at_least)
+            .facts(services.store(), organization_id, principal_id, at_least)
             .await?
             .ok_or_else(|| ApiError::not_found(what))?;
         tracing::Span::current().record("org_id", tracing::field::display(organization_id));
@@ -330,10 +332,36 @@ fn check(
     }
 }
 
-/// Proof that the caller passed a check; carries the view for further checks.
+/// Proof that the caller passed an engine check in one organization: made only here, by
+/// [`member_view`] and [`authorize`]; it carries the view for further checks and is the
+/// resolvers' way to the store.
 pub struct Granted {
-    pub user: User,
-    pub view: OrgView,
+    user: User,
+    view: OrgView,
+}
+
+impl Granted {
+    /// The caller who was granted.
+    pub fn user(&self) -> &User {
+        &self.user
+    }
+
+    /// The caller's view of the organization, for further checks.
+    pub fn view(&self) -> &OrgView {
+        &self.view
+    }
+
+    /// The organization the check was made in.
+    pub fn organization_id(&self) -> Uuid {
+        self.view.facts.organization_id
+    }
+
+    /// The store, reached with a check in hand.
+    #[allow(clippy::disallowed_methods)]
+    pub fn store<'c>(&self, ctx: &'c Context<'_>) -> &'c crate::store::Store {
+        // INVARIANT: authorized above; the check's Granted is not kept.
+        ctx.unchecked_store()
+    }
 }
 
 /// The signed-in caller's view of an organization; NOT_FOUND unless they are an active member.

@@ -48,8 +48,13 @@ pub fn revision_token(organization_id: Uuid, revision: i64) -> String {
 pub async fn revision_now(ctx: &Context<'_>, organization_id: Uuid) -> Result<String, ApiError> {
     let services = ctx.services();
     let rev = match services.bus.epochs().latest(organization_id) {
+        // INVARIANT: the engine's own input (facts, revision) for a check.
         Some(rev) => rev,
-        None => services.store.revision(organization_id).await?.unwrap_or(0),
+        None => ctx
+            .unchecked_store()
+            .revision(organization_id)
+            .await?
+            .unwrap_or(0),
     };
     Ok(revision_token(organization_id, rev))
 }
@@ -332,6 +337,9 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
     }
 
     /// The path (root first) of the node with this id.
+    // INVARIANT: the path is the engine's input for the check being made; nothing of the node
+    // is answered but the decision.
+    #[allow(clippy::disallowed_methods)]
     async fn node(&mut self, id: Uuid) -> Result<Path, ApiError> {
         if let Some(n) = self.nodes.get(&id) {
             return Ok(n.clone());
@@ -339,7 +347,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
         let services = self.services;
         let path = services
             .nodes
-            .path(&services.store, id)
+            .path(services.store(), id)
             .await?
             .filter(|p| !p.is_empty())
             .ok_or_else(|| ApiError::not_found("node"))?;
@@ -581,12 +589,12 @@ impl CheckQuery {
         }
         let org_id = parse_id("organizationId", &organization_id)?;
         let granted = super::access::member_view(ctx, org_id, "organization").await?;
-        let view = &granted.view;
+        let view = &granted.view();
         let (t, a) = view
             .catalog()
             .resolve(resource_type.trim(), action.trim())
             .map_err(|e| ApiError::bad_input("resourceType", e.to_string()))?;
-        let store = &ctx.services().store;
+        let store = granted.store(ctx);
         let projects = store.projects_of_org(org_id).await?;
         // Path order: each workspace, then its projects.
         let mut ordered = Vec::new();

@@ -25,6 +25,10 @@ pub trait ContextExt {
     /// sessions, new organizations, invitations): FORBIDDEN for a session opened through an
     /// organization's identity provider, which acts only in that organization.
     fn account_wide(&self) -> Result<(&User, &Session), ApiError>;
+    /// The store without a check in hand: for what belongs to no organization (the caller's
+    /// own account and sessions, tokens that are their own proof) or lookups whose result is
+    /// only used to authorize. Every call says why in an `// INVARIANT:` comment.
+    fn unchecked_store(&self) -> &crate::store::Store;
 }
 
 impl ContextExt for Context<'_> {
@@ -44,6 +48,11 @@ impl ContextExt for Context<'_> {
             )),
             Caller::Rejected(why) => Err(ApiError::unauthenticated(*why)),
         }
+    }
+
+    #[allow(clippy::disallowed_methods)]
+    fn unchecked_store(&self) -> &crate::store::Store {
+        self.services().store()
     }
 
     fn account_wide(&self) -> Result<(&User, &Session), ApiError> {

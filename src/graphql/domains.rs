@@ -47,8 +47,8 @@ pub async fn domains_of(
     organization_id: uuid::Uuid,
 ) -> Result<Vec<OrganizationDomain>> {
     let org = org_node(ctx, organization_id).await?;
-    authorize(ctx, &org, Permission::SSO_MANAGE, "organization").await?;
-    let list = ctx.services().store.domains(organization_id).await?;
+    let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "organization").await?;
+    let list = granted.store(ctx).domains(organization_id).await?;
     Ok(list.into_iter().map(Into::into).collect())
 }
 
@@ -72,9 +72,9 @@ pub struct RemovedOrganizationDomain {
 /// A domain of an organization the caller manages SSO of; NOT_FOUND otherwise.
 async fn managed_domain(ctx: &Context<'_>, id: &ID) -> Result<Record, ApiError> {
     ctx.signed_in()?;
+    // INVARIANT: looked up to be checked; nothing is answered before the check.
     let domain = ctx
-        .services()
-        .store
+        .unchecked_store()
         .domain(parse_id("id", id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("domain"))?;
@@ -98,13 +98,12 @@ impl DomainMutation {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = org_node(ctx, org_id).await?;
-        authorize(ctx, &org, Permission::SSO_MANAGE, "organization").await?;
+        let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "organization").await?;
         let domain = DomainName::parse("domain", &input.domain)?;
         let challenge =
             token::mint(token::TokenKind::DomainChallenge).map_err(|e| ApiError::internal(&e))?;
-        let added = ctx
-            .services()
-            .store
+        let added = granted
+            .store(ctx)
             .add_domain(
                 org_id,
                 domain.as_str(),
@@ -142,9 +141,9 @@ impl DomainMutation {
             )
             .into());
         }
+        // INVARIANT: authorized above; the check's Granted is not kept.
         let verified = ctx
-            .services()
-            .store
+            .unchecked_store()
             .mark_domain_verified(&domain, &ctx.request().actor)
             .await?;
         Ok(verified.into())
@@ -158,8 +157,8 @@ impl DomainMutation {
         input: OrganizationDomainIdInput,
     ) -> Result<RemovedOrganizationDomain> {
         let domain = managed_domain(ctx, &input.id).await?;
-        ctx.services()
-            .store
+        // INVARIANT: authorized above; the check's Granted is not kept.
+        ctx.unchecked_store()
             .remove_domain(&domain, &ctx.request().actor)
             .await?;
         Ok(RemovedOrganizationDomain {

@@ -32,10 +32,13 @@ pub struct NodeLoader {
 pub type Nodes = DataLoader<NodeLoader>;
 
 /// The loader over `services`' store.
+// INVARIANT: what the loader reads is shown only after `access::can_see` or an engine check
+// passed for it (its callers are the visibility rule and authorized resolvers).
+#[allow(clippy::disallowed_methods)]
 pub fn nodes(services: &Services) -> Nodes {
     DataLoader::new(
         NodeLoader {
-            store: services.store.clone(),
+            store: services.store().clone(),
             metrics: services.metrics.clone(),
         },
         tokio::spawn,

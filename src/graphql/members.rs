@@ -112,7 +112,8 @@ pub async fn member_page(
             format!("`first` must be between 1 and {MAX_PAGE}"),
         ));
     }
-    let store = &ctx.services().store;
+    // INVARIANT: its callers authorized for the organization first.
+    let store = ctx.unchecked_store();
     let role_filter = filter
         .role_id
         .as_ref()

@@ -2,6 +2,10 @@
 //! mutation and subscription roots. `schema.graphql` at the repository root is this schema's
 //! SDL, written by `iam-gateway export-schema`; a test fails when the two differ.
 
+// Resolvers reach the store only through an engine check's `Granted`, or an `unchecked_store`
+// whose INVARIANT says why (see clippy.toml and access.rs).
+#![deny(clippy::disallowed_methods)]
+
 pub mod access;
 pub mod check;
 pub mod context;

@@ -28,7 +28,8 @@ impl BaseQuery {
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
         let (user, session) = ctx.signed_in()?;
-        let mut orgs = ctx.services().store.organizations_of(user.id).await?;
+        // INVARIANT: the caller's own account or memberships, of no organization.
+        let mut orgs = ctx.unchecked_store().organizations_of(user.id).await?;
         orgs.retain(|o| session.reaches(o.id));
         Ok(orgs.into_iter().map(Organization).collect())
     }
@@ -43,10 +44,12 @@ impl BaseQuery {
     ) -> Result<Organization> {
         ctx.signed_in()?;
         let node = match (id, slug) {
-            (Some(id), None) => ctx.services().store.node(parse_id("id", &id)?).await?,
+            // INVARIANT: looked up to be checked; nothing is answered before the check.
+            (Some(id), None) => ctx.unchecked_store().node(parse_id("id", &id)?).await?,
             (None, Some(slug)) => {
                 let slug = Slug::parse("slug", &slug)?;
-                ctx.services().store.node_by_path(&[slug]).await?
+                // INVARIANT: looked up to be checked; nothing is answered before the check.
+                ctx.unchecked_store().node_by_path(&[slug]).await?
             }
             _ => {
                 return Err(
@@ -66,7 +69,8 @@ impl BaseQuery {
     /// One workspace by id. Needs `workspace:*:read` at it or at one of its projects.
     async fn workspace(&self, ctx: &Context<'_>, id: ID) -> Result<Workspace> {
         ctx.signed_in()?;
-        match ctx.services().store.node(parse_id("id", &id)?).await? {
+        // INVARIANT: looked up to be checked; nothing is answered before the check.
+        match ctx.unchecked_store().node(parse_id("id", &id)?).await? {
             Some(node @ domain::Node::Workspace(_)) => match visible_node(ctx, node).await? {
                 Node::Workspace(ws) => Ok(ws),
                 _ => Err(ApiError::not_found("workspace").into()),
@@ -78,7 +82,8 @@ impl BaseQuery {
     /// One project by id. Needs `workspace:*:read` at it.
     async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Project> {
         ctx.signed_in()?;
-        match ctx.services().store.node(parse_id("id", &id)?).await? {
+        // INVARIANT: looked up to be checked; nothing is answered before the check.
+        match ctx.unchecked_store().node(parse_id("id", &id)?).await? {
             Some(node @ domain::Node::Project(_)) => match visible_node(ctx, node).await? {
                 Node::Project(p) => Ok(p),
                 _ => Err(ApiError::not_found("project").into()),
@@ -106,7 +111,8 @@ impl BaseQuery {
         // answer (which does not repeat the path either), so no one learns the slugs of another
         // tenant's nodes.
         let missing = || ApiError::not_found("node");
-        match ctx.services().store.node_by_path(&segments).await? {
+        // INVARIANT: looked up to be checked; nothing is answered before the check.
+        match ctx.unchecked_store().node_by_path(&segments).await? {
             Some(node) => match visible_node(ctx, node).await {
                 Err(e) if e.code == Code::NotFound => Err(missing().into()),
                 other => Ok(other?),
@@ -125,7 +131,7 @@ pub(super) async fn visible_node(ctx: &Context<'_>, node: domain::Node) -> Resul
         domain::Node::Project(_) => "project",
     };
     let granted = member_view(ctx, node.organization_id(), what).await?;
-    if !super::access::sees(ctx, &granted.view, &node).await? {
+    if !super::access::sees(ctx, granted.view(), &node).await? {
         return Err(ApiError::not_found(what));
     }
     dress(ctx, node).await

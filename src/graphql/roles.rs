@@ -150,7 +150,8 @@ pub(crate) async fn dress_bindings(
     organization_id: Uuid,
     bindings: Vec<domain::RoleBinding>,
 ) -> Result<Vec<RoleBinding>, ApiError> {
-    let store = &ctx.services().store;
+    // INVARIANT: its callers authorized for the organization first.
+    let store = ctx.unchecked_store();
     let roles: HashMap<Uuid, String> = store
         .roles(organization_id)
         .await?
@@ -309,8 +310,8 @@ pub(crate) async fn node_by_id(
     id: &ID,
 ) -> Result<Node, ApiError> {
     ctx.signed_in()?;
-    ctx.services()
-        .store
+    // INVARIANT: looked up to be checked; nothing is answered before the check.
+    ctx.unchecked_store()
         .node(parse_id(field, id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("node"))
@@ -323,8 +324,8 @@ pub(crate) async fn usable_role(
     id: &ID,
     field: &'static str,
 ) -> Result<domain::Role, ApiError> {
-    ctx.services()
-        .store
+    // INVARIANT: looked up to be checked; nothing is answered before the check.
+    ctx.unchecked_store()
         .role(parse_id(field, id)?)
         .await?
         .filter(|r| r.builtin || r.organization_id == Some(organization_id))
@@ -360,8 +361,8 @@ impl RoleQuery {
     async fn roles(&self, ctx: &Context<'_>, organization_id: ID) -> Result<Vec<Role>> {
         let org =
             super::mutation::org_node(ctx, parse_id("organizationId", &organization_id)?).await?;
-        authorize(ctx, &org, Permission::ROLES_READ, "organization").await?;
-        let store = &ctx.services().store;
+        let granted = authorize(ctx, &org, Permission::ROLES_READ, "organization").await?;
+        let store = granted.store(ctx);
         let counts = store.binding_counts(org.id()).await?;
         Ok(store
             .roles(org.id())
@@ -378,9 +379,9 @@ impl RoleQuery {
     async fn role(&self, ctx: &Context<'_>, organization_id: ID, id: ID) -> Result<Role> {
         let org =
             super::mutation::org_node(ctx, parse_id("organizationId", &organization_id)?).await?;
-        authorize(ctx, &org, Permission::ROLES_READ, "organization").await?;
+        let granted = authorize(ctx, &org, Permission::ROLES_READ, "organization").await?;
         let role = usable_role(ctx, org.id(), &id, "id").await?;
-        let counts = ctx.services().store.binding_counts(org.id()).await?;
+        let counts = granted.store(ctx).binding_counts(org.id()).await?;
         let n = counts.get(&role.id).copied().unwrap_or(0);
         Ok(Role::new(role, n))
     }
@@ -401,24 +402,20 @@ impl RoleQuery {
         match (node_id, organization_id, principal_id) {
             (Some(node_id), None, None) => {
                 let node = node_by_id(ctx, "nodeId", &node_id).await?;
-                authorize(ctx, &node, Permission::MEMBERS_READ, "node").await?;
-                let list = ctx.services().store.bindings_at(&node).await?;
+                let granted = authorize(ctx, &node, Permission::MEMBERS_READ, "node").await?;
+                let list = granted.store(ctx).bindings_at(&node).await?;
                 Ok(dress_bindings(ctx, node.organization_id(), list).await?)
             }
             (None, Some(org_id), Some(principal)) => {
                 let org =
                     super::mutation::org_node(ctx, parse_id("organizationId", &org_id)?).await?;
                 let principal = parse_id("principalId", &principal)?;
-                if principal == caller {
-                    super::access::member_view(ctx, org.id(), "organization").await?;
+                let granted = if principal == caller {
+                    super::access::member_view(ctx, org.id(), "organization").await?
                 } else {
-                    authorize(ctx, &org, Permission::MEMBERS_READ, "organization").await?;
-                }
-                let list = ctx
-                    .services()
-                    .store
-                    .bindings_of(org.id(), principal)
-                    .await?;
+                    authorize(ctx, &org, Permission::MEMBERS_READ, "organization").await?
+                };
+                let list = granted.store(ctx).bindings_of(org.id(), principal).await?;
                 Ok(dress_bindings(ctx, org.id(), list).await?)
             }
             _ => Err(ApiError::bad_input(
@@ -499,9 +496,9 @@ async fn writable_role(
 ) -> Result<(domain::Role, Node, super::access::Granted), ApiError> {
     ctx.signed_in()?;
     let id = parse_id("id", id)?;
+    // INVARIANT: looked up to be checked; nothing is answered before the check.
     let current = ctx
-        .services()
-        .store
+        .unchecked_store()
         .role(id)
         .await?
         .ok_or_else(|| ApiError::not_found("role"))?;
@@ -534,10 +531,9 @@ impl RoleMutation {
         let name = Name::parse("name", &input.name)?;
         let description = read_description(input.description.as_deref())?;
         let policies = read_policies(ctx, input.policies)?;
-        ensure_role_within_caller(&granted.view, &org, &input.name, &policies)?;
-        let role = ctx
-            .services()
-            .store
+        ensure_role_within_caller(granted.view(), &org, &input.name, &policies)?;
+        let role = granted
+            .store(ctx)
             .create_role(
                 org.id(),
                 &name,
@@ -573,13 +569,14 @@ impl RoleMutation {
         };
         // The role as it would be: its holders get what it allows, so the caller must hold it.
         let policies = changes.policies.as_ref().unwrap_or(&current.policies);
-        ensure_role_within_caller(&granted.view, &org, &current.name, policies)?;
+        ensure_role_within_caller(granted.view(), &org, &current.name, policies)?;
+        // INVARIANT: authorized above; the check's Granted is not kept.
         let role = ctx
-            .services()
-            .store
+            .unchecked_store()
             .update_role(id, changes, &ctx.request().actor)
             .await?;
-        let counts = ctx.services().store.binding_counts(org_id).await?;
+        // INVARIANT: authorized above; the check's Granted is not kept.
+        let counts = ctx.unchecked_store().binding_counts(org_id).await?;
         let n = counts.get(&role.id).copied().unwrap_or(0);
         Ok(RolePayload {
             role: Role::new(role, n),
@@ -596,8 +593,8 @@ impl RoleMutation {
     ) -> Result<DeleteRolePayload> {
         let (current, org, _) = writable_role(ctx, &input.id).await?;
         let (id, org_id) = (current.id, org.id());
-        ctx.services()
-            .store
+        // INVARIANT: authorized above; the check's Granted is not kept.
+        ctx.unchecked_store()
             .delete_role(id, input.force, &ctx.request().actor)
             .await?;
         Ok(DeleteRolePayload {
@@ -623,11 +620,10 @@ impl RoleMutation {
         )
         .await?;
         let role = usable_role(ctx, node.organization_id(), &input.role_id, "roleId").await?;
-        ensure_no_escalation(&granted.view, &role, &node)?;
+        ensure_no_escalation(granted.view(), &role, &node)?;
         let principal_id = parse_id("principalId", &input.principal_id)?;
-        let binding = ctx
-            .services()
-            .store
+        let binding = granted
+            .store(ctx)
             .grant_role(
                 NewBinding {
                     principal_id,
@@ -658,7 +654,8 @@ impl RoleMutation {
         input: RevokeRoleBindingInput,
     ) -> Result<RoleBindingPayload> {
         ctx.signed_in()?;
-        let store = &ctx.services().store;
+        // INVARIANT: authorized above; the check's Granted is not kept.
+        let store = ctx.unchecked_store();
         let binding = store
             .binding(parse_id("id", &input.id)?)
             .await?
@@ -675,8 +672,8 @@ impl RoleMutation {
         )
         .await?;
         if let Some(role) = store.role(binding.role_id).await? {
-            ensure_not_own_restriction(granted.user.id, binding.principal_id, &role)?;
-            ensure_no_escalation(&granted.view, &role, &node)?;
+            ensure_not_own_restriction(granted.user().id, binding.principal_id, &role)?;
+            ensure_no_escalation(granted.view(), &role, &node)?;
         }
         let revoked = store
             .revoke_binding(binding.id, &ctx.request().actor)

@@ -87,9 +87,9 @@ impl SessionQuery {
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn my_sessions(&self, ctx: &Context<'_>) -> Result<Vec<ActiveSession>> {
         let (user, session) = ctx.signed_in()?;
+        // INVARIANT: the caller's own account or memberships, of no organization.
         let mut sessions = ctx
-            .services()
-            .store
+            .unchecked_store()
             .live_sessions(user.id, Utc::now())
             .await?;
         // An SSO session sees no sessions opened elsewhere.
@@ -112,10 +112,9 @@ impl SessionQuery {
         let org_id = parse_id("organizationId", &organization_id)?;
         let user_id = parse_id("userId", &user_id)?;
         let org = org_node(ctx, org_id).await?;
-        authorize(ctx, &org, Permission::MEMBERS_MANAGE, "organization").await?;
-        let sessions = ctx
-            .services()
-            .store
+        let granted = authorize(ctx, &org, Permission::MEMBERS_MANAGE, "organization").await?;
+        let sessions = granted
+            .store(ctx)
             .member_sessions(org_id, user_id, Utc::now())
             .await?;
         Ok(listed(sessions, session.id))
@@ -159,8 +158,8 @@ impl SessionMutation {
     ) -> Result<RevokeSessionPayload> {
         let (user, current) = ctx.account_wide()?;
         let session_id = parse_id("sessionId", &input.session_id)?;
-        ctx.services()
-            .store
+        // INVARIANT: the caller's own account or memberships, of no organization.
+        ctx.unchecked_store()
             .revoke_own_session(user.id, session_id, &ctx.request().actor)
             .await?;
         Ok(RevokeSessionPayload {
@@ -172,9 +171,9 @@ impl SessionMutation {
     /// Revokes every live session of the caller but the current one. Needs a session.
     async fn revoke_other_sessions(&self, ctx: &Context<'_>) -> Result<RevokeSessionsPayload> {
         let (user, current) = ctx.account_wide()?;
+        // INVARIANT: the caller's own account or memberships, of no organization.
         let revoked = ctx
-            .services()
-            .store
+            .unchecked_store()
             .revoke_other_sessions(user.id, current.id, &ctx.request().actor)
             .await?;
         Ok(RevokeSessionsPayload {
@@ -193,10 +192,9 @@ impl SessionMutation {
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
         let org = org_node(ctx, org_id).await?;
-        authorize(ctx, &org, Permission::MEMBERS_MANAGE, "organization").await?;
-        let revoked = ctx
-            .services()
-            .store
+        let granted = authorize(ctx, &org, Permission::MEMBERS_MANAGE, "organization").await?;
+        let revoked = granted
+            .store(ctx)
             .revoke_member_sessions(org_id, user_id, &ctx.request().actor)
             .await?;
         Ok(RevokeSessionsPayload {

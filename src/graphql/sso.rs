@@ -97,7 +97,8 @@ impl SsoProvider {
     /// IdP group → role mappings, applied at every sign-in.
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn group_mappings(&self, ctx: &Context<'_>) -> Result<Vec<SsoGroupMapping>> {
-        let list = ctx.services().store.group_mappings(&self.inner).await?;
+        // INVARIANT: its callers authorized for the organization first.
+        let list = ctx.unchecked_store().group_mappings(&self.inner).await?;
         Ok(list.into_iter().map(Into::into).collect())
     }
 }
@@ -402,9 +403,9 @@ async fn check_destination(ctx: &Context<'_>, settings: &ProviderSettings) -> Re
 /// The provider with this id and its organization node, after checking `sso:*:manage` there.
 async fn managed_provider(ctx: &Context<'_>, id: &ID) -> Result<(Provider, Node), ApiError> {
     ctx.signed_in()?;
+    // INVARIANT: looked up to be checked; nothing is answered before the check.
     let provider = ctx
-        .services()
-        .store
+        .unchecked_store()
         .provider(parse_id("id", id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("identity provider"))?;
@@ -434,7 +435,7 @@ async fn default_role(
         return Ok(None);
     };
     let role = usable_role(ctx, org.organization_id(), id, "defaultRoleId").await?;
-    ensure_no_escalation(&granted.view, &role, org)?;
+    ensure_no_escalation(granted.view(), &role, org)?;
     Ok(Some(role.id))
 }
 
@@ -475,9 +476,8 @@ impl SsoMutation {
         check_destination(ctx, &settings).await?;
         let default_role_id =
             default_role(ctx, &org, &granted, input.default_role_id.as_ref()).await?;
-        let created = ctx
-            .services()
-            .store
+        let created = granted
+            .store(ctx)
             .create_provider(
                 NewProvider {
                     organization_id: org_id,
@@ -563,9 +563,8 @@ impl SsoMutation {
             change.default_role_id =
                 Some(default_role(ctx, &org, &granted, input.default_role_id.as_ref()).await?);
         }
-        let updated = ctx
-            .services()
-            .store
+        let updated = granted
+            .store(ctx)
             .update_provider(provider.id, change, &ctx.request().actor)
             .await?;
         Ok(dress(ctx, updated))
@@ -579,8 +578,8 @@ impl SsoMutation {
         input: SsoProviderIdInput,
     ) -> Result<DeletedSsoProvider> {
         let (provider, _) = managed_provider(ctx, &input.id).await?;
-        ctx.services()
-            .store
+        // INVARIANT: authorized above; the check's Granted is not kept.
+        ctx.unchecked_store()
             .delete_provider(provider.id, &ctx.request().actor)
             .await?;
         Ok(DeletedSsoProvider {
@@ -625,8 +624,9 @@ impl SsoMutation {
     ) -> Result<SsoLinkStart> {
         let (user, _) = ctx.account_wide()?;
         let services = ctx.services();
-        let provider = services
-            .store
+        // INVARIANT: the caller's own account or memberships, of no organization.
+        let provider = ctx
+            .unchecked_store()
             .provider(parse_id("providerId", &input.provider_id)?)
             .await?
             .filter(|p| p.enabled)
@@ -688,11 +688,10 @@ impl SsoMutation {
             return Err(ApiError::not_found("node").into());
         }
         let role = usable_role(ctx, provider.organization_id, &input.role_id, "roleId").await?;
-        ensure_no_escalation(&granted.view, &role, &node)?;
+        ensure_no_escalation(granted.view(), &role, &node)?;
         let group = non_empty("group", &input.group)?;
-        let mapping = ctx
-            .services()
-            .store
+        let mapping = granted
+            .store(ctx)
             .add_group_mapping(&provider, &group, role.id, &node, &ctx.request().actor)
             .await?;
         Ok(mapping.into())
@@ -707,8 +706,8 @@ impl SsoMutation {
     ) -> Result<DeletedSsoProvider> {
         let (provider, _) = managed_provider(ctx, &input.provider_id).await?;
         let id = parse_id("id", &input.id)?;
-        ctx.services()
-            .store
+        // INVARIANT: authorized above; the check's Granted is not kept.
+        ctx.unchecked_store()
             .remove_group_mapping(&provider, id, &ctx.request().actor)
             .await?;
         Ok(DeletedSsoProvider {
@@ -727,8 +726,8 @@ impl SsoMutation {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = super::mutation::org_node(ctx, org_id).await?;
-        authorize(ctx, &org, Permission::SSO_MANAGE, "organization").await?;
-        let store = &ctx.services().store;
+        let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "organization").await?;
+        let store = granted.store(ctx);
         if input.enforce && !store.providers(org_id).await?.iter().any(|p| p.enabled) {
             return Err(ApiError::new(
                 Code::Conflict,

@@ -84,8 +84,9 @@ impl Subscription {
         let (user, _) = ctx.signed_in()?;
         let org_id = parse_id("organizationId", &organization_id)?;
         let services = ctx.services();
+        // INVARIANT: the engine's own input (facts, revision) for a check.
         // INVARIANT (see feed.rs): subscribed to the bus before anything is read.
-        let mut feed = Feed::new(services.store.clone(), services.bus.subscribe());
+        let mut feed = Feed::new(ctx.unchecked_store().clone(), services.bus.subscribe());
         let node = super::mutation::org_node(ctx, org_id).await?;
         let granted = authorize_any(ctx, &node, &READERS, "organization").await?;
         let domain::Node::Organization(org) = &node else {
@@ -109,7 +110,7 @@ impl Subscription {
             user.id,
             Scope::Organization {
                 id: org_id,
-                authorized_at: granted.view.facts.revision,
+                authorized_at: granted.view().facts.revision,
             },
         );
         Ok(watch.into_stream())
@@ -126,9 +127,11 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<PermissionChange>>> {
         let (user, session) = ctx.signed_in()?;
         let services = ctx.services();
+        // INVARIANT: the caller's own account or memberships, of no organization.
         // INVARIANT (see feed.rs): subscribed to the bus before anything is read.
-        let mut feed = Feed::new(services.store.clone(), services.bus.subscribe());
-        for org in services.store.organizations_of(user.id).await? {
+        let mut feed = Feed::new(ctx.unchecked_store().clone(), services.bus.subscribe());
+        // INVARIANT: the caller's own account or memberships, of no organization.
+        for org in ctx.unchecked_store().organizations_of(user.id).await? {
             // An SSO session hears only of its own organization.
             if !session.reaches(org.id) {
                 continue;
@@ -239,7 +242,8 @@ impl<'a, 'b> Watch<'a, 'b> {
     /// Follows an organization's changes after `revision` while the caller is an active
     /// member there, and stops when they no longer are.
     async fn follow_membership(&mut self, org: Uuid, revision: i64) -> Result<(), ApiError> {
-        let membership = self.ctx.services().store.membership(org, self.me).await?;
+        // INVARIANT: the caller's own account or memberships, of no organization.
+        let membership = self.ctx.unchecked_store().membership(org, self.me).await?;
         if self.reaches(org) && membership.is_some_and(|m| m.status == domain::MemberStatus::Active)
         {
             self.feed.follow(org, revision);
@@ -255,7 +259,8 @@ impl<'a, 'b> Watch<'a, 'b> {
     /// joined meanwhile (the followed ones are read back from the change log; a membership
     /// change in an organization not followed yet is the one thing that cannot be).
     async fn follow_my_organizations(&mut self) -> Result<(), ApiError> {
-        for org in self.ctx.services().store.organizations_of(self.me).await? {
+        // INVARIANT: the caller's own account or memberships, of no organization.
+        for org in self.ctx.unchecked_store().organizations_of(self.me).await? {
             if self.reaches(org.id) && !self.feed.follows(org.id) {
                 self.feed.follow(org.id, org.revision);
             }

@@ -64,7 +64,8 @@ impl Me {
 
     /// Whether the email is proven (read now: the signed-in user may be a cached copy).
     async fn email_verified(&self, ctx: &Context<'_>) -> Result<bool> {
-        let fresh = ctx.services().store.user(self.user.id).await?;
+        // INVARIANT: the caller's own account or memberships, of no organization.
+        let fresh = ctx.unchecked_store().user(self.user.id).await?;
         Ok(fresh.is_some_and(|u| u.email_verified))
     }
 
@@ -76,7 +77,8 @@ impl Me {
     /// The organizations where the caller is an active member.
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
-        let mut orgs = ctx.services().store.organizations_of(self.user.id).await?;
+        // INVARIANT: the caller's own account or memberships, of no organization.
+        let mut orgs = ctx.unchecked_store().organizations_of(self.user.id).await?;
         // An SSO session sees only its own organization.
         orgs.retain(|o| self.session.reaches(o.id));
         Ok(orgs.into_iter().map(Organization).collect())
@@ -135,8 +137,8 @@ impl Organization {
     /// Whether members must sign in through an identity provider (admins keep password
     /// sign-in as a break-glass path). Needs an active membership.
     async fn enforce_sso(&self, ctx: &Context<'_>) -> Result<bool> {
-        crate::graphql::access::member_view(ctx, self.0.id, "organization").await?;
-        Ok(ctx.services().store.enforce_sso(self.0.id).await?)
+        let granted = crate::graphql::access::member_view(ctx, self.0.id, "organization").await?;
+        Ok(granted.store(ctx).enforce_sso(self.0.id).await?)
     }
 
     /// The organization's email domains, verified or not. Needs `sso:*:manage`.
@@ -148,8 +150,8 @@ impl Organization {
     /// The organization's identity providers. Needs `sso:*:manage`.
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn sso_providers(&self, ctx: &Context<'_>) -> Result<Vec<super::sso::SsoProvider>> {
-        authorize(ctx, &self.node(), Permission::SSO_MANAGE, "organization").await?;
-        let list = ctx.services().store.providers(self.0.id).await?;
+        let granted = authorize(ctx, &self.node(), Permission::SSO_MANAGE, "organization").await?;
+        let list = granted.store(ctx).providers(self.0.id).await?;
         Ok(list
             .into_iter()
             .map(|p| super::sso::dress(ctx, p))
@@ -187,7 +189,7 @@ impl Organization {
                 .map(domain::Node::Project)
                 .collect();
             let node = domain::Node::Workspace(w);
-            if super::access::can_see(&granted.view, &node, &under)?
+            if super::access::can_see(granted.view(), &node, &under)?
                 && let domain::Node::Workspace(w) = node
             {
                 visible.push(Workspace {
@@ -228,7 +230,7 @@ impl Organization {
         statuses: Option<Vec<InvitationStatus>>,
         email: Option<String>,
     ) -> Result<Vec<Invitation>> {
-        authorize(
+        let granted = authorize(
             ctx,
             &self.node(),
             Permission::MEMBERS_INVITE,
@@ -248,7 +250,7 @@ impl Organization {
                 .collect(),
             email,
         };
-        let list = ctx.services().store.invitations(self.0.id, &filter).await?;
+        let list = granted.store(ctx).invitations(self.0.id, &filter).await?;
         Ok(list.into_iter().map(Invitation::from).collect())
     }
 
@@ -260,13 +262,12 @@ impl Organization {
         ctx: &Context<'_>,
         #[graphql(default = 50)] limit: i32,
     ) -> Result<Vec<AuditEvent>> {
-        authorize(ctx, &self.node(), Permission::AUDIT_READ, "organization").await?;
+        let granted = authorize(ctx, &self.node(), Permission::AUDIT_READ, "organization").await?;
         if !(1..=500).contains(&limit) {
             return Err(ApiError::bad_input("limit", "`limit` must be between 1 and 500").into());
         }
-        let list = ctx
-            .services()
-            .store
+        let list = granted
+            .store(ctx)
             .audit_events(Some(self.0.id), u64::try_from(limit).unwrap_or(50))
             .await?;
         Ok(list.into_iter().map(AuditEvent::from).collect())
@@ -322,7 +323,7 @@ impl Workspace {
         let mut visible = Vec::new();
         for p in list {
             let path = [p.organization_id, p.workspace_id, p.id];
-            if granted.view.allows(&path, Permission::WORKSPACE_READ)? {
+            if granted.view().allows(&path, Permission::WORKSPACE_READ)? {
                 visible.push(Project {
                     inner: p,
                     parent_path: base.clone(),

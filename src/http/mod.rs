@@ -88,7 +88,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
-    match state.services.store.ping().await {
+    match state.services.store().ping().await {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({ "status": "ready", "database": "ok" })),

@@ -62,7 +62,7 @@ async fn login(
     let Ok(provider_id) = Uuid::parse_str(&provider_id) else {
         return not_found();
     };
-    let provider = match services.store.provider(provider_id).await {
+    let provider = match services.store().provider(provider_id).await {
         Ok(Some(p)) if p.enabled && matches!(p.settings, ProviderSettings::Oidc(_)) => p,
         Ok(_) => return not_found(),
         Err(e) => {
@@ -176,12 +176,12 @@ async fn foreign(
 ) -> Result<String, SsoError> {
     let state = params.state.clone().unwrap_or_default();
     if params.error.is_some()
-        || (!state.is_empty() && services.store.sso_request_links(&state).await?)
+        || (!state.is_empty() && services.store().sso_request_links(&state).await?)
     {
         return sign_in(services, params, actor).await;
     }
     if !state.is_empty() {
-        let _ = services.store.take_sso_request(&state, None).await;
+        let _ = services.store().take_sso_request(&state, None).await;
     }
     Err(SsoError::Refused(
         "this sign-in's state was not issued to this browser: start the sign-in again from the sign-in page"
@@ -204,7 +204,7 @@ async fn sign_in(
         );
         // The pending sign-in is over: take it, so that its state cannot be used any more.
         if !state.is_empty() {
-            let _ = services.store.take_sso_request(&state, None).await;
+            let _ = services.store().take_sso_request(&state, None).await;
         }
         return Err(SsoError::Refused(idp_error_message(&error)));
     }

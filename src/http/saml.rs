@@ -65,7 +65,7 @@ async fn saml_provider(
     let Ok(id) = Uuid::parse_str(raw_id) else {
         return Err(not_found());
     };
-    match services.store.provider(id).await {
+    match services.store().provider(id).await {
         Ok(Some(p))
             if matches!(p.settings, ProviderSettings::Saml(_))
                 && (p.enabled || wanted == Wanted::EvenDisabled) =>

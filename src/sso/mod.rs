@@ -201,7 +201,7 @@ pub async fn complete(
             let identity_json =
                 serde_json::to_string(&identity).map_err(|e| SsoError::Internal(e.to_string()))?;
             services
-                .store
+                .store()
                 .park_sso_link(
                     provider.id,
                     user_id,
@@ -236,14 +236,14 @@ pub async fn confirm_link(
     };
     let hash = crate::auth::token::hash(code.trim());
     let (provider_id, identity_json) = services
-        .store
+        .store()
         .take_sso_link(&hash, user_id)
         .await?
         .ok_or_else(refused)?;
     let identity: Identity =
         serde_json::from_str(&identity_json).map_err(|e| SsoError::Internal(e.to_string()))?;
     let provider = services
-        .store
+        .store()
         .provider(provider_id)
         .await?
         .ok_or_else(|| SsoError::Refused("this sign-in method no longer exists".to_owned()))?;
@@ -267,7 +267,7 @@ async fn link_identity(
         ));
     }
     let user = services
-        .store
+        .store()
         .user(user_id)
         .await?
         .ok_or_else(|| SsoError::Refused("this account no longer exists".to_owned()))?;
@@ -276,7 +276,7 @@ async fn link_identity(
         ..actor.clone()
     };
     services
-        .store
+        .store()
         .link_sso_identity(provider, identity, &user, &actor)
         .await
         .map_err(|e| match e {
@@ -306,7 +306,7 @@ pub async fn complete_login(
         SsoError::Refused("the identity provider sent no valid email address".to_owned())
     })?;
     let user = services
-        .store
+        .store()
         .sso_account(provider, &identity, &email, actor)
         .await?;
     let actor = Actor {
@@ -314,7 +314,7 @@ pub async fn complete_login(
         ..actor.clone()
     };
     services
-        .store
+        .store()
         .sso_sync(provider, &user, &identity, &actor)
         .await?;
     services

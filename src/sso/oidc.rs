@@ -250,7 +250,7 @@ pub async fn start(
         .encrypt(verifier.secret())
         .map_err(crypto_error)?;
     services
-        .store
+        .store()
         .create_sso_request(
             SsoRequest {
                 id: state.secret().clone(),
@@ -298,7 +298,7 @@ pub async fn finish_with_return(
 ) -> Result<Finished, SsoError> {
     let request = take_request(services, state).await?;
     let provider = services
-        .store
+        .store()
         .provider(request.provider_id)
         .await?
         .ok_or_else(|| SsoError::Refused("this sign-in method no longer exists".to_owned()))?;
@@ -309,7 +309,7 @@ pub async fn finish_with_return(
         ));
     }
     let secret = services
-        .store
+        .store()
         .provider_secret(provider.id)
         .await?
         .map(|c| services.secrets.decrypt(&c))
@@ -455,7 +455,7 @@ async fn take_request(services: &Services, state: &str) -> Result<SsoRequest, Ss
         return Err(unknown());
     }
     services
-        .store
+        .store()
         .take_sso_request(state, None)
         .await?
         .ok_or_else(unknown)

@@ -149,7 +149,7 @@ pub async fn start(
         .map_err(|e| SsoError::Config(format!("the single sign-on URL cannot be used: {e}")))?
         .ok_or_else(|| SsoError::Config(NO_REDIRECT_SSO.to_owned()))?;
     services
-        .store
+        .store()
         .create_sso_request(
             SsoRequest {
                 id,
@@ -219,7 +219,7 @@ pub async fn finish(
     }
 
     if !services
-        .store
+        .store()
         .remember_assertion(provider.id, &assertion.id, replay_horizon(&assertion))
         .await?
     {
@@ -228,7 +228,7 @@ pub async fn finish(
     let (return_to, link_user_id) = match in_response_to {
         Some(id) => {
             let request = services
-                .store
+                .store()
                 .take_sso_request(&id, Some(provider.id))
                 .await?
                 .ok_or_else(|| {

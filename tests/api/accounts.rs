@@ -78,7 +78,7 @@ async fn a_burst_of_parallel_wrong_passwords_is_evaluated_at_most_threshold_time
     let events = app
         .state
         .services
-        .store
+        .store()
         .audit_events(None, 100)
         .await
         .unwrap();
@@ -155,7 +155,7 @@ async fn unknown_emails_never_lock_and_are_answered_like_wrong_passwords() {
     let events = app
         .state
         .services
-        .store
+        .store()
         .audit_events(None, 100)
         .await
         .unwrap();

@@ -121,7 +121,7 @@ async fn a_forged_request_id_does_not_reach_the_audit_trail() {
     let events = app
         .state
         .services
-        .store
+        .store()
         .audit_events(None, 1000)
         .await
         .unwrap();

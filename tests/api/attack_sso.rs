@@ -143,7 +143,7 @@ async fn provider(f: &Fixture, id: &Value) -> iam_gateway::sso::Provider {
     f.app
         .state
         .services
-        .store
+        .store()
         .provider(id.as_str().unwrap().parse().unwrap())
         .await
         .unwrap()

@@ -123,7 +123,7 @@ fn saml(org: &str, metadata_url: &str) -> Value {
 async fn stored(app: &TestApp, org: &str, settings: ProviderSettings) -> Provider {
     let services = &app.state.services;
     services
-        .store
+        .store()
         .create_provider(
             NewProvider {
                 organization_id: org.parse().unwrap(),

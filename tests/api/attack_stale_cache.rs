@@ -97,6 +97,13 @@ async fn an_older_l2_write_never_replaces_a_newer_entry() {
     let (a, b) = TestApp::pair(&redis).await;
     a.wait_trusted().await;
     b.wait_trusted().await;
+    // L2 connects in the background: A fills it only once connected.
+    for _ in 0..500 {
+        if a.state.services.cache.l2_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (admin, org, bob, binding) = bob_viewer(&a).await;
     assert!(allowed(&a, &bob, &org).await, "A fills L2 at the grant");
     let client = redis::Client::open(redis.as_str()).unwrap();

@@ -57,7 +57,7 @@ async fn only_the_token_hash_is_stored() {
     let by_plain = app
         .state
         .services
-        .store
+        .store()
         .session_by_token_hash(&token, chrono::Utc::now())
         .await
         .unwrap();
@@ -68,7 +68,7 @@ async fn only_the_token_hash_is_stored() {
     let by_hash = app
         .state
         .services
-        .store
+        .store()
         .session_by_token_hash(&iam_gateway::auth::token::hash(&token), chrono::Utc::now())
         .await
         .unwrap();
@@ -156,7 +156,7 @@ async fn sign_up_can_be_turned_off() {
     assert!(
         app.state
             .services
-            .store
+            .store()
             .user_with_password(&iam_gateway::domain::Email::parse("e", "a@example.com").unwrap())
             .await
             .unwrap()

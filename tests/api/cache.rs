@@ -451,7 +451,7 @@ async fn concurrent_misses_of_one_key_are_loaded_once() {
     let bob = uuid::Uuid::parse_str(&o.bob_id).unwrap();
     let loads = || services.metrics.store_loads.get();
     let before = loads();
-    let lookups = (0..50).map(|_| services.cache.facts(&services.store, org, bob, 0));
+    let lookups = (0..50).map(|_| services.cache.facts(services.store(), org, bob, 0));
     let results = futures::future::join_all(lookups).await;
     assert!(
         results

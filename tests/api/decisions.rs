@@ -237,7 +237,7 @@ async fn a_suspended_member_is_denied_everything() {
     let w = world().await;
     w.app.grant(&w.admin, &w.bob_id, ADMIN, &w.org).await;
     assert!(w.allowed(&w.bob, "apps", "read", &w.billing).await);
-    let store = &w.app.state.services.store;
+    let store = &w.app.state.services.store();
     let org = uuid::Uuid::parse_str(&w.org).unwrap();
     let bob = uuid::Uuid::parse_str(&w.bob_id).unwrap();
     store

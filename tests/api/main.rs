@@ -1,7 +1,12 @@
 //! The integration suite: every test runs the real application over HTTP on an ephemeral port,
 //! with a database of its own (see `tests/common`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -416,7 +416,7 @@ async fn roles_change_at_once_and_removal_keeps_the_account() {
     let events = app
         .state
         .services
-        .store
+        .store()
         .audit_events(None, 1000)
         .await
         .unwrap();
@@ -451,7 +451,7 @@ async fn roles_change_at_once_and_removal_keeps_the_account() {
     let bindings = app
         .state
         .services
-        .store
+        .store()
         .bindings_of(org.parse().unwrap(), bob_id.parse().unwrap())
         .await
         .unwrap();

@@ -214,7 +214,7 @@ async fn the_last_admin_cannot_be_removed() {
     );
 
     // Suspending the only admin is refused the same way.
-    let store = &app.state.services.store;
+    let store = &app.state.services.store();
     let org_id = uuid::Uuid::parse_str(&org).unwrap();
     let me_id = uuid::Uuid::parse_str(&me).unwrap();
     let suspended = store
@@ -368,7 +368,7 @@ async fn facts_carry_each_custom_role_once_with_its_policies_in_order() {
     app.grant(&admin, &member_id, VIEWER, &org).await;
 
     let id = |s: &str| s.parse::<uuid::Uuid>().unwrap();
-    let store = &app.state.services.store;
+    let store = &app.state.services.store();
     let facts = store
         .principal_facts(id(&org), id(&member_id))
         .await

@@ -53,7 +53,7 @@ async fn providers_keep_secrets_encrypted_and_never_return_them() {
     // At rest: ciphertext, which the deployment's key opens.
     let services = &app.state.services;
     let stored = services
-        .store
+        .store()
         .provider_secret(id.parse().unwrap())
         .await
         .unwrap()
@@ -72,7 +72,7 @@ async fn providers_keep_secrets_encrypted_and_never_return_them() {
         "{list}"
     );
     assert_eq!(list["data"]["organization"]["enforceSso"], false);
-    let events = services.store.audit_events(None, 100).await.unwrap();
+    let events = services.store().audit_events(None, 100).await.unwrap();
     let created = events
         .iter()
         .find(|e| e.action == "sso.provider_create")
@@ -106,7 +106,7 @@ async fn providers_keep_secrets_encrypted_and_never_return_them() {
         "{r}"
     );
     let stored = services
-        .store
+        .store()
         .provider_secret(id.parse().unwrap())
         .await
         .unwrap()

@@ -279,7 +279,7 @@ impl Sso {
     ) -> Provider {
         let services = &self.app.state.services;
         services
-            .store
+            .store()
             .create_provider(
                 NewProvider {
                     organization_id: self.org.parse().unwrap(),
@@ -299,7 +299,7 @@ impl Sso {
 
     /// Maps IdP `group` to `role` at node `node`.
     async fn map_group(&self, provider: &Provider, group: &str, role: &str, node: &str) {
-        let store = &self.app.state.services.store;
+        let store = &self.app.state.services.store();
         let node = store.node(node.parse().unwrap()).await.unwrap().unwrap();
         store
             .add_group_mapping(
@@ -658,7 +658,7 @@ async fn a_nonce_that_does_not_match_is_refused() {
     sso.app
         .state
         .services
-        .store
+        .store()
         .execute_unprepared(&format!(
             "UPDATE sso_requests SET nonce = 'another-nonce' WHERE id = '{state}'"
         ))
@@ -716,7 +716,7 @@ async fn unknown_disabled_and_non_oidc_providers_are_refused() {
     sso.app
         .state
         .services
-        .store
+        .store()
         .update_provider(
             provider.id,
             ProviderChange {

@@ -221,7 +221,7 @@ impl Fixture {
         self.app
             .state
             .services
-            .store
+            .store()
             .create_provider(
                 NewProvider {
                     organization_id: self.org.parse().unwrap(),
@@ -255,7 +255,7 @@ impl Fixture {
     }
 
     async fn map_group(&self, provider: &Provider, group: &str, role: &str, node: &str) -> Uuid {
-        let store = &self.app.state.services.store;
+        let store = &self.app.state.services.store();
         let node = store.node(node.parse().unwrap()).await.unwrap().unwrap();
         store
             .add_group_mapping(provider, group, role.parse().unwrap(), &node, &self.actor())
@@ -389,7 +389,7 @@ impl Fixture {
         self.app
             .state
             .services
-            .store
+            .store()
             .audit_events(None, 10_000)
             .await
             .unwrap()
@@ -531,7 +531,7 @@ async fn group_mappings_follow_the_idp_groups_and_leave_hand_made_bindings() {
     f.app
         .state
         .services
-        .store
+        .store()
         .remove_group_mapping(&provider, ops, &f.actor())
         .await
         .unwrap();

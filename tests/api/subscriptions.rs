@@ -158,7 +158,7 @@ async fn revision_now(app: &TestApp, org: &str) -> String {
     let revision = app
         .state
         .services
-        .store
+        .store()
         .revision(org)
         .await
         .unwrap()

@@ -456,7 +456,7 @@ impl TestApp {
     pub async fn audit_actions(&self) -> Vec<String> {
         self.state
             .services
-            .store
+            .store()
             .audit_events(None, 10_000)
             .await
             .expect("read audit events")

@@ -200,10 +200,9 @@ impl AuthMutation {
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
         let org = super::org_node(ctx, org_id).await?;
-        authorize(ctx, &org, Permission::MEMBERS_MANAGE, "organization").await?;
-        let was_locked = ctx
-            .services()
-            .store
+        let granted = authorize(ctx, &org, Permission::MEMBERS_MANAGE, "organization").await?;
+        let was_locked = granted
+            .store(ctx)
             .unlock_member(org_id, user_id, &ctx.request().actor)
             .await?;
         Ok(UnlockMemberPayload {

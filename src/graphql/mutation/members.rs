@@ -185,16 +185,17 @@ async fn deliver(
         .await;
     match sent {
         Ok(true) => {
-            services
-                .store
+            // INVARIANT: its callers authorized for the organization first.
+            ctx.unchecked_store()
                 .invitation_sent(
                     invitation.organization_id,
                     invitation.id,
                     &ctx.request().actor,
                 )
                 .await?;
-            let refreshed = services
-                .store
+            // INVARIANT: its callers authorized for the organization first.
+            let refreshed = ctx
+                .unchecked_store()
                 .invitation(invitation.organization_id, invitation.id)
                 .await?
                 .unwrap_or(invitation);
@@ -232,7 +233,8 @@ async fn invitation_for_admin(
     id: &ID,
 ) -> Result<(domain::Invitation, domain::Organization), ApiError> {
     ctx.signed_in()?;
-    let store = &ctx.services().store;
+    // INVARIANT: looked up to be checked; nothing is answered before the check.
+    let store = ctx.unchecked_store();
     let invitation = store
         .invitation_any(parse_id("id", id)?)
         .await?
@@ -255,11 +257,10 @@ async fn member_target(
     ctx.signed_in()?;
     let org_id = parse_id("organizationId", &input.organization_id)?;
     let org = super::nodes::org_node(ctx, org_id).await?;
-    authorize_any(ctx, &org, permissions, "organization").await?;
+    let granted = authorize_any(ctx, &org, permissions, "organization").await?;
     let user_id = parse_id("userId", &input.user_id)?;
-    let membership = ctx
-        .services()
-        .store
+    let membership = granted
+        .store(ctx)
         .membership(org_id, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
@@ -285,9 +286,9 @@ async fn change_status(
         )
         .into());
     }
+    // INVARIANT: authorized above; the check's Granted is not kept.
     let updated = ctx
-        .services()
-        .store
+        .unchecked_store()
         .set_member_status(org.id(), user_id, to, &ctx.request().actor)
         .await?;
     Ok(MemberStatusPayload {
@@ -353,12 +354,12 @@ impl MemberMutation {
         for grant in &input.roles {
             let node = grant_node(ctx, org_id, grant).await?;
             let role = usable_role(ctx, org_id, &grant.role_id, "roleId").await?;
-            ensure_no_escalation(&granted.view, &role, &node)?;
+            ensure_no_escalation(granted.view(), &role, &node)?;
             nodes.push((role.id, node));
         }
         let minted = token::mint(TokenKind::Invitation).map_err(|e| ApiError::internal(&e))?;
-        let invitation = services
-            .store
+        let invitation = granted
+            .store(ctx)
             .create_invitation(
                 NewInvitation {
                     organization_id: org_id,
@@ -390,8 +391,9 @@ impl MemberMutation {
         let ttl = Duration::from_std(services.config.invitation_ttl)
             .map_err(|e| ApiError::internal(&e))?;
         let minted = token::mint(TokenKind::Invitation).map_err(|e| ApiError::internal(&e))?;
-        let resent = services
-            .store
+        // INVARIANT: authorized above; the check's Granted is not kept.
+        let resent = ctx
+            .unchecked_store()
             .resend_invitation(
                 organization.id,
                 invitation.id,
@@ -410,9 +412,9 @@ impl MemberMutation {
         input: InvitationIdInput,
     ) -> Result<Invitation> {
         let (invitation, organization) = invitation_for_admin(ctx, &input.id).await?;
+        // INVARIANT: authorized above; the check's Granted is not kept.
         let revoked = ctx
-            .services()
-            .store
+            .unchecked_store()
             .revoke_invitation(organization.id, invitation.id, &ctx.request().actor)
             .await?;
         Ok(revoked.into())
@@ -428,14 +430,15 @@ impl MemberMutation {
         let (user, _) = ctx.account_wide()?;
         throttle(ctx, Some(&user.email))?;
         let hash = token::hash(input.token.trim());
-        if let Some(pending) = ctx.services().store.invitation_by_token(&hash).await?
+        // INVARIANT: the token is the proof; the inviter's power is checked first.
+        if let Some(pending) = ctx.unchecked_store().invitation_by_token(&hash).await?
             && pending.status == domain::InvitationStatus::Pending
         {
             inviter_may_still_grant(ctx, &pending).await?;
         }
+        // INVARIANT: the token is the proof; the inviter's power is checked first.
         let (invitation, org) = ctx
-            .services()
-            .store
+            .unchecked_store()
             .accept_invitation(&hash, user, &ctx.request().actor)
             .await?;
         Ok(AcceptInvitationPayload {
@@ -457,8 +460,9 @@ impl MemberMutation {
         let services = ctx.services();
         let actor = &ctx.request().actor;
         let hash = token::hash(input.token.trim());
-        let invitation = services
-            .store
+        // INVARIANT: the token is the proof; the inviter's power is checked first.
+        let invitation = ctx
+            .unchecked_store()
             .invitation_by_token(&hash)
             .await?
             .ok_or_else(|| ApiError::not_found("invitation"))?;
@@ -467,8 +471,8 @@ impl MemberMutation {
             domain::InvitationStatus::Accepted => Some("this invitation has already been used"),
             domain::InvitationStatus::Revoked => Some("this invitation has been revoked"),
             domain::InvitationStatus::Expired => {
-                services
-                    .store
+                // INVARIANT: the token is the proof; the inviter's power is checked first.
+                ctx.unchecked_store()
                     .audit_expired_use(
                         invitation.organization_id,
                         invitation.id,
@@ -484,7 +488,13 @@ impl MemberMutation {
         }
         inviter_may_still_grant(ctx, &invitation).await?;
         let email = Email::parse("email", &invitation.email)?;
-        if services.store.user_with_password(&email).await?.is_some() {
+        // INVARIANT: the token is the proof; the inviter's power is checked first.
+        if ctx
+            .unchecked_store()
+            .user_with_password(&email)
+            .await?
+            .is_some()
+        {
             return Err(ApiError::new(
                 Code::Conflict,
                 "an account with this email exists; sign in and accept the invitation",
@@ -502,8 +512,9 @@ impl MemberMutation {
             user_id: Some(user.id),
             ..actor.clone()
         };
-        let (accepted, org) = services
-            .store
+        // INVARIANT: the token is the proof; the inviter's power is checked first.
+        let (accepted, org) = ctx
+            .unchecked_store()
             .accept_invitation(&hash, &user, &actor)
             .await?;
         let signed_in = services
@@ -619,7 +630,7 @@ impl MemberMutation {
             let role = usable_role(ctx, org_id, &grant.role_id, "roleId").await?;
             wanted_nodes.push((role, node));
         }
-        let store = &ctx.services().store;
+        let store = granted.store(ctx);
         // No escalation: every role added or removed must be within the caller's permissions.
         let current = store.bindings_of(org_id, user_id).await?;
         for (role, node) in &wanted_nodes {
@@ -627,7 +638,7 @@ impl MemberMutation {
                 .iter()
                 .any(|b| b.role_id == role.id && b.node_id() == node.id());
             if !held {
-                ensure_no_escalation(&granted.view, role, node)?;
+                ensure_no_escalation(granted.view(), role, node)?;
             }
         }
         for b in current.iter().filter(|b| b.source != "sso") {
@@ -638,8 +649,12 @@ impl MemberMutation {
                 && let (Some(role), Some(node)) =
                     (store.role(b.role_id).await?, store.node(b.node_id()).await?)
             {
-                crate::graphql::roles::ensure_not_own_restriction(granted.user.id, user_id, &role)?;
-                ensure_no_escalation(&granted.view, &role, &node)?;
+                crate::graphql::roles::ensure_not_own_restriction(
+                    granted.user().id,
+                    user_id,
+                    &role,
+                )?;
+                ensure_no_escalation(granted.view(), &role, &node)?;
             }
         }
         let wanted: Vec<WantedRole<'_>> = wanted_nodes
@@ -667,8 +682,8 @@ impl MemberMutation {
         input: MemberInput,
     ) -> Result<RemoveMemberPayload> {
         let (org, user_id, _) = member_target(ctx, &input, &[Permission::MEMBERS_REMOVE]).await?;
-        ctx.services()
-            .store
+        // INVARIANT: authorized above; the check's Granted is not kept.
+        ctx.unchecked_store()
             .remove_member(org.id(), user_id, &ctx.request().actor)
             .await?;
         Ok(RemoveMemberPayload {
@@ -706,7 +721,8 @@ async fn inviter_may_still_grant(
     if !view.active() {
         return Err(stale());
     }
-    let store = &ctx.services().store;
+    // INVARIANT: the token is the proof; the inviter's power is checked first.
+    let store = ctx.unchecked_store();
     for grant in &invitation.grants {
         // A role or node deleted meanwhile is skipped at acceptance: nothing to hand out.
         let (Some(role), Some(node)) = (

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 
 use crate::domain::{self, Name, Slug};
-use crate::graphql::access::{Permission, authorize};
+use crate::graphql::access::{Granted, Permission, authorize};
 use crate::graphql::check::revision_now;
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::error::ApiError;
@@ -99,52 +99,52 @@ fn changes(slug: Option<&str>, name: Option<&str>) -> Result<NodeChanges, ApiErr
 /// can probe which ids exist without one.
 pub(crate) async fn org_node(ctx: &Context<'_>, id: uuid::Uuid) -> Result<domain::Node, ApiError> {
     ctx.signed_in()?;
-    ctx.services()
-        .store
+    // INVARIANT: looked up to be checked; nothing is answered before the check.
+    ctx.unchecked_store()
         .organization(id)
         .await?
         .map(domain::Node::Organization)
         .ok_or_else(|| ApiError::not_found("organization"))
 }
 
-/// The workspace with this id, if the caller may do `permission` on it.
+/// The workspace with this id, if the caller may do `permission` on it, with the proof.
 async fn workspace_for(
     ctx: &Context<'_>,
     id: &ID,
     permission: Permission,
-) -> Result<domain::Workspace, ApiError> {
+) -> Result<(domain::Workspace, Granted), ApiError> {
     ctx.signed_in()?;
+    // INVARIANT: looked up to be checked; nothing is answered before the check.
     let ws = ctx
-        .services()
-        .store
+        .unchecked_store()
         .workspace(parse_id("id", id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("workspace"))?;
     let node = domain::Node::Workspace(ws);
-    authorize(ctx, &node, permission, "workspace").await?;
+    let granted = authorize(ctx, &node, permission, "workspace").await?;
     match node {
-        domain::Node::Workspace(ws) => Ok(ws),
+        domain::Node::Workspace(ws) => Ok((ws, granted)),
         _ => Err(ApiError::not_found("workspace")),
     }
 }
 
-/// The project with this id, if the caller may do `permission` on it.
+/// The project with this id, if the caller may do `permission` on it, with the proof.
 async fn project_for(
     ctx: &Context<'_>,
     id: &ID,
     permission: Permission,
-) -> Result<domain::Project, ApiError> {
+) -> Result<(domain::Project, Granted), ApiError> {
     ctx.signed_in()?;
+    // INVARIANT: looked up to be checked; nothing is answered before the check.
     let p = ctx
-        .services()
-        .store
+        .unchecked_store()
         .project(parse_id("id", id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("project"))?;
     let node = domain::Node::Project(p);
-    authorize(ctx, &node, permission, "project").await?;
+    let granted = authorize(ctx, &node, permission, "project").await?;
     match node {
-        domain::Node::Project(p) => Ok(p),
+        domain::Node::Project(p) => Ok((p, granted)),
         _ => Err(ApiError::not_found("project")),
     }
 }
@@ -179,9 +179,9 @@ impl NodeMutation {
         may_create_organizations(ctx, user).await?;
         let slug = Slug::parse("slug", &input.slug)?;
         let name = Name::parse("name", &input.name)?;
+        // INVARIANT: the caller's own account or memberships, of no organization.
         let org = ctx
-            .services()
-            .store
+            .unchecked_store()
             .create_organization(user.id, &slug, &name, &ctx.request().actor)
             .await?;
         Ok(OrganizationPayload {
@@ -199,12 +199,11 @@ impl NodeMutation {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = org_node(ctx, org_id).await?;
-        authorize(ctx, &org, Permission::WORKSPACE_MANAGE, "organization").await?;
+        let granted = authorize(ctx, &org, Permission::WORKSPACE_MANAGE, "organization").await?;
         let slug = Slug::parse("slug", &input.slug)?;
         let name = Name::parse("name", &input.name)?;
-        let ws = ctx
-            .services()
-            .store
+        let ws = granted
+            .store(ctx)
             .create_workspace(org_id, &slug, &name, &ctx.request().actor)
             .await?;
         Ok(WorkspacePayload {
@@ -219,11 +218,10 @@ impl NodeMutation {
         ctx: &Context<'_>,
         input: UpdateWorkspaceInput,
     ) -> Result<WorkspacePayload> {
-        let ws = workspace_for(ctx, &input.id, Permission::WORKSPACE_MANAGE).await?;
+        let (ws, granted) = workspace_for(ctx, &input.id, Permission::WORKSPACE_MANAGE).await?;
         let changes = changes(input.slug.as_deref(), input.name.as_deref())?;
-        let ws = ctx
-            .services()
-            .store
+        let ws = granted
+            .store(ctx)
             .update_workspace(ws.id, changes, &ctx.request().actor)
             .await?;
         Ok(WorkspacePayload {
@@ -239,9 +237,9 @@ impl NodeMutation {
         ctx: &Context<'_>,
         input: DeleteInput,
     ) -> Result<DeletePayload> {
-        let ws = workspace_for(ctx, &input.id, Permission::WORKSPACE_MANAGE).await?;
-        ctx.services()
-            .store
+        let (ws, granted) = workspace_for(ctx, &input.id, Permission::WORKSPACE_MANAGE).await?;
+        granted
+            .store(ctx)
             .delete_workspace(ws.id, &ctx.request().actor)
             .await?;
         Ok(DeletePayload {
@@ -256,7 +254,7 @@ impl NodeMutation {
         ctx: &Context<'_>,
         input: CreateProjectInput,
     ) -> Result<ProjectPayload> {
-        let ws = workspace_for(ctx, &input.workspace_id, Permission::WORKSPACE_WRITE)
+        let (ws, granted) = workspace_for(ctx, &input.workspace_id, Permission::WORKSPACE_WRITE)
             .await
             .map_err(|e| match e.field {
                 Some("id") => ApiError {
@@ -267,9 +265,8 @@ impl NodeMutation {
             })?;
         let slug = Slug::parse("slug", &input.slug)?;
         let name = Name::parse("name", &input.name)?;
-        let p = ctx
-            .services()
-            .store
+        let p = granted
+            .store(ctx)
             .create_project(&ws, &slug, &name, &ctx.request().actor)
             .await?;
         Ok(ProjectPayload {
@@ -284,11 +281,10 @@ impl NodeMutation {
         ctx: &Context<'_>,
         input: UpdateProjectInput,
     ) -> Result<ProjectPayload> {
-        let p = project_for(ctx, &input.id, Permission::WORKSPACE_WRITE).await?;
+        let (p, granted) = project_for(ctx, &input.id, Permission::WORKSPACE_WRITE).await?;
         let changes = changes(input.slug.as_deref(), input.name.as_deref())?;
-        let p = ctx
-            .services()
-            .store
+        let p = granted
+            .store(ctx)
             .update_project(p.id, changes, &ctx.request().actor)
             .await?;
         Ok(ProjectPayload {
@@ -299,9 +295,9 @@ impl NodeMutation {
 
     /// Deletes a project and every role binding on it. Needs `workspace:*:write` on it.
     async fn delete_project(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletePayload> {
-        let p = project_for(ctx, &input.id, Permission::WORKSPACE_WRITE).await?;
-        ctx.services()
-            .store
+        let (p, granted) = project_for(ctx, &input.id, Permission::WORKSPACE_WRITE).await?;
+        granted
+            .store(ctx)
             .delete_project(p.id, &ctx.request().actor)
             .await?;
         Ok(DeletePayload {
@@ -325,9 +321,9 @@ async fn may_create_organizations(
                 .platform_operators
                 .iter()
                 .any(|e| e.trim().eq_ignore_ascii_case(&user.email));
+            // INVARIANT: the caller's own account or memberships, of no organization.
             let verified = ctx
-                .services()
-                .store
+                .unchecked_store()
                 .user(user.id)
                 .await?
                 .is_some_and(|u| u.email_verified);

@@ -60,8 +60,9 @@ impl VerificationMutation {
             )
             .into());
         }
-        let fresh = services
-            .store
+        // INVARIANT: the caller's own account or memberships, of no organization.
+        let fresh = ctx
+            .unchecked_store()
             .user(user.id)
             .await?
             .ok_or_else(|| ApiError::not_found("account"))?;
