@@ -29,6 +29,7 @@ const SESSION_ONLY: &[&str] = &[
     "createOrganization",
     "acceptInvitation",
     "resendEmailVerification",
+    "confirmSsoLink",
     "me",
     "organizations",
     "permissionCatalog",
