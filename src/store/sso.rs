@@ -434,6 +434,15 @@ impl Store {
         request: SsoRequest,
         ttl: Duration,
     ) -> Result<(), StoreError> {
+        self.insert_sso_request(request, None, ttl).await
+    }
+
+    async fn insert_sso_request(
+        &self,
+        request: SsoRequest,
+        pending_identity: Option<String>,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
         let now = Utc::now();
         sso_request::Entity::insert(sso_request::ActiveModel {
             id: Set(request.id),
@@ -442,7 +451,7 @@ impl Store {
             verifier_ciphertext: Set(request.verifier_ciphertext),
             return_to: Set(request.return_to),
             link_user_id: Set(request.link_user_id),
-            pending_identity: Set(None),
+            pending_identity: Set(pending_identity),
             created_at: Set(now),
             expires_at: Set(now + ttl),
             used_at: Set(None),
@@ -462,22 +471,16 @@ impl Store {
         identity_json: String,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let now = Utc::now();
-        sso_request::Entity::insert(sso_request::ActiveModel {
-            id: Set(code_hash),
-            provider_id: Set(provider_id),
-            nonce: Set(None),
-            verifier_ciphertext: Set(None),
-            return_to: Set(None),
-            link_user_id: Set(Some(user_id)),
-            pending_identity: Set(Some(identity_json)),
-            created_at: Set(now),
-            expires_at: Set(now + ttl),
-            used_at: Set(None),
-        })
-        .exec_without_returning(&self.db)
-        .await?;
-        Ok(())
+        let request = SsoRequest {
+            id: code_hash,
+            provider_id,
+            nonce: None,
+            verifier_ciphertext: None,
+            return_to: None,
+            link_user_id: Some(user_id),
+        };
+        self.insert_sso_request(request, Some(identity_json), ttl)
+            .await
     }
 
     /// Takes a parked link for account `user_id` by its code's hash, once: the provider and the
