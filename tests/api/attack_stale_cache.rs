@@ -97,40 +97,69 @@ async fn an_older_l2_write_never_replaces_a_newer_entry() {
     let (a, b) = TestApp::pair(&redis).await;
     a.wait_trusted().await;
     b.wait_trusted().await;
-    // L2 connects in the background: A fills it only once connected.
-    for _ in 0..500 {
-        if a.state.services.cache.l2_connected() {
-            break;
+    for app in [&a, &b] {
+        // L2 connects in the background.
+        for _ in 0..500 {
+            if app.state.services.cache.l2_connected() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let (admin, org, bob, binding) = bob_viewer(&a).await;
-    assert!(allowed(&a, &bob, &org).await, "A fills L2 at the grant");
+    assert!(allowed(&a, &bob, &org).await);
+    let bob_id = a.user_id(&bob).await;
+    let facts_now = || async {
+        a.state
+            .services
+            .store()
+            .principal_facts(org.parse().unwrap(), bob_id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    // What a slow load on A read before the revoke.
+    let old_facts = facts_now().await;
+    b.gql(Some(&admin), REVOKE, json!({ "id": binding })).await;
+    assert!(!allowed(&b, &bob, &org).await);
+    let newer = facts_now().await;
+    assert!(newer.revision > old_facts.revision);
+
     let client = redis::Client::open(redis.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let bob_id = a.user_id(&bob).await;
     let key = format!("iam:facts:{org}:{bob_id}");
-    let old: String = redis::cmd("GET")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    b.gql(Some(&admin), REVOKE, json!({ "id": binding })).await;
-    // B reads bob's facts after the revoke: L2 now holds the newer ones.
-    assert!(!allowed(&b, &bob, &org).await);
-    // A slow load that read before the revoke finishes now and writes its facts back.
-    let old_facts: iam_gateway::store::PrincipalFacts = serde_json::from_str(&old).unwrap();
+    // B's load wrote the newer facts (written again until they are there: a write that times
+    // out under load is skipped, by design).
+    for _ in 0..100 {
+        if revision_in_l2(&mut conn, &key).await == Some(newer.revision) {
+            break;
+        }
+        b.state.services.cache.store_l2(&newer).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(revision_in_l2(&mut conn, &key).await, Some(newer.revision));
+
+    // The slow load on A finishes now and writes what it read.
     a.state.services.cache.store_l2(&old_facts).await;
+    assert_eq!(
+        revision_in_l2(&mut conn, &key).await,
+        Some(newer.revision),
+        "the older write replaced the newer entry"
+    );
     let c = a.sibling(&redis).await;
     c.wait_trusted().await;
     assert!(
         !allowed(&c, &bob, &org).await,
         "older facts written over newer ones allowed a revoked grant"
     );
-    let now: String = redis::cmd("GET")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_ne!(now, old, "the older write replaced the newer entry");
+}
+
+/// The revision of the facts L2 holds at `key`, if any.
+async fn revision_in_l2(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> Option<i64> {
+    let got: Option<String> = redis::cmd("GET").arg(key).query_async(conn).await.unwrap();
+    got.map(|json| {
+        serde_json::from_str::<iam_gateway::store::PrincipalFacts>(&json)
+            .unwrap()
+            .revision
+    })
 }
