@@ -359,8 +359,7 @@ impl Granted {
     /// The store, reached with a check in hand.
     #[allow(clippy::disallowed_methods)]
     pub fn store<'c>(&self, ctx: &'c Context<'_>) -> &'c crate::store::Store {
-        // INVARIANT: authorized above; the check's Granted is not kept.
-        ctx.unchecked_store()
+        ctx.services().store()
     }
 }
 

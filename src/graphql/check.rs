@@ -48,8 +48,9 @@ pub fn revision_token(organization_id: Uuid, revision: i64) -> String {
 pub async fn revision_now(ctx: &Context<'_>, organization_id: Uuid) -> Result<String, ApiError> {
     let services = ctx.services();
     let rev = match services.bus.epochs().latest(organization_id) {
-        // INVARIANT: the engine's own input (facts, revision) for a check.
         Some(rev) => rev,
+        // INVARIANT: only the revision counter, for a resolver that authorized for the
+        // organization (or changed it) first.
         None => ctx
             .unchecked_store()
             .revision(organization_id)

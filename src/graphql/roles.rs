@@ -654,13 +654,13 @@ impl RoleMutation {
         input: RevokeRoleBindingInput,
     ) -> Result<RoleBindingPayload> {
         ctx.signed_in()?;
-        // INVARIANT: authorized above; the check's Granted is not kept.
-        let store = ctx.unchecked_store();
-        let binding = store
+        // INVARIANT: looked up to be checked; nothing is answered before the check.
+        let lookup = ctx.unchecked_store();
+        let binding = lookup
             .binding(parse_id("id", &input.id)?)
             .await?
             .ok_or_else(|| ApiError::not_found("role binding"))?;
-        let node = store
+        let node = lookup
             .node(binding.node_id())
             .await?
             .ok_or_else(|| ApiError::not_found("role binding"))?;
@@ -671,6 +671,7 @@ impl RoleMutation {
             "role binding",
         )
         .await?;
+        let store = granted.store(ctx);
         if let Some(role) = store.role(binding.role_id).await? {
             ensure_not_own_restriction(granted.user().id, binding.principal_id, &role)?;
             ensure_no_escalation(granted.view(), &role, &node)?;

@@ -84,8 +84,8 @@ impl Subscription {
         let (user, _) = ctx.signed_in()?;
         let org_id = parse_id("organizationId", &organization_id)?;
         let services = ctx.services();
-        // INVARIANT: the engine's own input (facts, revision) for a check.
-        // INVARIANT (see feed.rs): subscribed to the bus before anything is read.
+        // INVARIANT (see feed.rs): subscribed to the bus before anything is read. The feed
+        // reads this organization's change log only after the check below passed.
         let mut feed = Feed::new(ctx.unchecked_store().clone(), services.bus.subscribe());
         let node = super::mutation::org_node(ctx, org_id).await?;
         let granted = authorize_any(ctx, &node, &READERS, "organization").await?;
@@ -127,8 +127,8 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<PermissionChange>>> {
         let (user, session) = ctx.signed_in()?;
         let services = ctx.services();
-        // INVARIANT: the caller's own account or memberships, of no organization.
-        // INVARIANT (see feed.rs): subscribed to the bus before anything is read.
+        // INVARIANT (see feed.rs): subscribed to the bus before anything is read. The feed
+        // follows only organizations the caller is an active member of (below).
         let mut feed = Feed::new(ctx.unchecked_store().clone(), services.bus.subscribe());
         // INVARIANT: the caller's own account or memberships, of no organization.
         for org in ctx.unchecked_store().organizations_of(user.id).await? {
