@@ -9,11 +9,16 @@ use serde_json::json;
 
 use super::{TestApp, data_str};
 
-/// A port for a DNS server (free for UDP when asked).
+/// A port for a DNS server: free for TCP and UDP alike when asked (dnsmasq binds both).
 pub fn free_port() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port")
+    for _ in 0..100 {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a TCP port");
+        let addr = tcp.local_addr().expect("local addr");
+        if UdpSocket::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no port free for both TCP and UDP");
 }
 
 /// A running dnsmasq with some TXT records; stopped when dropped.
@@ -42,16 +47,24 @@ impl Dns {
             // Passed straight to dnsmasq (no shell): quotes would be part of the value.
             command.arg(format!("--txt-record={name},{value}"));
         }
-        let child = command
-            .spawn()
-            .expect("start dnsmasq (Debian's dnsmasq-base; .ci/setup installs it)");
-        let dns = Self { child };
-        // Ready once it answers on the port.
-        for _ in 0..100 {
-            if query_answers(addr) {
-                return dns;
+        // The port was free when chosen; a connection of another test may take it meanwhile,
+        // and dnsmasq then exits at once: start it again.
+        for _ in 0..20 {
+            let child = command
+                .spawn()
+                .expect("start dnsmasq (Debian's dnsmasq-base; .ci/setup installs it)");
+            let mut dns = Self { child };
+            // Ready once it answers on the port.
+            for _ in 0..100 {
+                if query_answers(addr) {
+                    return dns;
+                }
+                if dns.child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
             }
-            tokio::time::sleep(Duration::from_millis(30)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("dnsmasq did not come up on {addr}");
     }
