@@ -54,6 +54,18 @@ struct Schema {
 }
 
 impl Schema {
+    /// The live schema's types, by introspection.
+    async fn read(app: &TestApp) -> Self {
+        let intro = app.gql(None, INTROSPECT, json!({})).await;
+        let types = intro["data"]["__schema"]["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["name"].as_str().unwrap().to_owned(), t.clone()))
+            .collect();
+        Self { types }
+    }
+
     /// A value for a field or argument called `name` of type `ty`, with IDs set to `id`.
     fn value(&self, name: &str, ty: &Value, id: &str, depth: usize) -> Value {
         match ty["kind"].as_str().unwrap_or_default() {
@@ -205,14 +217,7 @@ async fn every_field_is_authorized() {
     let eve = app.sign_up("eve@example.com").await;
     app.create_org(&eve, "evil").await;
 
-    let intro = app.gql(None, INTROSPECT, json!({})).await;
-    let types: HashMap<String, Value> = intro["data"]["__schema"]["types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["name"].as_str().unwrap().to_owned(), t.clone()))
-        .collect();
-    let schema = Schema { types };
+    let schema = Schema::read(&app).await;
     let mut walked = 0;
     for (op, root) in [("query", "Query"), ("mutation", "Mutation")] {
         for field in schema.types[root]["fields"].as_array().unwrap() {
@@ -321,14 +326,7 @@ async fn members_without_roles_and_viewers_change_nothing_and_read_no_one_else()
         ADMIN.to_owned(),
     ];
 
-    let intro = app.gql(None, INTROSPECT, json!({})).await;
-    let types: HashMap<String, Value> = intro["data"]["__schema"]["types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["name"].as_str().unwrap().to_owned(), t.clone()))
-        .collect();
-    let schema = Schema { types };
+    let schema = Schema::read(&app).await;
 
     // No mutation of the organization succeeds for either of them.
     let mut walked = 0;
