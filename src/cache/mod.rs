@@ -203,6 +203,13 @@ impl FactsCache {
         self.l2.get().is_some()
     }
 
+    /// The revision facts of `principal` in `organization` must have been read at to be
+    /// served now (the last change this instance heard of that could alter them); `None`
+    /// while it does not know the organization.
+    pub fn required_revision(&self, organization: Uuid, principal: Uuid) -> Option<i64> {
+        self.epochs.required(organization, principal, &[])
+    }
+
     /// Writes facts to L2 as a load does once it has read them.
     pub async fn store_l2(&self, f: &PrincipalFacts) {
         self.l2_put(f).await;

@@ -1,12 +1,14 @@
 //! Attacks on the freshness of the decision cache across instances (issue #12, hole 6): an
 //! instance that never saw an organization, an event stream cut during a revoke, and an older
-//! L2 write landing over a newer one. Each test passes only if no stale allow is observed.
+//! L2 write landing over a newer one, and a slow load racing a revoke. Each test passes only if
+//! no stale allow is observed.
 
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{TestApp, VIEWER, any_redis};
+use crate::common::pg_proxy::PgProxy;
+use crate::common::{TestApp, TestDb, VIEWER, any_redis};
 
 const CHECK: &str = "query($i: CheckInput!) { check(input: $i) { allowed revision } }";
 const REVOKE: &str = "mutation($id: ID!) { revokeRoleBinding(input: {id: $id}) { revision } }";
@@ -162,4 +164,73 @@ async fn revision_in_l2(conn: &mut redis::aio::MultiplexedConnection, key: &str)
             .unwrap()
             .revision
     })
+}
+
+/// A load that PostgreSQL answered before a revoke committed, whose rows reach the instance
+/// only after it heard of the revoke: neither the request that waited for it nor any later one
+/// may allow. Always on PostgreSQL (the held answer is a real statement's, on the wire).
+#[tokio::test]
+async fn a_slow_load_that_read_before_a_revoke_is_not_served_after_it() {
+    let redis = any_redis();
+    let db = TestDb::postgres().await;
+    let url = db.url.clone();
+    let proxy = PgProxy::start(&url).await;
+    let b = TestApp::start_on(Some(db), &url, Some(redis.clone()), |_| {}).await;
+    let a = TestApp::start_on(None, &proxy.url_for(&url), Some(redis.clone()), |_| {}).await;
+    a.wait_trusted().await;
+    b.wait_trusted().await;
+    let (admin, org, bob, binding) = bob_viewer(&b).await;
+    let bob_id = b.user_id(&bob).await;
+    // A caches the admin's session and facts and the node: its next store read for this
+    // check is bob's facts.
+    assert!(allowed(&a, &admin, &org).await);
+    let (org_id, bob_uuid) = (org.parse().unwrap(), bob_id.parse().unwrap());
+    let heard_before = a.state.services.cache.required_revision(org_id, bob_uuid);
+
+    // The facts statement (the only one naming `live_user`) runs; its rows are held.
+    proxy.arm("live_user");
+    let slow_check = about(&a, &admin, &bob_id, &org);
+    let revoke_meanwhile = async {
+        proxy.answer_held().await;
+        b.gql(Some(&admin), REVOKE, json!({ "id": binding })).await;
+        // A hears of the revoke while its load still waits for the rows read before it.
+        for _ in 0..500 {
+            if a.state.services.cache.required_revision(org_id, bob_uuid) > heard_before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            a.state.services.cache.required_revision(org_id, bob_uuid) > heard_before,
+            "A never heard of the revoke"
+        );
+        proxy.release();
+    };
+    let (answer, ()) = tokio::join!(slow_check, revoke_meanwhile);
+    assert!(
+        !answer,
+        "a load read before the revoke allowed after the instance heard of it"
+    );
+    for _ in 0..3 {
+        assert!(
+            !about(&a, &admin, &bob_id, &org).await,
+            "a load read before the revoke was cached and served after it"
+        );
+    }
+}
+
+/// Whether `principal` may read apps at `node`, as `token` asks about them.
+async fn about(app: &TestApp, token: &str, principal: &str, node: &str) -> bool {
+    let r = app
+        .gql(
+            Some(token),
+            CHECK,
+            json!({ "i": {
+                "resourceType": "apps", "action": "read", "nodeId": node, "principalId": principal
+            } }),
+        )
+        .await;
+    r["data"]["check"]["allowed"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("check failed: {r}"))
 }

@@ -9,6 +9,7 @@
 
 pub mod dns;
 pub mod peers;
+pub mod pg_proxy;
 pub mod smtp;
 
 use std::net::SocketAddr;
@@ -58,28 +59,41 @@ impl TestDb {
 
     pub async fn new() -> Self {
         match std::env::var("IAM_TEST_DATABASE_URL") {
-            Ok(base) if base.starts_with("postgres") => {
-                let name = format!("iam_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Store::connect(&base, Some(1))
-                    .await
-                    .expect("connect to the test server");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create a test database");
-                admin.close().await.expect("close admin connection");
-                let url = replace_db_name(&base, &name);
-                Self {
-                    url,
-                    admin: Some((base, name)),
-                    file: None,
-                }
-            }
+            Ok(base) if base.starts_with("postgres") => Self::postgres_on(base).await,
             _ => Self {
                 url: "sqlite::memory:".to_owned(),
                 admin: None,
                 file: None,
             },
+        }
+    }
+
+    /// A PostgreSQL database whatever the suite runs on, for tests about PostgreSQL's wire:
+    /// next to `IAM_TEST_DATABASE_URL` when it names one, else next to the machine's own
+    /// (`postgres://postgres@127.0.0.1:5432/test`, started by `.ci/setup` when it is down).
+    pub async fn postgres() -> Self {
+        let base = std::env::var("IAM_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres"))
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        Self::postgres_on(base).await
+    }
+
+    async fn postgres_on(base: String) -> Self {
+        let name = format!("iam_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Store::connect(&base, Some(1))
+            .await
+            .expect("connect to the test server");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create a test database");
+        admin.close().await.expect("close admin connection");
+        let url = replace_db_name(&base, &name);
+        Self {
+            url,
+            admin: Some((base, name)),
+            file: None,
         }
     }
 
@@ -248,7 +262,9 @@ impl TestApp {
         panic!("the instance never came to trust its caches");
     }
 
-    async fn start_on(
+    /// An instance over `database_url` (which `db`, when given, owns: it is dropped with the
+    /// instance) and `redis_url`.
+    pub async fn start_on(
         db: Option<TestDb>,
         database_url: &str,
         redis_url: Option<String>,
