@@ -13,14 +13,17 @@
 //! The price is computed during validation, from the request's variables (a page size given
 //! by a variable is priced by its value), on every request: the fast validation mode of
 //! remembered texts (`http/documents.rs`) computes it too, so a text that passed once with a
-//! small page cannot run again with a large one. [`CostLimit`] then refuses a query over
-//! `graphql_max_complexity` with BAD_USER_INPUT, naming its cost and the limit, before any
-//! resolver runs.
+//! small page cannot run again with a large one. async-graphql's own limit
+//! (`limit_complexity`) refuses a query over `graphql_max_complexity` before any resolver
+//! runs; [`Pricing`] turns its bare "Query is too complex." into BAD_USER_INPUT naming the
+//! cost and the limit, validating the refused text once more on a schema that only prices
+//! (the price is not kept on the way in: reading it needs a schema extension, and an
+//! extension slows every answer; see `ApiSchema`).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
-use async_graphql::{ErrorExtensions, ServerError, ValidationResult};
+use async_graphql::{ErrorExtensions, Request, Response, ServerError, ValidationResult, Variables};
 
 use super::error::ApiError;
 
@@ -47,33 +50,105 @@ pub fn page(given: Option<i32>, default: i32, max: i32) -> usize {
     usize::try_from(given.unwrap_or(default).clamp(1, max)).unwrap_or(1)
 }
 
-/// The schema extension that refuses a query costing more than `limit`.
-pub struct CostLimit {
-    pub limit: usize,
-}
-
-impl ExtensionFactory for CostLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CostCheck { limit: self.limit })
-    }
-}
-
-struct CostCheck {
+/// What is needed to price a request if async-graphql refuses it as too complex: its text
+/// (taken: the executor runs the parsed document and never reads it again), variables and
+/// operation name.
+pub struct Pricing {
+    query: String,
+    variables: Variables,
+    operation_name: Option<String>,
     limit: usize,
 }
 
+/// async-graphql's refusal of a query over `limit_complexity`.
+const TOO_COMPLEX: &str = "Query is too complex.";
+
+impl Pricing {
+    /// Takes what pricing needs from `request`, whose document must already be parsed
+    /// (`credentials::admit` parses it).
+    pub fn take(request: &mut Request, limit: usize) -> Self {
+        Self {
+            query: std::mem::take(&mut request.query),
+            variables: request.variables.clone(),
+            operation_name: request.operation_name.clone(),
+            limit,
+        }
+    }
+
+    /// `response`, with async-graphql's bare refusal of a costly query replaced by one that
+    /// names the cost and the limit.
+    pub async fn explain(&self, response: Response) -> Response {
+        if !response.errors.iter().any(|e| e.message == TOO_COMPLEX) {
+            return response;
+        }
+        let mut request = Request::new(self.query.clone()).variables(self.variables.clone());
+        if let Some(name) = &self.operation_name {
+            request = request.operation_name(name.clone());
+        }
+        // The pricing schema refuses everything (its limit is zero), with the price; a text
+        // that fails another rule gets that rule's errors instead, as it would have without
+        // the limit.
+        let priced = pricing_schema().execute(request).await;
+        let errors = priced
+            .errors
+            .into_iter()
+            .map(|e| match cost_in(&e) {
+                Some(cost) => over_budget(cost, self.limit),
+                None => e,
+            })
+            .collect();
+        Response::from_errors(errors)
+    }
+}
+
+/// The schema that runs nothing and prices everything: the API's types, no data, and a
+/// validation extension whose limit is zero.
+fn pricing_schema() -> &'static super::Inner {
+    static SCHEMA: OnceLock<super::Inner> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        async_graphql::Schema::build(
+            super::Query::default(),
+            super::Mutation::default(),
+            super::Subscription,
+        )
+        .limit_recursive_depth(super::RECURSIVE_DEPTH)
+        .extension(PriceEverything)
+        .finish()
+    })
+}
+
+/// The cost an error of [`PriceEverything`] carries.
+fn cost_in(error: &ServerError) -> Option<usize> {
+    if error.message != PRICED {
+        return None;
+    }
+    match error.extensions.as_ref()?.get("cost")? {
+        async_graphql::Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+        _ => None,
+    }
+}
+
+const PRICED: &str = "priced";
+
+struct PriceEverything;
+
+impl ExtensionFactory for PriceEverything {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PriceEverything)
+    }
+}
+
 #[async_graphql::async_trait::async_trait]
-impl Extension for CostCheck {
+impl Extension for PriceEverything {
     async fn validation(
         &self,
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let result = next.run(ctx).await?;
-        if result.complexity > self.limit {
-            return Err(vec![over_budget(result.complexity, self.limit)]);
-        }
-        Ok(result)
+        let cost = u64::try_from(result.complexity).unwrap_or(u64::MAX);
+        let error = async_graphql::Error::new(PRICED).extend_with(|_, ext| ext.set("cost", cost));
+        Err(vec![error.into_server_error(async_graphql::Pos::default())])
     }
 }
 
@@ -127,6 +202,7 @@ mod tests {
         let request = async_graphql::Request::new(query)
             .variables(async_graphql::Variables::from_json(variables));
         let response = schema.execute(request).await;
+        assert_eq!(response.errors.len(), 1, "{:?}", response.errors);
         let cost = response.errors.first().and_then(|e| {
             let ext = e.extensions.as_ref()?;
             match ext.get("cost")? {

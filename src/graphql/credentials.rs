@@ -3,20 +3,18 @@
 //!
 //! - **One per request.** An operation that names two or more of them (aliases of one, or
 //!   different ones, directly or through fragments) is refused before anything runs. The rule
-//!   is a schema extension on the parsed document, so it holds on every path: a new text, a
-//!   remembered one (`http/documents.rs` hands the executor its parsed document; the
-//!   extension sees it all the same), and GraphQL over WebSocket, which runs the same schema.
+//!   ([`admit`]) reads the parsed document in `ApiSchema::execute` and `execute_stream`, the
+//!   only ways into the executor, so it holds on every path: a new text, a remembered one
+//!   (`http/documents.rs` hands over its parsed document), and GraphQL over WebSocket.
 //! - **Rate limits.** Each such resolver first calls [`throttle`], before any hashing or
 //!   token lookup: per client address and per account (`auth/limits.rs`); RATE_LIMITED with
 //!   `extensions.retryAfter` (whole seconds) when over.
 
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{Context, ErrorExtensions, Pos, ServerError, ServerResult, Variables};
+use async_graphql::{Context, ErrorExtensions, Pos, ServerError};
 
 use crate::domain::Email;
 use crate::graphql::context::ContextExt;
@@ -37,30 +35,14 @@ pub const CREDENTIAL_FIELDS: &[&str] = &[
     "verifyEmail",
 ];
 
-/// The schema extension that refuses a document whose mutation names more than one
-/// credential field.
-pub struct OneCredentialField;
-
-impl ExtensionFactory for OneCredentialField {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OneCredentialField)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for OneCredentialField {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        match refusal(&doc) {
-            Some(error) => Err(error),
-            None => Ok(doc),
-        }
+/// Parses `request`'s document (kept in the request for the executor) and refuses it when
+/// one of its mutations names more than one credential field. A text that does not parse
+/// gets the parser's error, as the executor would give it.
+pub fn admit(request: &mut async_graphql::Request) -> Result<(), ServerError> {
+    let doc = request.parsed_query()?;
+    match refusal(doc) {
+        Some(error) => Err(error),
+        None => Ok(()),
     }
 }
 

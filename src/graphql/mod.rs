@@ -23,7 +23,11 @@ mod sso;
 pub mod subscription;
 pub mod types;
 
-use async_graphql::{MergedObject, Schema, ValidationMode};
+use std::future::ready;
+use std::sync::Arc;
+
+use async_graphql::{Data, Executor, MergedObject, Request, Response, Schema, ValidationMode};
+use futures_util::stream::{self, BoxStream, StreamExt};
 
 use crate::app::Services;
 use crate::config::Config;
@@ -40,7 +44,58 @@ pub struct Query(
     sessions::SessionQuery,
 );
 
-pub type ApiSchema = Schema<Query, Mutation, Subscription>;
+type Inner = Schema<Query, Mutation, Subscription>;
+
+/// The schema as every transport runs it: async-graphql's executor behind the two request
+/// rules it has no setting for, applied here so that HTTP and WebSocket cannot differ:
+///
+/// - at most one credential field per request (`credentials.rs`), on the parsed document;
+/// - a query over `graphql_max_complexity` is refused by async-graphql's own limit before
+///   anything runs, and the refusal is then priced (`cost.rs`): its cost and the limit.
+///
+/// No schema extension is installed on purpose: with any extension, async-graphql routes every
+/// field of every answer through the extension chain, which costs a list-heavy answer
+/// (`checkMany`) a tenth of its speed (BENCHMARKS.md, issue 12).
+#[derive(Clone)]
+pub struct ApiSchema {
+    inner: Inner,
+    max_complexity: usize,
+}
+
+impl ApiSchema {
+    /// Runs one query or mutation.
+    pub async fn execute(&self, mut request: Request) -> Response {
+        if let Err(refusal) = credentials::admit(&mut request) {
+            return Response::from_errors(vec![refusal]);
+        }
+        let pricing = cost::Pricing::take(&mut request, self.max_complexity);
+        let response = self.inner.execute(request).await;
+        pricing.explain(response).await
+    }
+
+    /// Runs one operation as a stream of answers (a subscription's events; one answer for a
+    /// query or mutation).
+    pub fn execute_stream(
+        &self,
+        mut request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        if let Err(refusal) = credentials::admit(&mut request) {
+            return stream::once(ready(Response::from_errors(vec![refusal]))).boxed();
+        }
+        let pricing = Arc::new(cost::Pricing::take(&mut request, self.max_complexity));
+        Executor::execute_stream(&self.inner, request, session_data)
+            .then(move |response| {
+                let pricing = pricing.clone();
+                async move { pricing.explain(response).await }
+            })
+            .boxed()
+    }
+
+    pub fn sdl(&self) -> String {
+        self.inner.sdl()
+    }
+}
 
 /// The schema with its limits from `config`, serving with `services`.
 pub fn build_schema(config: &Config, services: Option<Services>) -> ApiSchema {
@@ -58,20 +113,23 @@ pub fn build_schema_with(
 ) -> ApiSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .limit_depth(config.graphql_max_depth)
-        .extension(cost::CostLimit {
-            limit: config.graphql_max_complexity,
-        })
-        .limit_recursive_depth(64)
-        .validation_mode(mode)
-        .extension(credentials::OneCredentialField);
+        .limit_complexity(config.graphql_max_complexity)
+        .limit_recursive_depth(RECURSIVE_DEPTH)
+        .validation_mode(mode);
     if !config.graphql_introspection {
         builder = builder.disable_introspection();
     }
     if let Some(services) = services {
         builder = builder.data(loaders::nodes(&services)).data(services);
     }
-    builder.finish()
+    ApiSchema {
+        inner: builder.finish(),
+        max_complexity: config.graphql_max_complexity,
+    }
 }
+
+/// How deeply the parser may nest a document's selections.
+const RECURSIVE_DEPTH: usize = 64;
 
 /// The SDL of the schema, as `export-schema` prints it.
 pub fn sdl() -> String {

@@ -264,7 +264,8 @@ impl Executor for ConnectionExecutor {
                 )),
                 _ => None,
             };
-            let operation = Executor::execute_stream(&schema, request.data(ctx), session_data)
+            let operation = schema
+                .execute_stream(request.data(ctx), session_data)
                 .map(with_codes)
                 .boxed();
             guarded(operation, guard, slot)
