@@ -5,7 +5,7 @@
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::access::{Permission, authorize};
+use super::access::{Granted, Permission, authorize};
 use super::context::{ContextExt, parse_id};
 use super::error::ApiError;
 use super::mutation::org_node;
@@ -70,7 +70,7 @@ pub struct RemovedOrganizationDomain {
 }
 
 /// A domain of an organization the caller manages SSO of; NOT_FOUND otherwise.
-async fn managed_domain(ctx: &Context<'_>, id: &ID) -> Result<Record, ApiError> {
+async fn managed_domain(ctx: &Context<'_>, id: &ID) -> Result<(Record, Granted), ApiError> {
     ctx.signed_in()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
     let domain = ctx
@@ -79,8 +79,8 @@ async fn managed_domain(ctx: &Context<'_>, id: &ID) -> Result<Record, ApiError> 
         .await?
         .ok_or_else(|| ApiError::not_found("domain"))?;
     let org = org_node(ctx, domain.organization_id).await?;
-    authorize(ctx, &org, Permission::SSO_MANAGE, "domain").await?;
-    Ok(domain)
+    let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "domain").await?;
+    Ok((domain, granted))
 }
 
 #[derive(Default)]
@@ -121,7 +121,7 @@ impl DomainMutation {
         ctx: &Context<'_>,
         input: OrganizationDomainIdInput,
     ) -> Result<OrganizationDomain> {
-        let domain = managed_domain(ctx, &input.id).await?;
+        let (domain, granted) = managed_domain(ctx, &input.id).await?;
         if domain.verified_at.is_some() {
             return Ok(domain.into());
         }
@@ -141,9 +141,8 @@ impl DomainMutation {
             )
             .into());
         }
-        // INVARIANT: authorized above; the check's Granted is not kept.
-        let verified = ctx
-            .unchecked_store()
+        let verified = granted
+            .store(ctx)
             .mark_domain_verified(&domain, &ctx.request().actor)
             .await?;
         Ok(verified.into())
@@ -156,9 +155,9 @@ impl DomainMutation {
         ctx: &Context<'_>,
         input: OrganizationDomainIdInput,
     ) -> Result<RemovedOrganizationDomain> {
-        let domain = managed_domain(ctx, &input.id).await?;
-        // INVARIANT: authorized above; the check's Granted is not kept.
-        ctx.unchecked_store()
+        let (domain, granted) = managed_domain(ctx, &input.id).await?;
+        granted
+            .store(ctx)
             .remove_domain(&domain, &ctx.request().actor)
             .await?;
         Ok(RemovedOrganizationDomain {

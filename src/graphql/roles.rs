@@ -570,13 +570,9 @@ impl RoleMutation {
         // The role as it would be: its holders get what it allows, so the caller must hold it.
         let policies = changes.policies.as_ref().unwrap_or(&current.policies);
         ensure_role_within_caller(granted.view(), &org, &current.name, policies)?;
-        // INVARIANT: authorized above; the check's Granted is not kept.
-        let role = ctx
-            .unchecked_store()
-            .update_role(id, changes, &ctx.request().actor)
-            .await?;
-        // INVARIANT: authorized above; the check's Granted is not kept.
-        let counts = ctx.unchecked_store().binding_counts(org_id).await?;
+        let store = granted.store(ctx);
+        let role = store.update_role(id, changes, &ctx.request().actor).await?;
+        let counts = store.binding_counts(org_id).await?;
         let n = counts.get(&role.id).copied().unwrap_or(0);
         Ok(RolePayload {
             role: Role::new(role, n),
@@ -591,10 +587,10 @@ impl RoleMutation {
         ctx: &Context<'_>,
         input: DeleteRoleInput,
     ) -> Result<DeleteRolePayload> {
-        let (current, org, _) = writable_role(ctx, &input.id).await?;
+        let (current, org, granted) = writable_role(ctx, &input.id).await?;
         let (id, org_id) = (current.id, org.id());
-        // INVARIANT: authorized above; the check's Granted is not kept.
-        ctx.unchecked_store()
+        granted
+            .store(ctx)
             .delete_role(id, input.force, &ctx.request().actor)
             .await?;
         Ok(DeleteRolePayload {

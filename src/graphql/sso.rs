@@ -5,7 +5,7 @@
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use uuid::Uuid;
 
-use super::access::{Permission, authorize};
+use super::access::{Granted, Permission, authorize};
 use super::context::{ContextExt, parse_id};
 use super::cost;
 use super::error::{ApiError, Code};
@@ -401,7 +401,10 @@ async fn check_destination(ctx: &Context<'_>, settings: &ProviderSettings) -> Re
 }
 
 /// The provider with this id and its organization node, after checking `sso:*:manage` there.
-async fn managed_provider(ctx: &Context<'_>, id: &ID) -> Result<(Provider, Node), ApiError> {
+async fn managed_provider(
+    ctx: &Context<'_>,
+    id: &ID,
+) -> Result<(Provider, Node, Granted), ApiError> {
     ctx.signed_in()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
     let provider = ctx
@@ -410,8 +413,8 @@ async fn managed_provider(ctx: &Context<'_>, id: &ID) -> Result<(Provider, Node)
         .await?
         .ok_or_else(|| ApiError::not_found("identity provider"))?;
     let org = super::mutation::org_node(ctx, provider.organization_id).await?;
-    authorize(ctx, &org, Permission::SSO_MANAGE, "identity provider").await?;
-    Ok((provider, org))
+    let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "identity provider").await?;
+    Ok((provider, org, granted))
 }
 
 fn encrypt_secret(ctx: &Context<'_>, secret: &str) -> Result<String, ApiError> {
@@ -507,8 +510,7 @@ impl SsoMutation {
         ctx: &Context<'_>,
         input: UpdateSsoProviderInput,
     ) -> Result<SsoProvider> {
-        let (provider, org) = managed_provider(ctx, &input.id).await?;
-        let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "identity provider").await?;
+        let (provider, org, granted) = managed_provider(ctx, &input.id).await?;
         let mut change = ProviderChange {
             name: input
                 .name
@@ -577,9 +579,9 @@ impl SsoMutation {
         ctx: &Context<'_>,
         input: SsoProviderIdInput,
     ) -> Result<DeletedSsoProvider> {
-        let (provider, _) = managed_provider(ctx, &input.id).await?;
-        // INVARIANT: authorized above; the check's Granted is not kept.
-        ctx.unchecked_store()
+        let (provider, _, granted) = managed_provider(ctx, &input.id).await?;
+        granted
+            .store(ctx)
             .delete_provider(provider.id, &ctx.request().actor)
             .await?;
         Ok(DeletedSsoProvider {
@@ -666,7 +668,7 @@ impl SsoMutation {
         ctx: &Context<'_>,
         input: SsoProviderIdInput,
     ) -> Result<SsoConnectionTest> {
-        let (provider, _) = managed_provider(ctx, &input.id).await?;
+        let (provider, _, _) = managed_provider(ctx, &input.id).await?;
         let outcome = crate::sso::test_connection(ctx.services(), &provider).await;
         Ok(match outcome {
             Ok(message) => SsoConnectionTest { ok: true, message },
@@ -681,8 +683,7 @@ impl SsoMutation {
         ctx: &Context<'_>,
         input: AddSsoGroupMappingInput,
     ) -> Result<SsoGroupMapping> {
-        let (provider, org) = managed_provider(ctx, &input.provider_id).await?;
-        let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "identity provider").await?;
+        let (provider, _, granted) = managed_provider(ctx, &input.provider_id).await?;
         let node = node_by_id(ctx, "nodeId", &input.node_id).await?;
         if node.organization_id() != provider.organization_id {
             return Err(ApiError::not_found("node").into());
@@ -704,10 +705,10 @@ impl SsoMutation {
         ctx: &Context<'_>,
         input: RemoveSsoGroupMappingInput,
     ) -> Result<DeletedSsoProvider> {
-        let (provider, _) = managed_provider(ctx, &input.provider_id).await?;
+        let (provider, _, granted) = managed_provider(ctx, &input.provider_id).await?;
         let id = parse_id("id", &input.id)?;
-        // INVARIANT: authorized above; the check's Granted is not kept.
-        ctx.unchecked_store()
+        granted
+            .store(ctx)
             .remove_group_mapping(&provider, id, &ctx.request().actor)
             .await?;
         Ok(DeletedSsoProvider {

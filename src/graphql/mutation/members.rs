@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::auth::token::{self, TokenKind};
 use crate::domain::{self, Email, MemberStatus, Name, Node};
-use crate::graphql::access::{Permission, authorize, authorize_any};
+use crate::graphql::access::{Granted, Permission, authorize, authorize_any};
 use crate::graphql::check::revision_now;
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::credentials::throttle;
@@ -231,7 +231,7 @@ async fn deliver(
 async fn invitation_for_admin(
     ctx: &Context<'_>,
     id: &ID,
-) -> Result<(domain::Invitation, domain::Organization), ApiError> {
+) -> Result<(domain::Invitation, domain::Organization, Granted), ApiError> {
     ctx.signed_in()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
     let store = ctx.unchecked_store();
@@ -240,11 +240,11 @@ async fn invitation_for_admin(
         .await?
         .ok_or_else(|| ApiError::not_found("invitation"))?;
     let org = super::nodes::org_node(ctx, invitation.organization_id).await?;
-    authorize(ctx, &org, Permission::MEMBERS_INVITE, "invitation").await?;
+    let granted = authorize(ctx, &org, Permission::MEMBERS_INVITE, "invitation").await?;
     let Node::Organization(organization) = org else {
         return Err(ApiError::not_found("invitation"));
     };
-    Ok((invitation, organization))
+    Ok((invitation, organization, granted))
 }
 
 /// The organization and member a member mutation targets, after checking `permissions` at
@@ -253,7 +253,7 @@ async fn member_target(
     ctx: &Context<'_>,
     input: &MemberInput,
     permissions: &[Permission],
-) -> Result<(Node, Uuid, domain::Membership), ApiError> {
+) -> Result<(Node, Uuid, domain::Membership, Granted), ApiError> {
     ctx.signed_in()?;
     let org_id = parse_id("organizationId", &input.organization_id)?;
     let org = super::nodes::org_node(ctx, org_id).await?;
@@ -264,7 +264,7 @@ async fn member_target(
         .membership(org_id, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
-    Ok((org, user_id, membership))
+    Ok((org, user_id, membership, granted))
 }
 
 async fn change_status(
@@ -274,7 +274,7 @@ async fn change_status(
     to: MemberStatus,
     verb: &str,
 ) -> Result<MemberStatusPayload> {
-    let (org, user_id, membership) =
+    let (org, user_id, membership, granted) =
         member_target(ctx, &input, &[Permission::MEMBERS_MANAGE]).await?;
     if !from.contains(&membership.status) {
         return Err(ApiError::new(
@@ -286,9 +286,8 @@ async fn change_status(
         )
         .into());
     }
-    // INVARIANT: authorized above; the check's Granted is not kept.
-    let updated = ctx
-        .unchecked_store()
+    let updated = granted
+        .store(ctx)
         .set_member_status(org.id(), user_id, to, &ctx.request().actor)
         .await?;
     Ok(MemberStatusPayload {
@@ -386,14 +385,13 @@ impl MemberMutation {
         ctx: &Context<'_>,
         input: InvitationIdInput,
     ) -> Result<InvitationPayload> {
-        let (invitation, organization) = invitation_for_admin(ctx, &input.id).await?;
+        let (invitation, organization, granted) = invitation_for_admin(ctx, &input.id).await?;
         let services = ctx.services();
         let ttl = Duration::from_std(services.config.invitation_ttl)
             .map_err(|e| ApiError::internal(&e))?;
         let minted = token::mint(TokenKind::Invitation).map_err(|e| ApiError::internal(&e))?;
-        // INVARIANT: authorized above; the check's Granted is not kept.
-        let resent = ctx
-            .unchecked_store()
+        let resent = granted
+            .store(ctx)
             .resend_invitation(
                 organization.id,
                 invitation.id,
@@ -411,10 +409,9 @@ impl MemberMutation {
         ctx: &Context<'_>,
         input: InvitationIdInput,
     ) -> Result<Invitation> {
-        let (invitation, organization) = invitation_for_admin(ctx, &input.id).await?;
-        // INVARIANT: authorized above; the check's Granted is not kept.
-        let revoked = ctx
-            .unchecked_store()
+        let (invitation, organization, granted) = invitation_for_admin(ctx, &input.id).await?;
+        let revoked = granted
+            .store(ctx)
             .revoke_invitation(organization.id, invitation.id, &ctx.request().actor)
             .await?;
         Ok(revoked.into())
@@ -610,20 +607,13 @@ impl MemberMutation {
             organization_id: input.organization_id.clone(),
             user_id: input.user_id.clone(),
         };
-        let (org, user_id, _) = member_target(
+        let (org, user_id, _, granted) = member_target(
             ctx,
             &target,
             &[Permission::ROLES_WRITE, Permission::MEMBERS_INVITE],
         )
         .await?;
         let org_id = org.id();
-        let granted = authorize_any(
-            ctx,
-            &org,
-            &[Permission::ROLES_WRITE, Permission::MEMBERS_INVITE],
-            "organization",
-        )
-        .await?;
         let mut wanted_nodes = Vec::with_capacity(input.roles.len());
         for grant in &input.roles {
             let node = grant_node(ctx, org_id, grant).await?;
@@ -681,9 +671,10 @@ impl MemberMutation {
         ctx: &Context<'_>,
         input: MemberInput,
     ) -> Result<RemoveMemberPayload> {
-        let (org, user_id, _) = member_target(ctx, &input, &[Permission::MEMBERS_REMOVE]).await?;
-        // INVARIANT: authorized above; the check's Granted is not kept.
-        ctx.unchecked_store()
+        let (org, user_id, _, granted) =
+            member_target(ctx, &input, &[Permission::MEMBERS_REMOVE]).await?;
+        granted
+            .store(ctx)
             .remove_member(org.id(), user_id, &ctx.request().actor)
             .await?;
         Ok(RemoveMemberPayload {
