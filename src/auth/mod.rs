@@ -73,8 +73,6 @@ pub struct SignedIn {
 }
 
 /// The outcome of presenting (or not) a bearer token.
-// One per request, never stored in bulk: the size of the `User` variant does not matter.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Caller {
     Anonymous,

@@ -86,17 +86,6 @@ impl CompiledRole {
 /// The keys of the built-in roles, in the order they are listed.
 pub const BUILTIN_ROLE_KEYS: [&str; 4] = ["admin", "developer", "operator", "viewer"];
 
-/// The display name of a built-in role: "Admin", "Developer", "Operator", "Viewer".
-pub fn builtin_role_name(key: &str) -> Option<&'static str> {
-    match key {
-        "admin" => Some("Admin"),
-        "developer" => Some("Developer"),
-        "operator" => Some("Operator"),
-        "viewer" => Some("Viewer"),
-        _ => None,
-    }
-}
-
 /// The policies of a built-in role, exactly as SEMANTICS.md lists them (allow policies only).
 /// They name types of the built-in catalog; a deployment catalog without those types cannot
 /// compile them.

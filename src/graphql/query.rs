@@ -157,7 +157,8 @@ pub(super) async fn dress(ctx: &Context<'_>, node: domain::Node) -> Result<Node,
                 .await?
                 .ok_or_else(|| ApiError::not_found("workspace"))?;
             Node::Project(Project {
-                parent_path: format!("{}/{}", org_slug(p.organization_id).await?, ws.slug),
+                org_slug: org_slug(p.organization_id).await?,
+                workspace_slug: ws.slug,
                 inner: p,
             })
         }

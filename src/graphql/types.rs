@@ -319,14 +319,14 @@ impl Workspace {
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
         let granted = member_view(ctx, self.inner.organization_id, "workspace").await?;
         let list = loaders::projects_of(ctx, self.inner.id).await?;
-        let base = format!("{}/{}", self.org_slug, self.inner.slug);
         let mut visible = Vec::new();
         for p in list {
             let path = [p.organization_id, p.workspace_id, p.id];
             if granted.view().allows(&path, Permission::WORKSPACE_READ)? {
                 visible.push(Project {
                     inner: p,
-                    parent_path: base.clone(),
+                    org_slug: self.org_slug.clone(),
+                    workspace_slug: self.inner.slug.clone(),
                 });
             }
         }
@@ -337,8 +337,9 @@ impl Workspace {
 /// A project inside a workspace.
 pub struct Project {
     pub inner: domain::Project,
-    /// The workspace's path (`acme/prod`).
-    pub parent_path: String,
+    /// The slugs of its organization and workspace, which its path begins with.
+    pub org_slug: String,
+    pub workspace_slug: String,
 }
 
 #[Object]
@@ -357,7 +358,10 @@ impl Project {
 
     /// The slug path of this node (`acme/prod/billing`).
     async fn path(&self) -> String {
-        format!("{}/{}", self.parent_path, self.inner.slug)
+        format!(
+            "{}/{}/{}",
+            self.org_slug, self.workspace_slug, self.inner.slug
+        )
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -372,15 +376,9 @@ impl Project {
         let ws = loaders::workspace(ctx, self.inner.workspace_id)
             .await?
             .ok_or_else(|| ApiError::not_found("workspace"))?;
-        let org_slug = self
-            .parent_path
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
         Ok(Workspace {
             inner: ws,
-            org_slug,
+            org_slug: self.org_slug.clone(),
         })
     }
 }

@@ -211,7 +211,7 @@ async fn sign_in(
     let code = params.code.filter(|c| !c.is_empty()).ok_or_else(|| {
         SsoError::Refused("the identity provider sent no sign-in code".to_owned())
     })?;
-    let finished = oidc::finish_with_return(services, &state, &code, actor).await?;
+    let finished = oidc::finish(services, &state, &code).await?;
     let done = sso::complete(
         services,
         &finished.provider,

@@ -108,7 +108,7 @@ async fn login(
     let return_to = params
         .ok()
         .and_then(|Query(p)| p.return_to)
-        .and_then(|r| saml::safe_return_to(&r));
+        .and_then(|r| sso::safe_return_to(&r));
     match saml::start(services, &provider, return_to, None).await {
         Ok(url) => see_other(url.as_str()),
         Err(e) => {

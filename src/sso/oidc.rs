@@ -35,7 +35,6 @@ use serde_json::Value;
 
 use super::{Identity, OidcSettings, Provider, ProviderSettings, ServiceUrls, SsoError};
 use crate::app::Services;
-use crate::domain::Actor;
 use crate::outbound::{FetchError, Outbound, Redirects};
 use crate::store::SsoRequest;
 
@@ -276,26 +275,9 @@ pub struct Finished {
 }
 
 /// Ends a sign-in that the IdP sent back with `state` and `code`: checks everything the IdP
-/// said and returns who signed in (not yet signed in at the gateway: see
-/// [`super::complete_login`]).
-pub async fn finish(
-    services: &Services,
-    state: &str,
-    code: &str,
-    actor: &Actor,
-) -> Result<(Provider, Identity), SsoError> {
-    finish_with_return(services, state, code, actor)
-        .await
-        .map(|f| (f.provider, f.identity))
-}
-
-/// As [`finish`], also giving back the `return_to` of the pending sign-in.
-pub async fn finish_with_return(
-    services: &Services,
-    state: &str,
-    code: &str,
-    _actor: &Actor,
-) -> Result<Finished, SsoError> {
+/// said and returns who signed in, with the pending sign-in's `return_to` (not yet signed in
+/// at the gateway: see [`super::complete_login`]).
+pub async fn finish(services: &Services, state: &str, code: &str) -> Result<Finished, SsoError> {
     let request = take_request(services, state).await?;
     let provider = services
         .store()

@@ -36,6 +36,7 @@ use idp::{NO_CERTIFICATE, NO_REDIRECT_SSO, describe};
 
 use super::{
     Identity, Provider, ProviderSettings, REQUEST_TTL_SECS, SamlSettings, ServiceUrls, SsoError,
+    safe_return_to,
 };
 use crate::app::Services;
 use crate::store::SsoRequest;
@@ -249,8 +250,6 @@ pub async fn finish(
 }
 
 pub const RETURN_TO_SHAPE: &str = "`return_to` must be a path on this site, such as `/projects`";
-
-pub use super::safe_return_to;
 
 /// A random request id: an XML ID (`_` then 40 hex digits, 160 bits).
 fn request_id() -> Result<String, SsoError> {

@@ -141,7 +141,7 @@ impl Store {
         Ok(())
     }
 
-    /// Reverts every migration (used by the migration round-trip test and `migrate --down`).
+    /// Reverts every migration (for the migration round-trip test).
     pub async fn migrate_down_all(&self) -> Result<(), StoreError> {
         migration::Migrator::down(&self.db, None).await?;
         Ok(())
