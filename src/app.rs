@@ -95,10 +95,10 @@ pub enum StartError {
     Metrics(String),
     #[error("redis: {0}")]
     Redis(String),
-    #[error("cannot open the database: {0:?}")]
-    Database(StoreError),
-    #[error("cannot migrate the database: {0:?}")]
-    Migrate(StoreError),
+    #[error("cannot open the database {url}: {why}")]
+    Database { url: String, why: String },
+    #[error("cannot migrate the database {url}: {why}")]
+    Migrate { url: String, why: String },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -120,11 +120,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?);
         let epochs = Arc::new(Epochs::new());
         let (bus, outbound) = Bus::new(epochs.clone(), metrics.clone(), config.redis_url.is_some());
-        let store = Store::connect(&config.database_url, config.database_max_connections)
-            .await
-            .map_err(StartError::Database)?
-            .with_bus(bus.clone());
-        store.migrate().await.map_err(StartError::Migrate)?;
+        let store = open_store(&config).await?.with_bus(bus.clone());
         let l2 = Arc::new(OnceLock::new());
         let link = match (&config.redis_url, outbound) {
             (Some(url), Some(outbound)) => {
@@ -195,6 +191,27 @@ fn connect_l2(client: redis::Client, slot: Arc<OnceLock<redis::aio::ConnectionMa
             }
         }
     });
+}
+
+/// The database of `config`, connected and migrated; a failure says in words what is wrong,
+/// with the URL (its password hidden).
+pub async fn open_store(config: &Config) -> Result<Store, StartError> {
+    let url = crate::store::redacted(&config.database_url);
+    let store = match Store::connect(&config.database_url, config.database_max_connections).await {
+        Ok(store) => store,
+        Err(e) => {
+            let why = crate::store::connect_failure(&config.database_url, &e).await;
+            return Err(StartError::Database { url, why });
+        }
+    };
+    if let Err(e) = store.migrate().await {
+        let why = match e {
+            StoreError::Db(e) => e.to_string(),
+            other => format!("{other:?}"),
+        };
+        return Err(StartError::Migrate { url, why });
+    }
+    Ok(store)
 }
 
 /// The permission catalog (the deployment's file, or the default) with the built-in roles.

@@ -200,7 +200,7 @@ pub struct Loaded {
 
 impl Config {
     /// Loads defaults, then `file` (if any), then the process environment, then `overrides`.
-    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Box<figment::Error>> {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, ConfigError> {
         Self::load_from(file, std::env::vars(), overrides)
     }
 
@@ -209,7 +209,7 @@ impl Config {
         file: Option<&Path>,
         vars: impl IntoIterator<Item = (String, String)>,
         overrides: &Overrides,
-    ) -> Result<Loaded, Box<figment::Error>> {
+    ) -> Result<Loaded, ConfigError> {
         let names = setting_names();
         let vars: Vec<(String, String)> = vars
             .into_iter()
@@ -229,16 +229,24 @@ impl Config {
         }
         // As figment's `Env` provider does, values are read leniently: `false` is a bool,
         // `10` a number, anything else a string.
+        let mut given = Given {
+            file,
+            ..Given::default()
+        };
         for (key, raw) in vars {
             let name = key[4..].to_ascii_lowercase();
             if names.contains(&name) {
                 let value: Value = raw.parse().unwrap_or_else(|never| match never {});
                 figment = figment.merge(Serialized::default(&name, value));
+                given.env.push((name, raw));
             }
+        }
+        if let Ok(serde_json::Value::Object(flags)) = serde_json::to_value(overrides) {
+            given.flags = flags.keys().cloned().collect();
         }
         figment = figment.merge(Serialized::defaults(overrides));
         Ok(Loaded {
-            config: figment.extract().map_err(Box::new)?,
+            config: figment.extract().map_err(|e| given.explain(e))?,
             unknown_vars,
         })
     }
@@ -283,6 +291,96 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// A configuration that cannot be loaded, in words for the operator: each bad setting, where
+/// it was given (variable, file or flag), the value and what is expected.
+#[derive(Debug)]
+pub struct ConfigError(Vec<String>);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where the settings were given, to say where a bad one came from.
+#[derive(Default)]
+struct Given<'a> {
+    file: Option<&'a Path>,
+    /// `(setting, raw value)` of each `IAM_*` variable that names a setting.
+    env: Vec<(String, String)>,
+    /// The settings given as flags.
+    flags: Vec<String>,
+}
+
+impl Given<'_> {
+    fn explain(&self, error: figment::Error) -> ConfigError {
+        ConfigError(error.into_iter().map(|e| self.problem(&e)).collect())
+    }
+
+    /// One bad setting, in words. A later source wins, so the value came from the flag if one
+    /// was given, else from the variable, else from the file.
+    fn problem(&self, e: &figment::Error) -> String {
+        use figment::error::Kind;
+        let key = e.path.join(".");
+        let file = self.file.map(|f| f.display().to_string());
+        let (source, shown) = if self.flags.contains(&key) {
+            (format!("the --{} flag", key.replace('_', "-")), false)
+        } else if let Some((_, raw)) = self.env.iter().find(|(k, _)| *k == key) {
+            (format!("IAM_{}={raw:?}", key.to_ascii_uppercase()), true)
+        } else if let Some(file) = &file {
+            (format!("`{key}` in {file}"), false)
+        } else {
+            (format!("`{key}`"), false)
+        };
+        let got = |actual: &figment::error::Actual| {
+            if shown {
+                String::new()
+            } else {
+                format!("got {actual}, ")
+            }
+        };
+        match &e.kind {
+            Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+                format!("{source}: {}expected {}", got(actual), in_words(expected))
+            }
+            Kind::UnknownVariant(value, options) => format!(
+                "{source}: `{value}` is not one of {}",
+                options
+                    .iter()
+                    .map(|o| format!("`{o}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Kind::UnknownField(name, _) => format!(
+                "{}: `{name}` is not a setting (the settings are listed in the README)",
+                file.as_deref().unwrap_or("the configuration")
+            ),
+            Kind::Message(message) if key.is_empty() => format!(
+                "{}: {message}",
+                file.as_deref().unwrap_or("the configuration")
+            ),
+            Kind::Message(message) if message.contains("socket address") => {
+                format!("{source}: expected {}", in_words("socket address"))
+            }
+            other => format!("{source}: {other}"),
+        }
+    }
+}
+
+/// What serde expected, as an operator would say it.
+fn in_words(expected: &str) -> String {
+    match expected {
+        "a duration" => "a duration such as 30s, 15m, 12h or 14d".to_owned(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_owned(),
+        "a boolean" => "true or false".to_owned(),
+        "socket address" => "an address and port such as 127.0.0.1:8080".to_owned(),
+        other => other.to_owned(),
     }
 }
 
@@ -341,13 +439,56 @@ mod tests {
         assert_eq!(loaded.unknown_vars, vec!["IAM_DATABSE_URL".to_owned()]);
     }
 
+    fn error_of(file: Option<&Path>, pairs: &[(&str, &str)], overrides: &Overrides) -> String {
+        match Config::load_from(file, vars(pairs), overrides) {
+            Ok(_) => panic!("loaded"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
-    fn bad_values_are_errors_not_panics() {
-        let err = Config::load_from(
-            None,
-            vars(&[("IAM_SESSION_TTL", "forever")]),
-            &Overrides::default(),
+    fn bad_values_name_the_setting_the_value_and_what_is_expected() {
+        let none = Overrides::default();
+        assert_eq!(
+            error_of(None, &[("IAM_SESSION_TTL", "banana")], &none),
+            r#"IAM_SESSION_TTL="banana": expected a duration such as 30s, 15m, 12h or 14d"#
         );
-        assert!(err.is_err());
+        assert_eq!(
+            error_of(None, &[("IAM_GRAPHQL_MAX_DEPTH", "-3")], &none),
+            r#"IAM_GRAPHQL_MAX_DEPTH="-3": expected a whole number, 0 or more"#
+        );
+        assert_eq!(
+            error_of(None, &[("IAM_ORG_CREATION", "everyone")], &none),
+            r#"IAM_ORG_CREATION="everyone": `everyone` is not one of `anyone`, `operators`"#
+        );
+        assert_eq!(
+            error_of(None, &[("IAM_LISTEN", "localhost")], &none),
+            r#"IAM_LISTEN="localhost": expected an address and port such as 127.0.0.1:8080"#
+        );
+        let dir = std::env::temp_dir().join(format!("iam-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "allow_signup = \"maybe\"\nsesion_ttl = \"1d\"\n").unwrap();
+        let message = error_of(Some(&file), &[], &none);
+        let shown = file.display();
+        assert!(
+            message.contains(&format!(
+                "`allow_signup` in {shown}: got string \"maybe\", expected true or false"
+            )) || message.contains(&format!("{shown}: `sesion_ttl` is not a setting")),
+            "{message}"
+        );
+        std::fs::write(&file, "allow_signup = [").unwrap();
+        let message = error_of(Some(&file), &[], &none);
+        assert!(message.starts_with(&format!("{shown}: ")), "{message}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        for message in [
+            error_of(None, &[("IAM_SESSION_TTL", "banana")], &none),
+            error_of(None, &[("IAM_LISTEN", "localhost")], &none),
+        ] {
+            assert!(
+                !message.contains("figment") && !message.contains(".rs:"),
+                "{message}"
+            );
+        }
     }
 }

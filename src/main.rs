@@ -13,7 +13,6 @@ use iam_gateway::auth::token;
 use iam_gateway::config::{Config, LogFormat, Overrides};
 use iam_gateway::domain::{Actor, Name, Slug};
 use iam_gateway::graphql;
-use iam_gateway::store::Store;
 
 #[derive(Parser)]
 #[command(version, about = "Identity and access management over GraphQL")]
@@ -116,13 +115,7 @@ async fn run(command: Option<Command>, config: Config) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
         Command::Migrate => {
-            let store = Store::connect(&config.database_url, config.database_max_connections)
-                .await
-                .map_err(|e| format!("cannot open the database: {e:?}"))?;
-            store
-                .migrate()
-                .await
-                .map_err(|e| format!("migration failed: {e:?}"))?;
+            app::open_store(&config).await.map_err(|e| e.to_string())?;
             println!("migrations applied");
             Ok(())
         }

@@ -33,7 +33,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 
 pub use audit::AuditEvent;
 pub use bindings::NewBinding;
-pub use error::StoreError;
+pub use error::{StoreError, connect_failure, redacted};
 pub use facts::PrincipalFacts;
 pub use invitations::{InvitationFilter, NewInvitation};
 pub use nodes::NodeChanges;

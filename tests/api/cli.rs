@@ -109,11 +109,46 @@ fn bad_configuration_is_reported_not_panicked() {
         .output()
         .expect("run iam-gateway");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("configuration error"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        r#"iam-gateway: configuration error: IAM_SESSION_TTL="forever": expected a duration such as 30s, 15m, 12h or 14d"#
+    );
 
     let (url, path) = temp_sqlite();
     let migrated = run(&["migrate"], &url);
     assert!(migrated.status.success());
     assert!(String::from_utf8_lossy(&migrated.stdout).contains("migrations applied"));
     let _ = std::fs::remove_file(&path);
+}
+
+/// A database that cannot be opened is named (its password hidden) with the cause in words,
+/// not as a debug dump of the driver's error.
+#[test]
+fn an_unreachable_database_is_explained() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = run(
+        &["migrate"],
+        &format!("postgres://bob:hunter2@127.0.0.1:{port}/iam"),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!(
+            "iam-gateway: cannot open the database postgres://bob:***@127.0.0.1:{port}/iam: no connection could be made: nothing listens at 127.0.0.1:{port} (connection refused): is PostgreSQL running there?"
+        )
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let out = run(&["migrate"], "sqlite:///no/such/directory/iam.db?mode=rwc");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.lines().last().unwrap_or_default().starts_with(
+            "iam-gateway: cannot open the database sqlite:///no/such/directory/iam.db?mode=rwc: unable to open database file (does its directory exist"
+        ),
+        "{stderr}"
+    );
 }
