@@ -239,11 +239,12 @@ pub fn router(state: AppState) -> Router {
         Some(state.services.clone()),
         async_graphql::ValidationMode::Fast,
     );
+    let documents = http::Documents::new(state.services.config.prepared_check);
     http::routes(HttpState::new(http::Shared {
         services: state.services,
         schema: state.schema,
         schema_for_validated,
-        documents: http::Documents::default(),
+        documents,
     }))
     .layer(RequestBodyLimitLayer::new(body_limit))
     .layer(TimeoutLayer::with_status_code(

@@ -92,6 +92,12 @@ pub struct Config {
     /// a list without a page argument (see `graphql/cost.rs`). A query over it is refused
     /// with BAD_USER_INPUT naming its cost.
     pub graphql_max_complexity: usize,
+    /// Whether the fast path serves repeated requests: a query text that ran cleanly is
+    /// validated in the fast mode when it comes back with variables of a shape seen before
+    /// (`http/documents.rs`), and a plain `check` of the caller is answered without the
+    /// executor (`http/prepared.rs`). Off, every request gets the full validation and the
+    /// executor: slower, and a way to rule the fast path out when something looks wrong.
+    pub prepared_check: bool,
     /// Largest request body accepted, in bytes; also the largest WebSocket message.
     pub max_body_bytes: usize,
     /// How long a WebSocket connection may take to send `connection_init` (e.g. `10s`).
@@ -168,6 +174,7 @@ impl Default for Config {
             graphql_introspection: true,
             graphql_max_depth: 16,
             graphql_max_complexity: 20_000,
+            prepared_check: true,
             max_body_bytes: 1 << 20,
             ws_connection_init_timeout: Duration::from_secs(10),
             ws_max_subscriptions: 100,

@@ -448,6 +448,17 @@ struct Prepared {
     at_least: i64,
 }
 
+/// The names the API gives `check`, its argument and the `Decision` fields the prepared path
+/// (`http/prepared.rs`) answers. async-graphql derives them from the resolvers below and does
+/// not expose them as constants; a test (`prepared::tests`) reads them back from the schema,
+/// so a rename here fails it instead of silently turning the prepared path off.
+pub mod wire {
+    pub const CHECK: &str = "check";
+    pub const CHECK_INPUT_ARGUMENT: &str = "input";
+    pub const ALLOWED: &str = "allowed";
+    pub const REVISION: &str = "revision";
+}
+
 #[derive(Default)]
 pub struct CheckQuery;
 

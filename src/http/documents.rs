@@ -56,11 +56,23 @@ struct Known {
 pub struct Documents {
     known: moka::sync::Cache<String, Arc<Known>>,
     keys: RandomState,
+    /// Whether remembered validations and prepared checks are used (`prepared_check`); texts
+    /// are remembered parsed either way.
+    fast_path: bool,
 }
 
 impl Default for Documents {
     fn default() -> Self {
+        Self::new(true)
+    }
+}
+
+impl Documents {
+    /// The memo of query texts; with `fast_path` off (`IAM_PREPARED_CHECK=false`) every
+    /// request gets the full validation and the executor.
+    pub fn new(fast_path: bool) -> Self {
         Self {
+            fast_path,
             known: moka::sync::Cache::builder()
                 .weigher(|text: &String, _| u32::try_from(text.len()).unwrap_or(u32::MAX))
                 .max_capacity(MAX_TOTAL_BYTES)
@@ -78,17 +90,20 @@ pub struct Incoming {
     pub request: async_graphql::Request,
     known: Option<Arc<Known>>,
     shape: u64,
+    /// Whether a validation remembered for the text may be relied on.
+    fast_path: bool,
 }
 
 impl Incoming {
     /// Whether the text passed the full validation before with variables of this shape (and
     /// ran without an error).
     pub fn validated(&self) -> bool {
-        self.known.as_ref().is_some_and(|k| {
-            k.validated
-                .read()
-                .is_ok_and(|shapes| shapes.contains(&self.shape))
-        })
+        self.fast_path
+            && self.known.as_ref().is_some_and(|k| {
+                k.validated
+                    .read()
+                    .is_ok_and(|shapes| shapes.contains(&self.shape))
+            })
     }
 
     /// The request for the executor, with its document when the text was parsed before.
@@ -200,6 +215,7 @@ impl Documents {
     /// reusing the text's lookup.
     pub fn read(&self, body: &[u8]) -> Result<Reading, BadBody> {
         let seen = match serde_json::from_slice::<Envelope<'_>>(body) {
+            Ok(_) if !self.fast_path => Lookup::Pending,
             Ok(envelope) => {
                 let seen = self.known.get(envelope.query.as_ref());
                 if let Some(known) = &seen
@@ -263,6 +279,7 @@ impl Documents {
             request,
             known,
             shape,
+            fast_path: self.fast_path,
         })
     }
 

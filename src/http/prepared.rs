@@ -27,13 +27,13 @@ use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{
     BaseType, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
 };
-use async_graphql::{ID, Name, Value};
+use async_graphql::{ID, InputType, Name, OutputType, Value};
 use async_graphql_value::Value as GqlValue;
 use serde::Deserialize;
 
 use crate::app::Services;
 use crate::auth::Caller;
-use crate::graphql::check::{CheckInput, own_check};
+use crate::graphql::check::{CheckInput, Decision, own_check, wire};
 use crate::graphql::context::RequestCtx;
 
 /// A field of `Decision` the prepared path writes.
@@ -83,9 +83,9 @@ impl PreparedCheck {
             return None;
         };
         let takes_variable = matches!(&value.node, GqlValue::Variable(v) if *v == variable);
-        if check.name.node.as_str() != "check"
+        if check.name.node.as_str() != wire::CHECK
             || !check.directives.is_empty()
-            || argument.node.as_str() != "input"
+            || argument.node.as_str() != wire::CHECK_INPUT_ARGUMENT
             || !takes_variable
         {
             return None;
@@ -103,8 +103,8 @@ impl PreparedCheck {
                 return None;
             }
             let field = match f.name.node.as_str() {
-                "allowed" => Field::Allowed,
-                "revision" => Field::Revision,
+                name if name == wire::ALLOWED => Field::Allowed,
+                name if name == wire::REVISION => Field::Revision,
                 "__typename" => Field::Typename,
                 _ => return None,
             };
@@ -173,7 +173,7 @@ impl PreparedCheck {
             let value = match field {
                 Field::Allowed => Value::Boolean(decision.allowed),
                 Field::Revision => Value::String(decision.revision_token()),
-                Field::Typename => Value::String("Decision".to_owned()),
+                Field::Typename => Value::String(Decision::type_name().into_owned()),
             };
             out.insert(key.clone(), value);
         }
@@ -213,7 +213,8 @@ fn check_variable(op: &OperationDefinition) -> Option<Name> {
     };
     let var = &var.node;
     let ty = &var.var_type.node;
-    let is_input = matches!(&ty.base, BaseType::Named(name) if name.as_str() == "CheckInput");
+    let is_input =
+        matches!(&ty.base, BaseType::Named(name) if *name.as_str() == *CheckInput::type_name());
     (is_input && !ty.nullable && var.default_value.is_none() && var.directives.is_empty())
         .then(|| var.name.node.clone())
 }
@@ -221,6 +222,56 @@ fn check_variable(op: &OperationDefinition) -> Option<Name> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lines of the SDL block that opens with `head`.
+    fn block(sdl: &str, head: &str) -> Vec<String> {
+        let rest = sdl
+            .split(head)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no `{head}`"));
+        let body = rest.split("\n}").next().unwrap_or_default();
+        // Field lines, without descriptions (between lines of `"""`).
+        let mut in_description = false;
+        let mut lines = Vec::new();
+        for line in body.lines().map(str::trim) {
+            if line == "\"\"\"" {
+                in_description = !in_description;
+            } else if !in_description && !line.is_empty() && !line.starts_with('"') {
+                lines.push(line.to_owned());
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn the_names_it_answers_are_the_schemas() {
+        let sdl = crate::graphql::sdl();
+        let (input, decision) = (CheckInput::type_name(), Decision::type_name());
+        assert!(block(&sdl, "type Query {").contains(&format!(
+            "{}({}: {input}!): {decision}!",
+            wire::CHECK,
+            wire::CHECK_INPUT_ARGUMENT
+        )));
+        let fields = block(&sdl, &format!("type {decision} {{"));
+        assert!(
+            fields.contains(&format!("{}: Boolean!", wire::ALLOWED)),
+            "{fields:?}"
+        );
+        assert!(
+            fields.contains(&format!("{}: String!", wire::REVISION)),
+            "{fields:?}"
+        );
+        // The body reader takes exactly the input's fields: all of them, as strings.
+        let mut plain = serde_json::Map::new();
+        for line in block(&sdl, &format!("input {input} {{")) {
+            let (name, ty) = line.split_once(": ").expect("a field");
+            assert!(ty.starts_with("String") || ty.starts_with("ID"), "{line}");
+            plain.insert(name.to_owned(), serde_json::json!("x"));
+        }
+        assert_eq!(plain.len(), 6);
+        serde_json::from_value::<PlainInput>(serde_json::Value::Object(plain))
+            .expect("PlainInput reads every CheckInput field");
+    }
 
     fn prepared(text: &str) -> Option<PreparedCheck> {
         PreparedCheck::of(&async_graphql::parser::parse_query(text).ok()?)

@@ -453,3 +453,41 @@ enum Route {
     /// The executor, with an error.
     Refused,
 }
+
+/// `IAM_PREPARED_CHECK=false`: no request is answered by the prepared path or validated in the
+/// fast mode, however often its text comes back; the answers stay the same.
+#[tokio::test]
+async fn the_fast_path_can_be_turned_off() {
+    const FULL: &str = r#"iam_graphql_validations_total{mode="full"}"#;
+    for fast_path in [true, false] {
+        let app = TestApp::start_with(|c| c.prepared_check = fast_path).await;
+        let token = app.sign_up("ada@example.com").await;
+        let org = app.create_org(&token, "acme").await;
+        const CHECK: &str = "query($i: CheckInput!) { check(input: $i) { allowed } }";
+        let input = json!({ "i": { "resourceType": "apps", "action": "read", "nodeId": org } });
+        let before = [
+            app.metric(FULL).await,
+            app.metric(REMEMBERED).await,
+            app.metric(PREPARED).await,
+        ];
+        for _ in 0..3 {
+            let r = app.gql(Some(&token), CHECK, input.clone()).await;
+            assert_eq!(r["data"]["check"]["allowed"], true, "{r}");
+        }
+        let after = [
+            app.metric(FULL).await,
+            app.metric(REMEMBERED).await,
+            app.metric(PREPARED).await,
+        ];
+        let counted: Vec<f64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+        let expected = if fast_path {
+            [1.0, 0.0, 2.0]
+        } else {
+            [3.0, 0.0, 0.0]
+        };
+        assert_eq!(
+            counted, expected,
+            "fast path {fast_path}: full, remembered, prepared"
+        );
+    }
+}
