@@ -64,6 +64,8 @@ pub struct ServiceSet {
     pub limits: crate::auth::limits::CredentialLimits,
     /// The one HTTP client for URLs an organization admin names (SSO issuers, metadata).
     pub outbound: Arc<crate::outbound::Outbound>,
+    /// The identity providers' documents fetched through it, remembered for a while.
+    pub idp_documents: crate::sso::IdpDocuments,
 }
 
 impl ServiceSet {
@@ -155,6 +157,7 @@ impl AppState {
             dns: Arc::new(dns),
             limits: crate::auth::limits::CredentialLimits::new(&config),
             outbound: Arc::new(outbound),
+            idp_documents: crate::sso::IdpDocuments::default(),
             config: Arc::new(config),
             store,
             auth,

@@ -76,8 +76,8 @@ impl Pricing {
     }
 
     /// `response`, with async-graphql's bare refusal of a costly query replaced by one that
-    /// names the cost and the limit.
-    pub async fn explain(&self, response: Response) -> Response {
+    /// names the cost and the limit (priced on the schema in `pricing`, built on first use).
+    pub async fn explain(&self, response: Response, pricing: &OnceLock<super::Inner>) -> Response {
         if !response.errors.iter().any(|e| e.message == TOO_COMPLEX) {
             return response;
         }
@@ -88,7 +88,7 @@ impl Pricing {
         // The pricing schema refuses everything (its limit is zero), with the price; a text
         // that fails another rule gets that rule's errors instead, as it would have without
         // the limit.
-        let priced = pricing_schema().execute(request).await;
+        let priced = pricing.get_or_init(pricing_schema).execute(request).await;
         let errors = priced
             .errors
             .into_iter()
@@ -103,18 +103,15 @@ impl Pricing {
 
 /// The schema that runs nothing and prices everything: the API's types, no data, and a
 /// validation extension whose limit is zero.
-fn pricing_schema() -> &'static super::Inner {
-    static SCHEMA: OnceLock<super::Inner> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        async_graphql::Schema::build(
-            super::Query::default(),
-            super::Mutation::default(),
-            super::Subscription,
-        )
-        .limit_recursive_depth(super::RECURSIVE_DEPTH)
-        .extension(PriceEverything)
-        .finish()
-    })
+fn pricing_schema() -> super::Inner {
+    async_graphql::Schema::build(
+        super::Query::default(),
+        super::Mutation::default(),
+        super::Subscription,
+    )
+    .limit_recursive_depth(super::RECURSIVE_DEPTH)
+    .extension(PriceEverything)
+    .finish()
 }
 
 /// The cost an error of [`PriceEverything`] carries.

@@ -24,7 +24,7 @@ pub mod subscription;
 pub mod types;
 
 use std::future::ready;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::{Data, Executor, MergedObject, Request, Response, Schema, ValidationMode};
 use futures_util::stream::{self, BoxStream, StreamExt};
@@ -60,6 +60,8 @@ type Inner = Schema<Query, Mutation, Subscription>;
 pub struct ApiSchema {
     inner: Inner,
     max_complexity: usize,
+    /// The schema that prices refused queries (`cost.rs`), built on the first refusal.
+    pricing: Arc<OnceLock<Inner>>,
 }
 
 impl ApiSchema {
@@ -70,7 +72,7 @@ impl ApiSchema {
         }
         let pricing = cost::Pricing::take(&mut request, self.max_complexity);
         let response = self.inner.execute(request).await;
-        pricing.explain(response).await
+        pricing.explain(response, &self.pricing).await
     }
 
     /// Runs one operation as a stream of answers (a subscription's events; one answer for a
@@ -84,10 +86,11 @@ impl ApiSchema {
             return stream::once(ready(Response::from_errors(vec![refusal]))).boxed();
         }
         let pricing = Arc::new(cost::Pricing::take(&mut request, self.max_complexity));
+        let schema = self.pricing.clone();
         Executor::execute_stream(&self.inner, request, session_data)
             .then(move |response| {
-                let pricing = pricing.clone();
-                async move { pricing.explain(response).await }
+                let (pricing, schema) = (pricing.clone(), schema.clone());
+                async move { pricing.explain(response, &schema).await }
             })
             .boxed()
     }
@@ -125,6 +128,7 @@ pub fn build_schema_with(
     ApiSchema {
         inner: builder.finish(),
         max_complexity: config.graphql_max_complexity,
+        pricing: Arc::default(),
     }
 }
 

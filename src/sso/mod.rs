@@ -161,11 +161,20 @@ pub fn safe_return_to(raw: &str) -> Option<String> {
 
 /// Fetches the provider's discovery document (OIDC) or metadata (SAML) and says what was found,
 /// or what is wrong, in plain words.
+/// What this instance remembers of the documents identity providers publish (fetched through
+/// `services.outbound`): OIDC discovery documents with their keys, by issuer, and SAML
+/// metadata, by URL. One per instance, in its services: nothing is kept in process globals.
+#[derive(Default)]
+pub struct IdpDocuments {
+    pub oidc: oidc::Discovered,
+    pub saml: saml::MetadataCache,
+}
+
 pub async fn test_connection(services: &Services, provider: &Provider) -> Result<String, String> {
     match &provider.settings {
         ProviderSettings::Oidc(settings) => oidc::test_connection(services, settings).await,
         ProviderSettings::Saml(settings) => {
-            saml::test_connection(&services.outbound, settings).await
+            saml::test_connection(&services.outbound, &services.idp_documents.saml, settings).await
         }
     }
 }

@@ -13,7 +13,7 @@
 //! Messages in the [`SsoError`]s made here are written for the person signing in; the
 //! underlying errors are logged.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use openidconnect::core::{
@@ -91,14 +91,20 @@ type OidcClient = Client<
     EndpointMaybeSet,
 >;
 
-/// Provider metadata (with the JWKS) by issuer URL.
-static DISCOVERED: LazyLock<moka::sync::Cache<String, Arc<CoreProviderMetadata>>> =
-    LazyLock::new(|| {
-        moka::sync::Cache::builder()
-            .max_capacity(1_000)
-            .time_to_live(DISCOVERY_TTL)
-            .build()
-    });
+/// Provider metadata (with the JWKS) by issuer URL, for [`DISCOVERY_TTL`]: one per instance,
+/// in its services.
+pub struct Discovered(moka::sync::Cache<String, Arc<CoreProviderMetadata>>);
+
+impl Default for Discovered {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(1_000)
+                .time_to_live(DISCOVERY_TTL)
+                .build(),
+        )
+    }
+}
 
 fn oidc_settings(provider: &Provider) -> Result<&OidcSettings, SsoError> {
     match &provider.settings {
@@ -117,22 +123,23 @@ fn issuer_of(settings: &OidcSettings) -> Result<IssuerUrl, SsoError> {
 /// The provider's metadata and keys: remembered ones when fresh enough, else discovered now.
 /// The flag tells whether they were remembered.
 pub async fn discover(
-    outbound: &Outbound,
+    services: &Services,
     settings: &OidcSettings,
 ) -> Result<(Arc<CoreProviderMetadata>, bool), SsoError> {
     let issuer = issuer_of(settings)?;
-    if let Some(found) = DISCOVERED.get(issuer.as_str()) {
+    if let Some(found) = services.idp_documents.oidc.0.get(issuer.as_str()) {
         return Ok((found, true));
     }
-    Ok((discover_fresh(outbound, &issuer).await?, false))
+    Ok((discover_fresh(services, &issuer).await?, false))
 }
 
 /// Fetches the discovery document and the JWKS (through `outbound`: every address checked),
 /// and remembers them.
 async fn discover_fresh(
-    outbound: &Outbound,
+    services: &Services,
     issuer: &IssuerUrl,
 ) -> Result<Arc<CoreProviderMetadata>, SsoError> {
+    let outbound: &Outbound = &services.outbound;
     let metadata = CoreProviderMetadata::discover_async(issuer.clone(), outbound)
         .await
         .map_err(|e| {
@@ -162,7 +169,11 @@ async fn discover_fresh(
             }
         })?;
     let metadata = Arc::new(metadata);
-    DISCOVERED.insert(issuer.as_str().to_owned(), metadata.clone());
+    services
+        .idp_documents
+        .oidc
+        .0
+        .insert(issuer.as_str().to_owned(), metadata.clone());
     Ok(metadata)
 }
 
@@ -231,7 +242,7 @@ pub async fn start(
             "this sign-in method is turned off for the organization".to_owned(),
         ));
     }
-    let (metadata, _) = discover(&services.outbound, settings).await?;
+    let (metadata, _) = discover(services, settings).await?;
     let urls = ServiceUrls::of(&services.config.public_url, provider);
     let client = client_of(&metadata, settings, None, &urls.redirect_uri)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -309,7 +320,7 @@ pub async fn finish(services: &Services, state: &str, code: &str) -> Result<Fini
         .clone()
         .ok_or_else(|| SsoError::Internal("pending oidc sign-in without a nonce".to_owned()))?;
     let redirect_uri = ServiceUrls::of(&services.config.public_url, &provider).redirect_uri;
-    let (metadata, remembered) = discover(&services.outbound, settings).await?;
+    let (metadata, remembered) = discover(services, settings).await?;
     let client = client_of(&metadata, settings, secret.clone(), &redirect_uri)?;
     let http: &Outbound = &services.outbound;
 
@@ -329,7 +340,7 @@ pub async fn finish(services: &Services, state: &str, code: &str) -> Result<Fini
     // Keys may have rotated since they were remembered: check once more with fresh ones.
     let (client, claims) = match verified {
         Err(ClaimsVerificationError::SignatureVerification(_)) if remembered => {
-            let fresh = discover_fresh(http, &issuer_of(settings)?).await?;
+            let fresh = discover_fresh(services, &issuer_of(settings)?).await?;
             let client = client_of(&fresh, settings, secret, &redirect_uri)?;
             let claims = id_token
                 .claims(&client.id_token_verifier(), &nonce)
@@ -579,10 +590,12 @@ pub async fn test_connection(
         return Err(format!("the signing keys at `{jwks_uri}` list no key"));
     }
     // Finally, what a sign-in itself will do (and remember for the next one).
-    discover_fresh(http, &issuer).await.map_err(|e| match e {
-        SsoError::Upstream(why) => format!("the discovery document could not be used: {why}"),
-        other => other.to_string(),
-    })?;
+    discover_fresh(services, &issuer)
+        .await
+        .map_err(|e| match e {
+            SsoError::Upstream(why) => format!("the discovery document could not be used: {why}"),
+            other => other.to_string(),
+        })?;
 
     let mut summary = format!(
         "OK: issuer `{}`, {keys} signing key{}",

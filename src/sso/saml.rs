@@ -31,6 +31,7 @@ use samael::schema::{Assertion, AuthnRequest, Issuer, NameIdPolicy, Response};
 use samael::service_provider::{Error as SamlError, ServiceProvider};
 use url::Url;
 
+pub use idp::MetadataCache;
 pub use idp::{METADATA_TTL, test_connection};
 use idp::{NO_CERTIFICATE, NO_REDIRECT_SSO, describe};
 
@@ -117,7 +118,13 @@ pub async fn start(
     {
         return Err(refused(RETURN_TO_SHAPE));
     }
-    let idp = describe(&services.outbound, settings, false).await?;
+    let idp = describe(
+        &services.outbound,
+        &services.idp_documents.saml,
+        settings,
+        false,
+    )
+    .await?;
     let sso_url = idp
         .redirect_sso_url
         .ok_or_else(|| SsoError::Config(NO_REDIRECT_SSO.to_owned()))?;
@@ -175,7 +182,13 @@ pub async fn finish(
     relay_state: Option<&str>,
 ) -> Result<Finished, SsoError> {
     let settings = saml_settings(provider)?;
-    let idp = describe(&services.outbound, settings, false).await?;
+    let idp = describe(
+        &services.outbound,
+        &services.idp_documents.saml,
+        settings,
+        false,
+    )
+    .await?;
     // INVARIANT: the IdP has a signing certificate when samael verifies: without one, samael
     // would not check signatures at all.
     if idp.certificates.is_empty() {

@@ -860,21 +860,33 @@ async fn test_connection_says_what_is_wrong_or_what_was_found() {
 
     // As the suite's applications are configured: the test IdP listens on loopback.
     let outbound = Outbound::new(AddressPolicy::from_setting(true)).unwrap();
-    let ok = saml::test_connection(&outbound, &only_url(format!("{base}/metadata")))
-        .await
-        .unwrap();
+    let ok = saml::test_connection(
+        &outbound,
+        &saml::MetadataCache::default(),
+        &only_url(format!("{base}/metadata")),
+    )
+    .await
+    .unwrap();
     assert!(ok.contains(IDP_ENTITY_ID), "{ok}");
     assert!(ok.contains(IDP_SSO_URL), "{ok}");
     assert!(ok.contains("test-idp"), "names the certificate: {ok}");
 
-    let err = saml::test_connection(&outbound, &only_url(format!("{base}/page")))
-        .await
-        .unwrap_err();
+    let err = saml::test_connection(
+        &outbound,
+        &saml::MetadataCache::default(),
+        &only_url(format!("{base}/page")),
+    )
+    .await
+    .unwrap_err();
     assert!(err.contains("not SAML metadata"), "{err}");
 
-    let err = saml::test_connection(&outbound, &only_url(format!("{base}/missing")))
-        .await
-        .unwrap_err();
+    let err = saml::test_connection(
+        &outbound,
+        &saml::MetadataCache::default(),
+        &only_url(format!("{base}/missing")),
+    )
+    .await
+    .unwrap_err();
     assert!(err.contains("HTTP 404"), "{err}");
 
     // A port nothing listens on.
@@ -883,6 +895,7 @@ async fn test_connection_says_what_is_wrong_or_what_was_found() {
     drop(closed);
     let err = saml::test_connection(
         &outbound,
+        &saml::MetadataCache::default(),
         &only_url(format!("http://127.0.0.1:{port}/metadata")),
     )
     .await
@@ -892,6 +905,7 @@ async fn test_connection_says_what_is_wrong_or_what_was_found() {
     // Given one by one, without the certificate.
     let err = saml::test_connection(
         &outbound,
+        &saml::MetadataCache::default(),
         &SamlSettings {
             idp_certificate: None,
             ..Fixture::settings(None, &idp)
@@ -903,6 +917,7 @@ async fn test_connection_says_what_is_wrong_or_what_was_found() {
 
     let err = saml::test_connection(
         &outbound,
+        &saml::MetadataCache::default(),
         &SamlSettings {
             idp_certificate: Some(
                 "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----"

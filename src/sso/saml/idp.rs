@@ -4,7 +4,7 @@
 //! metadata says); and the plain-words check of all that for administrators
 //! ([`test_connection`]).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use base64::Engine;
@@ -113,9 +113,10 @@ impl From<Problem> for SsoError {
 /// or what was found.
 pub async fn test_connection(
     outbound: &Outbound,
+    cache: &MetadataCache,
     settings: &SamlSettings,
 ) -> Result<String, String> {
-    let idp = describe(outbound, settings, true)
+    let idp = describe(outbound, cache, settings, true)
         .await
         .map_err(Problem::into_message)?;
     let sso_url = idp.redirect_sso_url.ok_or(NO_REDIRECT_SSO)?;
@@ -138,6 +139,7 @@ pub async fn test_connection(
 /// then what was given one by one on top.
 pub(super) async fn describe(
     outbound: &Outbound,
+    cache: &MetadataCache,
     settings: &SamlSettings,
     fresh: bool,
 ) -> Result<Idp, Problem> {
@@ -146,7 +148,7 @@ pub(super) async fn describe(
         from_metadata(xml, given_entity)
             .map_err(|e| Problem::Config(format!("the metadata XML: {e}")))?
     } else if let Some(url) = non_empty(settings.idp_metadata_url.as_deref()) {
-        let xml = fetch_metadata(outbound, url, fresh)
+        let xml = fetch_metadata(outbound, cache, url, fresh)
             .await
             .map_err(Problem::Upstream)?;
         from_metadata(&xml, given_entity)
@@ -310,22 +312,30 @@ fn certificate_summary(der: &[u8]) -> String {
     }
 }
 
-/// Fetched metadata by URL, for [`METADATA_TTL`]. Shared by the instance's providers: the same
-/// URL gives the same document.
-fn metadata_cache() -> &'static moka::sync::Cache<String, Arc<str>> {
-    static CACHE: OnceLock<moka::sync::Cache<String, Arc<str>>> = OnceLock::new();
-    CACHE.get_or_init(|| {
-        moka::sync::Cache::builder()
-            .max_capacity(1000)
-            .time_to_live(METADATA_TTL)
-            .build()
-    })
+/// Fetched metadata by URL, for [`METADATA_TTL`]: one per instance (in its services), shared
+/// by its providers, since the same URL gives the same document.
+pub struct MetadataCache(moka::sync::Cache<String, Arc<str>>);
+
+impl Default for MetadataCache {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(1000)
+                .time_to_live(METADATA_TTL)
+                .build(),
+        )
+    }
 }
 
 /// The metadata at `url`: from the cache, unless `fresh` or not there. Redirects are followed
 /// (a few, each checked like the first address).
-async fn fetch_metadata(outbound: &Outbound, url: &str, fresh: bool) -> Result<Arc<str>, String> {
-    if !fresh && let Some(xml) = metadata_cache().get(url) {
+async fn fetch_metadata(
+    outbound: &Outbound,
+    cache: &MetadataCache,
+    url: &str,
+    fresh: bool,
+) -> Result<Arc<str>, String> {
+    if !fresh && let Some(xml) = cache.0.get(url) {
         return Ok(xml);
     }
     let answer = outbound
@@ -345,7 +355,7 @@ async fn fetch_metadata(outbound: &Outbound, url: &str, fresh: bool) -> Result<A
     let xml: Arc<str> = String::from_utf8(answer.body)
         .map_err(|_| format!("the document at `{url}` is not text: not SAML metadata"))?
         .into();
-    metadata_cache().insert(url.to_owned(), xml.clone());
+    cache.0.insert(url.to_owned(), xml.clone());
     Ok(xml)
 }
 
@@ -370,7 +380,11 @@ mod tests {
             .unwrap();
         let outbound = Outbound::new(crate::outbound::AddressPolicy::public_only()).unwrap();
         let err = rt
-            .block_on(test_connection(&outbound, &settings))
+            .block_on(test_connection(
+                &outbound,
+                &MetadataCache::default(),
+                &settings,
+            ))
             .unwrap_err();
         assert_eq!(err, NOTHING_GIVEN);
     }
