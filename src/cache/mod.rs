@@ -31,12 +31,12 @@ const L2_TTL_SECS: u64 = 300;
 /// How long one L2 round trip may take before the cache goes to the store instead.
 const L2_TIMEOUT: Duration = Duration::from_millis(50);
 
-/// Facts with the revision they were read at (`facts.revision`).
-pub type Facts = Arc<PrincipalFacts>;
+/// A principal's facts as the cache shares them, with the revision they were read at.
+pub type SharedFacts = Arc<PrincipalFacts>;
 
 #[derive(Clone)]
 pub struct FactsCache {
-    l1: moka::future::Cache<(Uuid, Uuid), Facts>,
+    l1: moka::future::Cache<(Uuid, Uuid), SharedFacts>,
     /// Filled once Redis answers (it may be down when the instance starts).
     l2: Arc<OnceLock<ConnectionManager>>,
     epochs: Arc<Epochs>,
@@ -85,7 +85,7 @@ impl FactsCache {
         organization: Uuid,
         principal: Uuid,
         at_least: i64,
-    ) -> Result<Option<Facts>, StoreError> {
+    ) -> Result<Option<SharedFacts>, StoreError> {
         let key = (organization, principal);
         if !self.epochs.trusted() {
             self.metrics.cache_bypassed.inc();
@@ -130,7 +130,7 @@ impl FactsCache {
         &self,
         store: &Store,
         key: (Uuid, Uuid),
-    ) -> Result<Option<Facts>, StoreError> {
+    ) -> Result<Option<SharedFacts>, StoreError> {
         let fresh = store.principal_facts(key.0, key.1).await?.map(Arc::new);
         self.metrics.store_loads.inc();
         if let Some(f) = &fresh {
@@ -149,7 +149,7 @@ impl FactsCache {
         organization: Uuid,
         principal: Uuid,
         at_least: i64,
-    ) -> Result<Facts, LoadError> {
+    ) -> Result<SharedFacts, LoadError> {
         // An organization this instance does not know yet is read from the store, which tells
         // its committed revision; L2 is trusted from then on.
         if self.epochs.knows(organization)
@@ -178,7 +178,7 @@ impl FactsCache {
         format!("iam:facts:{organization}:{principal}")
     }
 
-    async fn l2_get(&self, organization: Uuid, principal: Uuid) -> Option<Facts> {
+    async fn l2_get(&self, organization: Uuid, principal: Uuid) -> Option<SharedFacts> {
         let mut conn = self.l2.get()?.clone();
         let key = Self::l2_key(organization, principal);
         let got: Option<String> = match tokio::time::timeout(L2_TIMEOUT, conn.get(&key)).await {

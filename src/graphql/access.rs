@@ -28,12 +28,12 @@ use crate::store::PrincipalFacts;
 
 /// A permission the API needs: a resource type and an action of the catalog, at any scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Permission {
+pub struct ApiPermission {
     pub resource: &'static str,
     pub action: &'static str,
 }
 
-impl Permission {
+impl ApiPermission {
     pub const WORKSPACE_READ: Self = Self::new("workspace", "read");
     pub const WORKSPACE_WRITE: Self = Self::new("workspace", "write");
     pub const WORKSPACE_MANAGE: Self = Self::new("workspace", "manage");
@@ -67,7 +67,7 @@ impl Permission {
     }
 }
 
-impl fmt::Display for Permission {
+impl fmt::Display for ApiPermission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:*:{}", self.resource, self.action)
     }
@@ -85,7 +85,7 @@ impl Authz {
     /// Compiles the built-in roles against `catalog` and checks that the catalog holds every
     /// permission the API needs.
     pub fn new(catalog: Catalog) -> Result<Self, String> {
-        for p in Permission::ALL {
+        for p in ApiPermission::ALL {
             catalog.resolve(p.resource, p.action).map_err(|e| {
                 format!("the permission catalog lacks `{p}`, which the API needs: {e}")
             })?;
@@ -137,7 +137,7 @@ impl Authz {
         Arc::new(CompiledRoles { roles, broken })
     }
 
-    fn resolve(&self, p: Permission) -> Result<(TypeIx, ActionIx), ApiError> {
+    fn resolve(&self, p: ApiPermission) -> Result<(TypeIx, ActionIx), ApiError> {
         self.catalog
             .resolve(p.resource, p.action)
             .map_err(|e| ApiError::internal(&e))
@@ -253,7 +253,7 @@ impl OrgView {
     }
 
     /// Whether `permission` holds at the node with `path`.
-    pub fn allows(&self, path: &[Uuid], permission: Permission) -> Result<bool, ApiError> {
+    pub fn allows(&self, path: &[Uuid], permission: ApiPermission) -> Result<bool, ApiError> {
         let (t, a) = self.authz.resolve(permission)?;
         Ok(self.decide(path, t, a, None).allowed)
     }
@@ -389,7 +389,7 @@ pub async fn member_view(
 pub async fn authorize(
     ctx: &Context<'_>,
     node: &Node,
-    permission: Permission,
+    permission: ApiPermission,
     what: &str,
 ) -> Result<Granted, ApiError> {
     authorize_any(ctx, node, &[permission], what).await
@@ -399,7 +399,7 @@ pub async fn authorize(
 pub async fn authorize_any(
     ctx: &Context<'_>,
     node: &Node,
-    permissions: &[Permission],
+    permissions: &[ApiPermission],
     what: &str,
 ) -> Result<Granted, ApiError> {
     let granted = member_view(ctx, node.organization_id(), what).await?;
@@ -430,11 +430,11 @@ pub fn can_see(view: &OrgView, node: &Node, under: &[Node]) -> Result<bool, ApiE
     if matches!(node, Node::Organization(_)) {
         return Ok(true);
     }
-    if view.allows(&node.path_ids(), Permission::WORKSPACE_READ)? {
+    if view.allows(&node.path_ids(), ApiPermission::WORKSPACE_READ)? {
         return Ok(true);
     }
     for n in under {
-        if view.allows(&n.path_ids(), Permission::WORKSPACE_READ)? {
+        if view.allows(&n.path_ids(), ApiPermission::WORKSPACE_READ)? {
             return Ok(true);
         }
     }

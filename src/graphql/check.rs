@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
 
-use super::access::{OrgView, Permission, RoleNames, authorize};
+use super::access::{ApiPermission, OrgView, RoleNames, authorize};
 use super::context::{ContextExt, parse_id};
 use super::cost;
 use super::error::ApiError;
@@ -378,9 +378,9 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
                     return Err(ApiError::not_found("node"));
                 };
                 let org = super::mutation::org_node(ctx, org_id).await?;
-                authorize(ctx, &org, Permission::MEMBERS_READ, "node").await?;
+                authorize(ctx, &org, ApiPermission::MEMBERS_READ, "node").await?;
                 if self.explaining {
-                    authorize(ctx, &org, Permission::ROLES_READ, "node").await?;
+                    authorize(ctx, &org, ApiPermission::ROLES_READ, "node").await?;
                 }
             }
             let view =
@@ -405,7 +405,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
     }
 
     /// Reads one check input into its node path, types and principal.
-    async fn prepare(&mut self, input: &CheckInput) -> Result<Prepared, ApiError> {
+    async fn prepare(&mut self, input: &CheckInput) -> Result<CheckRequest, ApiError> {
         let principal = match &input.principal_id {
             Some(p) => parse_id("principalId", p)?,
             None => self.caller,
@@ -428,7 +428,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
             .map(|token| read_revision_token(token, org_of(&node)))
             .transpose()?
             .unwrap_or(0);
-        Ok(Prepared {
+        Ok(CheckRequest {
             principal,
             node,
             resource_type: t,
@@ -439,7 +439,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
     }
 }
 
-struct Prepared {
+struct CheckRequest {
     principal: Uuid,
     node: Path,
     resource_type: authz::TypeIx,

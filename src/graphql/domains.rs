@@ -5,7 +5,7 @@
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::access::{Granted, Permission, authorize};
+use super::access::{ApiPermission, Granted, authorize};
 use super::context::{ContextExt, parse_id};
 use super::error::ApiError;
 use super::mutation::org_node;
@@ -47,7 +47,7 @@ pub async fn domains_of(
     organization_id: uuid::Uuid,
 ) -> Result<Vec<OrganizationDomain>> {
     let org = org_node(ctx, organization_id).await?;
-    let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "organization").await?;
+    let granted = authorize(ctx, &org, ApiPermission::SSO_MANAGE, "organization").await?;
     let list = granted.store(ctx).domains(organization_id).await?;
     Ok(list.into_iter().map(Into::into).collect())
 }
@@ -79,7 +79,7 @@ async fn managed_domain(ctx: &Context<'_>, id: &ID) -> Result<(Record, Granted),
         .await?
         .ok_or_else(|| ApiError::not_found("domain"))?;
     let org = org_node(ctx, domain.organization_id).await?;
-    let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "domain").await?;
+    let granted = authorize(ctx, &org, ApiPermission::SSO_MANAGE, "domain").await?;
     Ok((domain, granted))
 }
 
@@ -98,7 +98,7 @@ impl DomainMutation {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = org_node(ctx, org_id).await?;
-        let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "organization").await?;
+        let granted = authorize(ctx, &org, ApiPermission::SSO_MANAGE, "organization").await?;
         let domain = DomainName::parse("domain", &input.domain)?;
         let challenge =
             token::mint(token::TokenKind::DomainChallenge).map_err(|e| ApiError::internal(&e))?;

@@ -6,7 +6,7 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, Result, SimpleObjec
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::access::{OrgView, Permission};
+use super::access::{ApiPermission, OrgView};
 use super::context::parse_id;
 use super::error::ApiError;
 use super::types::{Invitation, MemberStatus, User};
@@ -75,7 +75,7 @@ impl Member {
         let mut out = Vec::new();
         for p in projects {
             let path = [self.organization_id, p.workspace_id, p.id];
-            if view.allows(&path, Permission::WORKSPACE_READ)? {
+            if view.allows(&path, ApiPermission::WORKSPACE_READ)? {
                 out.push(ID(p.id.to_string()));
             }
         }

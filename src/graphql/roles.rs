@@ -13,7 +13,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::access::{OrgView, Permission, authorize, authorize_any};
+use super::access::{ApiPermission, OrgView, authorize, authorize_any};
 use super::context::{ContextExt, parse_id};
 use super::cost;
 use super::error::ApiError;
@@ -361,7 +361,7 @@ impl RoleQuery {
     async fn roles(&self, ctx: &Context<'_>, organization_id: ID) -> Result<Vec<Role>> {
         let org =
             super::mutation::org_node(ctx, parse_id("organizationId", &organization_id)?).await?;
-        let granted = authorize(ctx, &org, Permission::ROLES_READ, "organization").await?;
+        let granted = authorize(ctx, &org, ApiPermission::ROLES_READ, "organization").await?;
         let store = granted.store(ctx);
         let counts = store.binding_counts(org.id()).await?;
         Ok(store
@@ -379,7 +379,7 @@ impl RoleQuery {
     async fn role(&self, ctx: &Context<'_>, organization_id: ID, id: ID) -> Result<Role> {
         let org =
             super::mutation::org_node(ctx, parse_id("organizationId", &organization_id)?).await?;
-        let granted = authorize(ctx, &org, Permission::ROLES_READ, "organization").await?;
+        let granted = authorize(ctx, &org, ApiPermission::ROLES_READ, "organization").await?;
         let role = usable_role(ctx, org.id(), &id, "id").await?;
         let counts = granted.store(ctx).binding_counts(org.id()).await?;
         let n = counts.get(&role.id).copied().unwrap_or(0);
@@ -402,7 +402,7 @@ impl RoleQuery {
         match (node_id, organization_id, principal_id) {
             (Some(node_id), None, None) => {
                 let node = node_by_id(ctx, "nodeId", &node_id).await?;
-                let granted = authorize(ctx, &node, Permission::MEMBERS_READ, "node").await?;
+                let granted = authorize(ctx, &node, ApiPermission::MEMBERS_READ, "node").await?;
                 let list = granted.store(ctx).bindings_at(&node).await?;
                 Ok(dress_bindings(ctx, node.organization_id(), list).await?)
             }
@@ -413,7 +413,7 @@ impl RoleQuery {
                 let granted = if principal == caller {
                     super::access::member_view(ctx, org.id(), "organization").await?
                 } else {
-                    authorize(ctx, &org, Permission::MEMBERS_READ, "organization").await?
+                    authorize(ctx, &org, ApiPermission::MEMBERS_READ, "organization").await?
                 };
                 let list = granted.store(ctx).bindings_of(org.id(), principal).await?;
                 Ok(dress_bindings(ctx, org.id(), list).await?)
@@ -512,7 +512,7 @@ async fn writable_role(
         ));
     };
     let org = super::mutation::org_node(ctx, org_id).await?;
-    let granted = authorize(ctx, &org, Permission::ROLES_WRITE, "role").await?;
+    let granted = authorize(ctx, &org, ApiPermission::ROLES_WRITE, "role").await?;
     Ok((current, org, granted))
 }
 
@@ -527,7 +527,7 @@ impl RoleMutation {
         let org =
             super::mutation::org_node(ctx, parse_id("organizationId", &input.organization_id)?)
                 .await?;
-        let granted = authorize(ctx, &org, Permission::ROLES_WRITE, "organization").await?;
+        let granted = authorize(ctx, &org, ApiPermission::ROLES_WRITE, "organization").await?;
         let name = Name::parse("name", &input.name)?;
         let description = read_description(input.description.as_deref())?;
         let policies = read_policies(ctx, input.policies)?;
@@ -611,7 +611,7 @@ impl RoleMutation {
         let granted = authorize_any(
             ctx,
             &node,
-            &[Permission::ROLES_WRITE, Permission::MEMBERS_INVITE],
+            &[ApiPermission::ROLES_WRITE, ApiPermission::MEMBERS_INVITE],
             "node",
         )
         .await?;
@@ -663,7 +663,7 @@ impl RoleMutation {
         let granted = authorize_any(
             ctx,
             &node,
-            &[Permission::ROLES_WRITE, Permission::MEMBERS_INVITE],
+            &[ApiPermission::ROLES_WRITE, ApiPermission::MEMBERS_INVITE],
             "role binding",
         )
         .await?;

@@ -8,7 +8,7 @@ use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::access::{Permission, authorize};
+use super::access::{ApiPermission, authorize};
 use super::context::{ContextExt, parse_id};
 use super::cost;
 use super::mutation::org_node;
@@ -112,7 +112,7 @@ impl SessionQuery {
         let org_id = parse_id("organizationId", &organization_id)?;
         let user_id = parse_id("userId", &user_id)?;
         let org = org_node(ctx, org_id).await?;
-        let granted = authorize(ctx, &org, Permission::MEMBERS_MANAGE, "organization").await?;
+        let granted = authorize(ctx, &org, ApiPermission::MEMBERS_MANAGE, "organization").await?;
         let sessions = granted
             .store(ctx)
             .member_sessions(org_id, user_id, Utc::now())
@@ -192,7 +192,7 @@ impl SessionMutation {
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
         let org = org_node(ctx, org_id).await?;
-        let granted = authorize(ctx, &org, Permission::MEMBERS_MANAGE, "organization").await?;
+        let granted = authorize(ctx, &org, ApiPermission::MEMBERS_MANAGE, "organization").await?;
         let revoked = granted
             .store(ctx)
             .revoke_member_sessions(org_id, user_id, &ctx.request().actor)

@@ -5,7 +5,7 @@
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use uuid::Uuid;
 
-use super::access::{Granted, Permission, authorize};
+use super::access::{ApiPermission, Granted, authorize};
 use super::context::{ContextExt, parse_id};
 use super::cost;
 use super::error::{ApiError, Code};
@@ -413,7 +413,7 @@ async fn managed_provider(
         .await?
         .ok_or_else(|| ApiError::not_found("identity provider"))?;
     let org = super::mutation::org_node(ctx, provider.organization_id).await?;
-    let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "identity provider").await?;
+    let granted = authorize(ctx, &org, ApiPermission::SSO_MANAGE, "identity provider").await?;
     Ok((provider, org, granted))
 }
 
@@ -457,7 +457,7 @@ impl SsoMutation {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = super::mutation::org_node(ctx, org_id).await?;
-        let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "organization").await?;
+        let granted = authorize(ctx, &org, ApiPermission::SSO_MANAGE, "organization").await?;
         let name = crate::domain::Name::parse("name", &input.name)?;
         let (settings, secret) = match (&input.oidc, &input.saml) {
             (Some(o), None) => {
@@ -727,7 +727,7 @@ impl SsoMutation {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = super::mutation::org_node(ctx, org_id).await?;
-        let granted = authorize(ctx, &org, Permission::SSO_MANAGE, "organization").await?;
+        let granted = authorize(ctx, &org, ApiPermission::SSO_MANAGE, "organization").await?;
         let store = granted.store(ctx);
         if input.enforce && !store.providers(org_id).await?.iter().any(|p| p.enabled) {
             return Err(ApiError::new(

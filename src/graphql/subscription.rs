@@ -14,7 +14,7 @@ use async_graphql::{Context, ID, Result, SimpleObject, Subscription as Subscript
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::access::{OrgView, Permission, authorize_any};
+use super::access::{ApiPermission, OrgView, authorize_any};
 use super::check::{read_revision_token, revision_token};
 use super::context::{ContextExt, parse_id};
 use super::error::ApiError;
@@ -24,7 +24,7 @@ use crate::store::Store;
 use feed::{Feed, Next};
 
 /// Either of these at the organization lets one follow its changes.
-const READERS: [Permission; 2] = [Permission::MEMBERS_READ, Permission::ROLES_READ];
+const READERS: [ApiPermission; 2] = [ApiPermission::MEMBERS_READ, ApiPermission::ROLES_READ];
 
 /// One committed change that can alter decisions in an organization.
 #[derive(SimpleObject, Debug, Clone)]

@@ -7,7 +7,7 @@
 use async_graphql::{ComplexObject, Context, ID, Object, Result, SimpleObject, Union};
 use chrono::{DateTime, Utc};
 
-use super::access::{Permission, authorize, member_view};
+use super::access::{ApiPermission, authorize, member_view};
 use super::context::ContextExt;
 use super::cost;
 use super::error::ApiError;
@@ -150,7 +150,8 @@ impl Organization {
     /// The organization's identity providers. Needs `sso:*:manage`.
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn sso_providers(&self, ctx: &Context<'_>) -> Result<Vec<super::sso::SsoProvider>> {
-        let granted = authorize(ctx, &self.node(), Permission::SSO_MANAGE, "organization").await?;
+        let granted =
+            authorize(ctx, &self.node(), ApiPermission::SSO_MANAGE, "organization").await?;
         let list = granted.store(ctx).providers(self.0.id).await?;
         Ok(list
             .into_iter()
@@ -214,7 +215,13 @@ impl Organization {
         after: Option<String>,
     ) -> Result<super::members::MemberPage> {
         let first = first.unwrap_or(50);
-        authorize(ctx, &self.node(), Permission::MEMBERS_READ, "organization").await?;
+        authorize(
+            ctx,
+            &self.node(),
+            ApiPermission::MEMBERS_READ,
+            "organization",
+        )
+        .await?;
         Ok(
             super::members::member_page(ctx, self.0.id, filter.unwrap_or_default(), first, after)
                 .await?,
@@ -233,7 +240,7 @@ impl Organization {
         let granted = authorize(
             ctx,
             &self.node(),
-            Permission::MEMBERS_INVITE,
+            ApiPermission::MEMBERS_INVITE,
             "organization",
         )
         .await?;
@@ -262,7 +269,8 @@ impl Organization {
         ctx: &Context<'_>,
         #[graphql(default = 50)] limit: i32,
     ) -> Result<Vec<AuditEvent>> {
-        let granted = authorize(ctx, &self.node(), Permission::AUDIT_READ, "organization").await?;
+        let granted =
+            authorize(ctx, &self.node(), ApiPermission::AUDIT_READ, "organization").await?;
         if !(1..=500).contains(&limit) {
             return Err(ApiError::bad_input("limit", "`limit` must be between 1 and 500").into());
         }
@@ -322,7 +330,10 @@ impl Workspace {
         let mut visible = Vec::new();
         for p in list {
             let path = [p.organization_id, p.workspace_id, p.id];
-            if granted.view().allows(&path, Permission::WORKSPACE_READ)? {
+            if granted
+                .view()
+                .allows(&path, ApiPermission::WORKSPACE_READ)?
+            {
                 visible.push(Project {
                     inner: p,
                     org_slug: self.org_slug.clone(),

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use entity::{membership, role, role_binding, role_policy, user};
 
 use super::audit::{self, Entry};
-use super::members::builtin_role_id;
+use super::memberships::builtin_role_id;
 use super::revision::{self, Change};
 use super::{Store, StoreError};
 use crate::domain::{Actor, InvalidInput, MemberStatus, Node, RoleBinding};

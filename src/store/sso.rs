@@ -313,7 +313,7 @@ impl Store {
             .filter(membership::Column::UserId.eq(user_id))
             .all(&self.db)
             .await?;
-        let admin = super::members::builtin_role_id("admin");
+        let admin = super::memberships::builtin_role_id("admin");
         let now = Utc::now();
         for m in memberships {
             let Some(org) = organization::Entity::find_by_id(m.organization_id)

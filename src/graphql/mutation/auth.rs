@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::auth::{Accounts, SignedIn};
-use crate::graphql::access::{Permission, authorize};
+use crate::graphql::access::{ApiPermission, authorize};
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::credentials::throttle;
 use crate::graphql::sessions::count;
@@ -200,7 +200,7 @@ impl AuthMutation {
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
         let org = super::org_node(ctx, org_id).await?;
-        let granted = authorize(ctx, &org, Permission::MEMBERS_MANAGE, "organization").await?;
+        let granted = authorize(ctx, &org, ApiPermission::MEMBERS_MANAGE, "organization").await?;
         let was_locked = granted
             .store(ctx)
             .unlock_member(org_id, user_id, &ctx.request().actor)

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::auth::token::{self, TokenKind};
 use crate::domain::{self, Email, MemberStatus, Name, Node};
-use crate::graphql::access::{Granted, Permission, authorize, authorize_any};
+use crate::graphql::access::{ApiPermission, Granted, authorize, authorize_any};
 use crate::graphql::check::revision_now;
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::credentials::throttle;
@@ -240,7 +240,7 @@ async fn invitation_for_admin(
         .await?
         .ok_or_else(|| ApiError::not_found("invitation"))?;
     let org = super::nodes::org_node(ctx, invitation.organization_id).await?;
-    let granted = authorize(ctx, &org, Permission::MEMBERS_INVITE, "invitation").await?;
+    let granted = authorize(ctx, &org, ApiPermission::MEMBERS_INVITE, "invitation").await?;
     let Node::Organization(organization) = org else {
         return Err(ApiError::not_found("invitation"));
     };
@@ -252,7 +252,7 @@ async fn invitation_for_admin(
 async fn member_target(
     ctx: &Context<'_>,
     input: &MemberInput,
-    permissions: &[Permission],
+    permissions: &[ApiPermission],
 ) -> Result<(Node, Uuid, domain::Membership, Granted), ApiError> {
     ctx.signed_in()?;
     let org_id = parse_id("organizationId", &input.organization_id)?;
@@ -275,7 +275,7 @@ async fn change_status(
     verb: &str,
 ) -> Result<MemberStatusPayload> {
     let (org, user_id, membership, granted) =
-        member_target(ctx, &input, &[Permission::MEMBERS_MANAGE]).await?;
+        member_target(ctx, &input, &[ApiPermission::MEMBERS_MANAGE]).await?;
     if !from.contains(&membership.status) {
         return Err(ApiError::new(
             Code::Conflict,
@@ -312,7 +312,7 @@ impl MemberMutation {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = super::nodes::org_node(ctx, org_id).await?;
-        let granted = authorize(ctx, &org, Permission::MEMBERS_INVITE, "organization").await?;
+        let granted = authorize(ctx, &org, ApiPermission::MEMBERS_INVITE, "organization").await?;
         let email = Email::parse("email", &input.email)?;
         let name = input
             .name
@@ -610,7 +610,7 @@ impl MemberMutation {
         let (org, user_id, _, granted) = member_target(
             ctx,
             &target,
-            &[Permission::ROLES_WRITE, Permission::MEMBERS_INVITE],
+            &[ApiPermission::ROLES_WRITE, ApiPermission::MEMBERS_INVITE],
         )
         .await?;
         let org_id = org.id();
@@ -672,7 +672,7 @@ impl MemberMutation {
         input: MemberInput,
     ) -> Result<RemoveMemberPayload> {
         let (org, user_id, _, granted) =
-            member_target(ctx, &input, &[Permission::MEMBERS_REMOVE]).await?;
+            member_target(ctx, &input, &[ApiPermission::MEMBERS_REMOVE]).await?;
         granted
             .store(ctx)
             .remove_member(org.id(), user_id, &ctx.request().actor)

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 
 use crate::domain::{self, Name, Slug};
-use crate::graphql::access::{Granted, Permission, authorize};
+use crate::graphql::access::{ApiPermission, Granted, authorize};
 use crate::graphql::check::revision_now;
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::error::ApiError;
@@ -111,7 +111,7 @@ pub(crate) async fn org_node(ctx: &Context<'_>, id: uuid::Uuid) -> Result<domain
 async fn workspace_for(
     ctx: &Context<'_>,
     id: &ID,
-    permission: Permission,
+    permission: ApiPermission,
 ) -> Result<(domain::Workspace, Granted), ApiError> {
     ctx.signed_in()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
@@ -132,7 +132,7 @@ async fn workspace_for(
 async fn project_for(
     ctx: &Context<'_>,
     id: &ID,
-    permission: Permission,
+    permission: ApiPermission,
 ) -> Result<(domain::Project, Granted), ApiError> {
     ctx.signed_in()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
@@ -199,7 +199,7 @@ impl NodeMutation {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = org_node(ctx, org_id).await?;
-        let granted = authorize(ctx, &org, Permission::WORKSPACE_MANAGE, "organization").await?;
+        let granted = authorize(ctx, &org, ApiPermission::WORKSPACE_MANAGE, "organization").await?;
         let slug = Slug::parse("slug", &input.slug)?;
         let name = Name::parse("name", &input.name)?;
         let ws = granted
@@ -218,7 +218,7 @@ impl NodeMutation {
         ctx: &Context<'_>,
         input: UpdateWorkspaceInput,
     ) -> Result<WorkspacePayload> {
-        let (ws, granted) = workspace_for(ctx, &input.id, Permission::WORKSPACE_MANAGE).await?;
+        let (ws, granted) = workspace_for(ctx, &input.id, ApiPermission::WORKSPACE_MANAGE).await?;
         let changes = changes(input.slug.as_deref(), input.name.as_deref())?;
         let ws = granted
             .store(ctx)
@@ -237,7 +237,7 @@ impl NodeMutation {
         ctx: &Context<'_>,
         input: DeleteInput,
     ) -> Result<DeletePayload> {
-        let (ws, granted) = workspace_for(ctx, &input.id, Permission::WORKSPACE_MANAGE).await?;
+        let (ws, granted) = workspace_for(ctx, &input.id, ApiPermission::WORKSPACE_MANAGE).await?;
         granted
             .store(ctx)
             .delete_workspace(ws.id, &ctx.request().actor)
@@ -254,7 +254,7 @@ impl NodeMutation {
         ctx: &Context<'_>,
         input: CreateProjectInput,
     ) -> Result<ProjectPayload> {
-        let (ws, granted) = workspace_for(ctx, &input.workspace_id, Permission::WORKSPACE_WRITE)
+        let (ws, granted) = workspace_for(ctx, &input.workspace_id, ApiPermission::WORKSPACE_WRITE)
             .await
             .map_err(|e| match e.field {
                 Some("id") => ApiError {
@@ -281,7 +281,7 @@ impl NodeMutation {
         ctx: &Context<'_>,
         input: UpdateProjectInput,
     ) -> Result<ProjectPayload> {
-        let (p, granted) = project_for(ctx, &input.id, Permission::WORKSPACE_WRITE).await?;
+        let (p, granted) = project_for(ctx, &input.id, ApiPermission::WORKSPACE_WRITE).await?;
         let changes = changes(input.slug.as_deref(), input.name.as_deref())?;
         let p = granted
             .store(ctx)
@@ -295,7 +295,7 @@ impl NodeMutation {
 
     /// Deletes a project and every role binding on it. Needs `workspace:*:write` on it.
     async fn delete_project(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletePayload> {
-        let (p, granted) = project_for(ctx, &input.id, Permission::WORKSPACE_WRITE).await?;
+        let (p, granted) = project_for(ctx, &input.id, ApiPermission::WORKSPACE_WRITE).await?;
         granted
             .store(ctx)
             .delete_project(p.id, &ctx.request().actor)
