@@ -16,13 +16,13 @@ use super::access::{ApiPermission, OrgView, RoleNames, authorize};
 use super::context::{ContextExt, parse_id};
 use super::cost;
 use super::error::ApiError;
-use super::query::dress;
 use super::roles::{Effect, NodeKind};
-use super::types::Node;
 use crate::app::Services;
 use crate::authz::{self, BindingStatus, Decision as AuthzDecision, Reason};
 use crate::domain;
 use crate::domain::Session;
+use crate::graphql::access::lookups::dress;
+use crate::graphql::nodes::Node;
 
 /// A node's path, root (the organization) first.
 type Path = std::sync::Arc<[Uuid]>;
@@ -377,7 +377,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
                 let Some(ctx) = self.ctx else {
                     return Err(ApiError::not_found("node"));
                 };
-                let org = super::mutation::org_node(ctx, org_id).await?;
+                let org = crate::graphql::access::lookups::org_node(ctx, org_id).await?;
                 authorize(ctx, &org, ApiPermission::MEMBERS_READ, "node").await?;
                 if self.explaining {
                     authorize(ctx, &org, ApiPermission::ROLES_READ, "node").await?;

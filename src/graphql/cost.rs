@@ -23,7 +23,9 @@
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
-use async_graphql::{ErrorExtensions, Request, Response, ServerError, ValidationResult, Variables};
+use async_graphql::{
+    ErrorExtensions, Request, Response, ServerError, ValidationResult, Value, Variables,
+};
 
 use super::error::ApiError;
 
@@ -51,13 +53,26 @@ pub fn page(given: Option<i32>, default: i32, max: i32) -> usize {
 }
 
 /// What is needed to price a request if async-graphql refuses it as too complex: its text
-/// (taken: the executor runs the parsed document and never reads it again), variables and
-/// operation name.
+/// (taken: the executor runs the parsed document and never reads it again), its operation name,
+/// and those of its variables that can set a price: page sizes are `Int` arguments, so only
+/// variables holding a number (or null) are kept. Copying the rest would cost every request
+/// (a `checkMany` of fifty inputs most) for the rare one that is refused.
 pub struct Pricing {
     query: String,
     variables: Variables,
     operation_name: Option<String>,
     limit: usize,
+}
+
+/// The variables of `all` that hold a number or null.
+fn numbers_of(all: &Variables) -> Variables {
+    let mut kept = Variables::default();
+    for (name, value) in all.iter() {
+        if matches!(value, Value::Number(_) | Value::Null) {
+            kept.insert(name.clone(), value.clone());
+        }
+    }
+    kept
 }
 
 /// async-graphql's refusal of a query over `limit_complexity`.
@@ -69,7 +84,7 @@ impl Pricing {
     pub fn take(request: &mut Request, limit: usize) -> Self {
         Self {
             query: std::mem::take(&mut request.query),
-            variables: request.variables.clone(),
+            variables: numbers_of(&request.variables),
             operation_name: request.operation_name.clone(),
             limit,
         }
@@ -85,9 +100,8 @@ impl Pricing {
         if let Some(name) = &self.operation_name {
             request = request.operation_name(name.clone());
         }
-        // The pricing schema refuses everything (its limit is zero), with the price; a text
-        // that fails another rule gets that rule's errors instead, as it would have without
-        // the limit.
+        // The pricing schema refuses everything, with the price. It validates in the fast mode
+        // (structure, depth and cost only), since the variables it has are the numbers alone.
         let priced = pricing.get_or_init(pricing_schema).execute(request).await;
         let errors = priced
             .errors
@@ -110,6 +124,7 @@ fn pricing_schema() -> super::Inner {
         super::Subscription,
     )
     .limit_recursive_depth(super::RECURSIVE_DEPTH)
+    .validation_mode(async_graphql::ValidationMode::Fast)
     .extension(PriceEverything)
     .finish()
 }

@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use super::access::{ApiPermission, Granted, authorize};
 use super::context::{ContextExt, parse_id};
 use super::error::ApiError;
-use super::mutation::org_node;
 use crate::auth::token;
 use crate::dns;
 use crate::domain::{DomainName, OrganizationDomain as Record};
+use crate::graphql::access::lookups::org_node;
 
 /// An email domain of an organization.
 #[derive(SimpleObject)]

@@ -1,7 +1,18 @@
-//! The members list an admin sees: active and former-active members with their status, roles
+//! Members: the list an admin sees (active and former-active members with their status, roles
 //! per node, last activity and the projects they can reach, plus pending invitations shown as
-//! members with status `PENDING`. Filters and cursor pagination.
+//! members with status `PENDING`; filters and cursor pagination), and what an admin does to a
+//! member: suspend, unsuspend, deactivate, reactivate, set their roles, remove, unlock.
 
+use crate::domain::MemberStatus as DomainStatus;
+use crate::domain::Node;
+use crate::graphql::access::lookups::{grant_node, org_node, usable_role};
+use crate::graphql::access::{Granted, authorize, authorize_any};
+use crate::graphql::check::revision_now;
+use crate::graphql::error::Code;
+use crate::graphql::roles::RoleGrantInput;
+use crate::graphql::roles::ensure_no_escalation;
+use crate::store::WantedRole;
+use async_graphql::Object;
 use async_graphql::{ComplexObject, Context, ID, InputObject, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -9,9 +20,10 @@ use uuid::Uuid;
 use super::access::{ApiPermission, OrgView};
 use super::context::parse_id;
 use super::error::ApiError;
-use super::types::{Invitation, MemberStatus, User};
 use crate::domain::{self, InvitationStatus};
+use crate::graphql::accounts::User;
 use crate::graphql::context::ContextExt;
+use crate::graphql::invitations::Invitation;
 
 /// Which members to list.
 #[derive(InputObject, Default)]
@@ -238,4 +250,309 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| ApiError::bad_input("after", "`after` is not a cursor of this list"))
+}
+
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum MemberStatus {
+    Pending,
+    Active,
+    Suspended,
+    Inactive,
+}
+
+impl From<domain::MemberStatus> for MemberStatus {
+    fn from(s: domain::MemberStatus) -> Self {
+        match s {
+            domain::MemberStatus::Pending => Self::Pending,
+            domain::MemberStatus::Active => Self::Active,
+            domain::MemberStatus::Suspended => Self::Suspended,
+            domain::MemberStatus::Inactive => Self::Inactive,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct MemberInput {
+    pub organization_id: ID,
+    pub user_id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct MemberStatusPayload {
+    pub user_id: ID,
+    pub status: MemberStatus,
+    pub revision: String,
+}
+
+#[derive(InputObject)]
+pub struct SetMemberRolesInput {
+    pub organization_id: ID,
+    pub user_id: ID,
+    /// Every role the member should hold (bindings made by SSO group mapping are kept).
+    pub roles: Vec<RoleGrantInput>,
+}
+
+#[derive(SimpleObject)]
+pub struct SetMemberRolesPayload {
+    pub roles: Vec<crate::graphql::roles::RoleBinding>,
+    pub revision: String,
+}
+
+#[derive(SimpleObject)]
+pub struct RemoveMemberPayload {
+    pub removed_user_id: ID,
+    pub revision: String,
+}
+
+#[derive(InputObject)]
+pub struct UnlockMemberInput {
+    pub organization_id: ID,
+    pub user_id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct UnlockMemberPayload {
+    pub user_id: ID,
+    /// Whether the account was locked (it is not any more, and its failed attempts are
+    /// forgotten).
+    pub was_locked: bool,
+}
+
+/// The organization and member a member mutation targets, after checking `permissions` at
+/// the organization. The target must be a member (any status).
+async fn member_target(
+    ctx: &Context<'_>,
+    input: &MemberInput,
+    permissions: &[ApiPermission],
+) -> Result<(Node, Uuid, domain::Membership, Granted), ApiError> {
+    ctx.signed_in()?;
+    let org_id = parse_id("organizationId", &input.organization_id)?;
+    let org = org_node(ctx, org_id).await?;
+    let granted = authorize_any(ctx, &org, permissions, "organization").await?;
+    let user_id = parse_id("userId", &input.user_id)?;
+    let membership = granted
+        .store(ctx)
+        .membership(org_id, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    Ok((org, user_id, membership, granted))
+}
+
+async fn change_status(
+    ctx: &Context<'_>,
+    input: MemberInput,
+    from: &[DomainStatus],
+    to: DomainStatus,
+    verb: &str,
+) -> Result<MemberStatusPayload> {
+    let (org, user_id, membership, granted) =
+        member_target(ctx, &input, &[ApiPermission::MEMBERS_MANAGE]).await?;
+    if !from.contains(&membership.status) {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!(
+                "cannot {verb} a member who is {}",
+                membership.status.as_str()
+            ),
+        )
+        .into());
+    }
+    let updated = granted
+        .store(ctx)
+        .set_member_status(org.id(), user_id, to, &ctx.request().actor)
+        .await?;
+    Ok(MemberStatusPayload {
+        user_id: ID(user_id.to_string()),
+        status: updated.status.into(),
+        revision: revision_now(ctx, org.id()).await?,
+    })
+}
+
+#[derive(Default)]
+pub struct MemberMutation;
+
+#[Object]
+impl MemberMutation {
+    /// Suspends an active member (temporary, reversible): they are denied everything in the
+    /// organization at once. Needs `members:*:manage`; never the last active Admin.
+    async fn suspend_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberInput,
+    ) -> Result<MemberStatusPayload> {
+        change_status(
+            ctx,
+            input,
+            &[DomainStatus::Active],
+            DomainStatus::Suspended,
+            "suspend",
+        )
+        .await
+    }
+
+    /// Lifts a suspension. Needs `members:*:manage`.
+    async fn unsuspend_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberInput,
+    ) -> Result<MemberStatusPayload> {
+        change_status(
+            ctx,
+            input,
+            &[DomainStatus::Suspended],
+            DomainStatus::Active,
+            "unsuspend",
+        )
+        .await
+    }
+
+    /// Disables a member (active or suspended) until reactivated. Needs `members:*:manage`;
+    /// never the last active Admin.
+    async fn deactivate_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberInput,
+    ) -> Result<MemberStatusPayload> {
+        change_status(
+            ctx,
+            input,
+            &[DomainStatus::Active, DomainStatus::Suspended],
+            DomainStatus::Inactive,
+            "deactivate",
+        )
+        .await
+    }
+
+    /// Makes an inactive member active again. Needs `members:*:manage`.
+    async fn reactivate_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberInput,
+    ) -> Result<MemberStatusPayload> {
+        change_status(
+            ctx,
+            input,
+            &[DomainStatus::Inactive],
+            DomainStatus::Active,
+            "reactivate",
+        )
+        .await
+    }
+
+    /// Sets every role a member holds in the organization (those from SSO group mapping are
+    /// kept): missing ones are granted, others revoked; effective at once. Needs what
+    /// `grantRole` and `revokeRoleBinding` need for each role added or removed; never leaves
+    /// the organization without an active Admin.
+    async fn set_member_roles(
+        &self,
+        ctx: &Context<'_>,
+        input: SetMemberRolesInput,
+    ) -> Result<SetMemberRolesPayload> {
+        let target = MemberInput {
+            organization_id: input.organization_id.clone(),
+            user_id: input.user_id.clone(),
+        };
+        let (org, user_id, _, granted) = member_target(
+            ctx,
+            &target,
+            &[ApiPermission::ROLES_WRITE, ApiPermission::MEMBERS_INVITE],
+        )
+        .await?;
+        let org_id = org.id();
+        let mut wanted_nodes = Vec::with_capacity(input.roles.len());
+        for grant in &input.roles {
+            let node = grant_node(ctx, org_id, grant).await?;
+            let role = usable_role(ctx, org_id, &grant.role_id, "roleId").await?;
+            wanted_nodes.push((role, node));
+        }
+        let store = granted.store(ctx);
+        // No escalation: every role added or removed must be within the caller's permissions.
+        let current = store.bindings_of(org_id, user_id).await?;
+        for (role, node) in &wanted_nodes {
+            let held = current
+                .iter()
+                .any(|b| b.role_id == role.id && b.node_id() == node.id());
+            if !held {
+                ensure_no_escalation(granted.view(), role, node)?;
+            }
+        }
+        for b in current.iter().filter(|b| b.source != "sso") {
+            let kept = wanted_nodes
+                .iter()
+                .any(|(r, n)| r.id == b.role_id && n.id() == b.node_id());
+            if !kept
+                && let (Some(role), Some(node)) =
+                    (store.role(b.role_id).await?, store.node(b.node_id()).await?)
+            {
+                crate::graphql::roles::ensure_not_own_restriction(
+                    granted.user().id,
+                    user_id,
+                    &role,
+                )?;
+                ensure_no_escalation(granted.view(), &role, &node)?;
+            }
+        }
+        let wanted: Vec<WantedRole<'_>> = wanted_nodes
+            .iter()
+            .map(|(role, node)| WantedRole {
+                role_id: role.id,
+                node,
+            })
+            .collect();
+        let after = store
+            .set_member_roles(org_id, user_id, &wanted, &ctx.request().actor)
+            .await?;
+        Ok(SetMemberRolesPayload {
+            roles: crate::graphql::roles::dress_bindings(ctx, org_id, after).await?,
+            revision: revision_now(ctx, org_id).await?,
+        })
+    }
+
+    /// Removes a member: their roles in the organization and their membership go, their
+    /// sessions opened for it are revoked; their account and memberships elsewhere stay. Needs
+    /// `members:*:remove`; never the last active Admin.
+    async fn remove_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberInput,
+    ) -> Result<RemoveMemberPayload> {
+        let (org, user_id, _, granted) =
+            member_target(ctx, &input, &[ApiPermission::MEMBERS_REMOVE]).await?;
+        granted
+            .store(ctx)
+            .remove_member(org.id(), user_id, &ctx.request().actor)
+            .await?;
+        Ok(RemoveMemberPayload {
+            removed_user_id: ID(user_id.to_string()),
+            revision: revision_now(ctx, org.id()).await?,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct MemberAccessMutation;
+
+#[Object]
+impl MemberAccessMutation {
+    /// Unlocks a member's account locked by failed sign-ins. Needs `members:*:manage` at the
+    /// organization; the user must be a member of it.
+    async fn unlock_member(
+        &self,
+        ctx: &Context<'_>,
+        input: UnlockMemberInput,
+    ) -> Result<UnlockMemberPayload> {
+        ctx.signed_in()?;
+        let org_id = parse_id("organizationId", &input.organization_id)?;
+        let user_id = parse_id("userId", &input.user_id)?;
+        let org = org_node(ctx, org_id).await?;
+        let granted = authorize(ctx, &org, ApiPermission::MEMBERS_MANAGE, "organization").await?;
+        let was_locked = granted
+            .store(ctx)
+            .unlock_member(org_id, user_id, &ctx.request().actor)
+            .await?;
+        Ok(UnlockMemberPayload {
+            user_id: input.user_id,
+            was_locked,
+        })
+    }
 }

@@ -7,21 +7,22 @@
 #![deny(clippy::disallowed_methods)]
 
 pub mod access;
+mod accounts;
+mod audit;
 pub mod check;
 pub mod context;
 pub mod cost;
 pub mod credentials;
 mod domains;
 pub mod error;
+mod invitations;
 mod loaders;
 mod members;
-mod mutation;
-mod query;
+mod nodes;
 mod roles;
 mod sessions;
 mod sso;
 pub mod subscription;
-pub mod types;
 
 use std::future::ready;
 use std::sync::{Arc, OnceLock};
@@ -32,16 +33,33 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use crate::app::Services;
 use crate::config::Config;
 
-pub use mutation::Mutation;
 pub use subscription::Subscription;
 
-/// The query root: the hierarchy, roles and bindings, and the authorization questions.
+/// The query root: the caller, the hierarchy, roles and bindings, sessions, and the
+/// authorization questions. (Merged from each area's queries.)
 #[derive(MergedObject, Default)]
 pub struct Query(
-    query::BaseQuery,
+    accounts::AccountQuery,
+    nodes::NodeQuery,
     roles::RoleQuery,
     check::CheckQuery,
     sessions::SessionQuery,
+);
+
+/// The mutation root. Each mutation takes an `input` object and returns a payload object;
+/// each one's description names the permission it needs. (Merged from each area's mutations.)
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    accounts::AuthMutation,
+    nodes::NodeMutation,
+    invitations::InvitationMutation,
+    members::MemberMutation,
+    roles::RoleMutation,
+    sessions::SessionMutation,
+    members::MemberAccessMutation,
+    sso::SsoMutation,
+    domains::DomainMutation,
+    accounts::VerificationMutation,
 );
 
 type Inner = Schema<Query, Mutation, Subscription>;

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::access::{ApiPermission, authorize};
 use super::context::{ContextExt, parse_id};
 use super::cost;
-use super::mutation::org_node;
 use crate::domain;
+use crate::graphql::access::lookups::org_node;
 
 /// A live session of an account (never its token).
 #[derive(SimpleObject)]

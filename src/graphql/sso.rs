@@ -5,11 +5,12 @@
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use uuid::Uuid;
 
+use super::access::lookups::{node_by_id, usable_role};
 use super::access::{ApiPermission, Granted, authorize};
 use super::context::{ContextExt, parse_id};
 use super::cost;
 use super::error::{ApiError, Code};
-use super::roles::{ensure_no_escalation, node_by_id, usable_role};
+use super::roles::ensure_no_escalation;
 use crate::domain::{DomainName, Node};
 use crate::sso::{OidcSettings, Provider, ProviderSettings, SamlSettings, ServiceUrls};
 use crate::store::{GroupMapping, NewProvider, ProviderChange};
@@ -412,7 +413,7 @@ async fn managed_provider(
         .provider(parse_id("id", id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("identity provider"))?;
-    let org = super::mutation::org_node(ctx, provider.organization_id).await?;
+    let org = crate::graphql::access::lookups::org_node(ctx, provider.organization_id).await?;
     let granted = authorize(ctx, &org, ApiPermission::SSO_MANAGE, "identity provider").await?;
     Ok((provider, org, granted))
 }
@@ -456,7 +457,7 @@ impl SsoMutation {
     ) -> Result<SsoProvider> {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
-        let org = super::mutation::org_node(ctx, org_id).await?;
+        let org = crate::graphql::access::lookups::org_node(ctx, org_id).await?;
         let granted = authorize(ctx, &org, ApiPermission::SSO_MANAGE, "organization").await?;
         let name = crate::domain::Name::parse("name", &input.name)?;
         let (settings, secret) = match (&input.oidc, &input.saml) {
@@ -726,7 +727,7 @@ impl SsoMutation {
     ) -> Result<EnforceSsoPayload> {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
-        let org = super::mutation::org_node(ctx, org_id).await?;
+        let org = crate::graphql::access::lookups::org_node(ctx, org_id).await?;
         let granted = authorize(ctx, &org, ApiPermission::SSO_MANAGE, "organization").await?;
         let store = granted.store(ctx);
         if input.enforce && !store.providers(org_id).await?.iter().any(|p| p.enabled) {

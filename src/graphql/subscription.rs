@@ -87,7 +87,7 @@ impl Subscription {
         // INVARIANT (see feed.rs): subscribed to the bus before anything is read. The feed
         // reads this organization's change log only after the check below passed.
         let mut feed = Feed::new(ctx.unchecked_store().clone(), services.bus.subscribe());
-        let node = super::mutation::org_node(ctx, org_id).await?;
+        let node = crate::graphql::access::lookups::org_node(ctx, org_id).await?;
         let granted = authorize_any(ctx, &node, &READERS, "organization").await?;
         let domain::Node::Organization(org) = &node else {
             return Err(ApiError::not_found("organization").into());

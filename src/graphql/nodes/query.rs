@@ -1,29 +1,21 @@
-//! Queries: who am I, and the hierarchy I may see.
+//! Queries of the hierarchy: the organizations I belong to, a node by id or by path.
 
 use async_graphql::{Context, ID, Object, Result};
 
-use super::access::member_view;
-use super::context::{ContextExt, parse_id};
-use super::cost;
-use super::error::{ApiError, Code};
-use super::loaders;
-use super::types::{Me, Node, Organization, Project, Workspace};
-use crate::domain::{self, Slug};
+use super::{Node, Organization, Project, Workspace};
+use crate::domain;
+use crate::domain::Slug;
+use crate::graphql::access::lookups::visible_node;
+use crate::graphql::access::member_view;
+use crate::graphql::context::{ContextExt, parse_id};
+use crate::graphql::cost;
+use crate::graphql::error::{ApiError, Code};
 
 #[derive(Default)]
-pub struct BaseQuery;
+pub struct NodeQuery;
 
 #[Object]
-impl BaseQuery {
-    /// The signed-in caller. Needs a session.
-    async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
-        let (user, session) = ctx.signed_in()?;
-        Ok(Me {
-            user: user.clone(),
-            session: session.clone(),
-        })
-    }
-
+impl NodeQuery {
     /// The organizations where the caller is an active member. Needs a session.
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
@@ -120,47 +112,4 @@ impl BaseQuery {
             None => Err(missing().into()),
         }
     }
-}
-
-/// Checks that the caller may see `node`, and dresses it as a GraphQL object with its path.
-/// Anything they may not see is NOT_FOUND.
-pub(super) async fn visible_node(ctx: &Context<'_>, node: domain::Node) -> Result<Node, ApiError> {
-    let what = match &node {
-        domain::Node::Organization(_) => "organization",
-        domain::Node::Workspace(_) => "workspace",
-        domain::Node::Project(_) => "project",
-    };
-    let granted = member_view(ctx, node.organization_id(), what).await?;
-    if !super::access::sees(ctx, granted.view(), &node).await? {
-        return Err(ApiError::not_found(what));
-    }
-    dress(ctx, node).await
-}
-
-/// A node as a GraphQL object, with the slugs of its ancestors for its path. The caller must
-/// have been authorized for it.
-pub(super) async fn dress(ctx: &Context<'_>, node: domain::Node) -> Result<Node, ApiError> {
-    let org_slug = |id| async move {
-        loaders::organization(ctx, id)
-            .await?
-            .map(|o| o.slug)
-            .ok_or_else(|| ApiError::not_found("organization"))
-    };
-    Ok(match node {
-        domain::Node::Organization(org) => Node::Organization(Organization(org)),
-        domain::Node::Workspace(ws) => Node::Workspace(Workspace {
-            org_slug: org_slug(ws.organization_id).await?,
-            inner: ws,
-        }),
-        domain::Node::Project(p) => {
-            let ws = loaders::workspace(ctx, p.workspace_id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("workspace"))?;
-            Node::Project(Project {
-                org_slug: org_slug(p.organization_id).await?,
-                workspace_slug: ws.slug,
-                inner: p,
-            })
-        }
-    })
 }

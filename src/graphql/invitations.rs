@@ -1,31 +1,103 @@
-//! Invitations (create with roles, send, resend, revoke, accept, sign up through the link) and
-//! members (status, roles, removal).
+//! Invitations: created with roles, sent (or their link handed over), resent, revoked, accepted
+//! by a signed-in invitee or through sign-up by the link.
 
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
-use uuid::Uuid;
 
 use crate::auth::token::{self, TokenKind};
-use crate::domain::{self, Email, MemberStatus, Name, Node};
-use crate::graphql::access::{ApiPermission, Granted, authorize, authorize_any};
+use crate::domain;
+use crate::domain::{Email, Name, Node};
+use crate::graphql::access::lookups::{grant_node, org_node, usable_role};
+use crate::graphql::access::{ApiPermission, Granted, authorize};
+use crate::graphql::accounts::User;
 use crate::graphql::check::revision_now;
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::credentials::throttle;
 use crate::graphql::error::{ApiError, Code};
-use crate::graphql::roles::{ensure_no_escalation, node_by_id, usable_role};
-use crate::graphql::types::{Invitation, Organization, User};
+use crate::graphql::nodes::Organization;
+use crate::graphql::roles::{RoleGrantInput, ensure_no_escalation};
 use crate::mail::Mail;
-use crate::store::{NewInvitation, WantedRole};
+use crate::store::NewInvitation;
+
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+/// An invitation into an organization.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Invitation {
+    pub id: ID,
+    pub email: String,
+    /// The invitee's name, as the inviter typed it.
+    pub name: Option<String>,
+    /// The inviter's message.
+    pub message: Option<String>,
+    pub status: InvitationStatus,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When the email was last handed to the SMTP server (none: no email was sent).
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The roles the invitee gets on acceptance.
+    pub grants: Vec<InvitationGrant>,
+    #[graphql(skip)]
+    pub organization_id: uuid::Uuid,
+}
+
+/// A role an invitation grants at a node.
+#[derive(SimpleObject)]
+pub struct InvitationGrant {
+    pub role_id: ID,
+    /// The organization, a workspace or a project.
+    pub node_id: ID,
+}
+
+#[ComplexObject]
+impl Invitation {
+    async fn organization_id(&self) -> ID {
+        ID(self.organization_id.to_string())
+    }
+}
+
+impl From<domain::Invitation> for Invitation {
+    fn from(i: domain::Invitation) -> Self {
+        Self {
+            id: ID(i.id.to_string()),
+            email: i.email,
+            name: i.name,
+            message: i.message,
+            revoked_at: i.revoked_at,
+            sent_at: i.sent_at,
+            grants: i
+                .grants
+                .into_iter()
+                .map(|g| InvitationGrant {
+                    role_id: ID(g.role_id.to_string()),
+                    node_id: ID(g.node_id.to_string()),
+                })
+                .collect(),
+            status: match i.status {
+                domain::InvitationStatus::Pending => InvitationStatus::Pending,
+                domain::InvitationStatus::Accepted => InvitationStatus::Accepted,
+                domain::InvitationStatus::Revoked => InvitationStatus::Revoked,
+                domain::InvitationStatus::Expired => InvitationStatus::Expired,
+            },
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+            accepted_at: i.accepted_at,
+            organization_id: i.organization_id,
+        }
+    }
+}
 
 /// Longest message an invitation may carry.
 const MAX_MESSAGE_CHARS: usize = 2000;
-
-/// A role at a node: the organization, a workspace or a project.
-#[derive(InputObject, Clone)]
-pub struct RoleGrantInput {
-    pub role_id: ID,
-    pub node_id: ID,
-}
 
 #[derive(InputObject)]
 pub struct InviteMemberInput {
@@ -90,52 +162,6 @@ pub struct SignUpWithInvitationPayload {
     pub invitation: Invitation,
     pub organization: Organization,
     pub revision: String,
-}
-
-#[derive(InputObject)]
-pub struct MemberInput {
-    pub organization_id: ID,
-    pub user_id: ID,
-}
-
-#[derive(SimpleObject)]
-pub struct MemberStatusPayload {
-    pub user_id: ID,
-    pub status: crate::graphql::types::MemberStatus,
-    pub revision: String,
-}
-
-#[derive(InputObject)]
-pub struct SetMemberRolesInput {
-    pub organization_id: ID,
-    pub user_id: ID,
-    /// Every role the member should hold (bindings made by SSO group mapping are kept).
-    pub roles: Vec<RoleGrantInput>,
-}
-
-#[derive(SimpleObject)]
-pub struct SetMemberRolesPayload {
-    pub roles: Vec<crate::graphql::roles::RoleBinding>,
-    pub revision: String,
-}
-
-#[derive(SimpleObject)]
-pub struct RemoveMemberPayload {
-    pub removed_user_id: ID,
-    pub revision: String,
-}
-
-/// The node of a grant, which must be in `organization_id` (NOT_FOUND otherwise).
-async fn grant_node(
-    ctx: &Context<'_>,
-    organization_id: Uuid,
-    grant: &RoleGrantInput,
-) -> Result<Node, ApiError> {
-    let node = node_by_id(ctx, "nodeId", &grant.node_id).await?;
-    if node.organization_id() != organization_id {
-        return Err(ApiError::not_found("node"));
-    }
-    Ok(node)
 }
 
 fn accept_url(ctx: &Context<'_>, token: &str) -> String {
@@ -239,7 +265,7 @@ async fn invitation_for_admin(
         .invitation_any(parse_id("id", id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("invitation"))?;
-    let org = super::nodes::org_node(ctx, invitation.organization_id).await?;
+    let org = org_node(ctx, invitation.organization_id).await?;
     let granted = authorize(ctx, &org, ApiPermission::MEMBERS_INVITE, "invitation").await?;
     let Node::Organization(organization) = org else {
         return Err(ApiError::not_found("invitation"));
@@ -247,61 +273,11 @@ async fn invitation_for_admin(
     Ok((invitation, organization, granted))
 }
 
-/// The organization and member a member mutation targets, after checking `permissions` at
-/// the organization. The target must be a member (any status).
-async fn member_target(
-    ctx: &Context<'_>,
-    input: &MemberInput,
-    permissions: &[ApiPermission],
-) -> Result<(Node, Uuid, domain::Membership, Granted), ApiError> {
-    ctx.signed_in()?;
-    let org_id = parse_id("organizationId", &input.organization_id)?;
-    let org = super::nodes::org_node(ctx, org_id).await?;
-    let granted = authorize_any(ctx, &org, permissions, "organization").await?;
-    let user_id = parse_id("userId", &input.user_id)?;
-    let membership = granted
-        .store(ctx)
-        .membership(org_id, user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
-    Ok((org, user_id, membership, granted))
-}
-
-async fn change_status(
-    ctx: &Context<'_>,
-    input: MemberInput,
-    from: &[MemberStatus],
-    to: MemberStatus,
-    verb: &str,
-) -> Result<MemberStatusPayload> {
-    let (org, user_id, membership, granted) =
-        member_target(ctx, &input, &[ApiPermission::MEMBERS_MANAGE]).await?;
-    if !from.contains(&membership.status) {
-        return Err(ApiError::new(
-            Code::Conflict,
-            format!(
-                "cannot {verb} a member who is {}",
-                membership.status.as_str()
-            ),
-        )
-        .into());
-    }
-    let updated = granted
-        .store(ctx)
-        .set_member_status(org.id(), user_id, to, &ctx.request().actor)
-        .await?;
-    Ok(MemberStatusPayload {
-        user_id: ID(user_id.to_string()),
-        status: updated.status.into(),
-        revision: revision_now(ctx, org.id()).await?,
-    })
-}
-
 #[derive(Default)]
-pub struct MemberMutation;
+pub struct InvitationMutation;
 
 #[Object]
-impl MemberMutation {
+impl InvitationMutation {
     /// Invites an email address into an organization, with the roles it will get. Needs
     /// `members:*:invite` at the organization, and for each role what `grantRole` needs.
     async fn invite_member(
@@ -311,7 +287,7 @@ impl MemberMutation {
     ) -> Result<InvitationPayload> {
         ctx.signed_in()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
-        let org = super::nodes::org_node(ctx, org_id).await?;
+        let org = org_node(ctx, org_id).await?;
         let granted = authorize(ctx, &org, ApiPermission::MEMBERS_INVITE, "organization").await?;
         let email = Email::parse("email", &input.email)?;
         let name = input
@@ -525,161 +501,6 @@ impl MemberMutation {
             user: signed_in.user.into(),
             invitation: accepted.into(),
             organization: Organization(org),
-        })
-    }
-
-    /// Suspends an active member (temporary, reversible): they are denied everything in the
-    /// organization at once. Needs `members:*:manage`; never the last active Admin.
-    async fn suspend_member(
-        &self,
-        ctx: &Context<'_>,
-        input: MemberInput,
-    ) -> Result<MemberStatusPayload> {
-        change_status(
-            ctx,
-            input,
-            &[MemberStatus::Active],
-            MemberStatus::Suspended,
-            "suspend",
-        )
-        .await
-    }
-
-    /// Lifts a suspension. Needs `members:*:manage`.
-    async fn unsuspend_member(
-        &self,
-        ctx: &Context<'_>,
-        input: MemberInput,
-    ) -> Result<MemberStatusPayload> {
-        change_status(
-            ctx,
-            input,
-            &[MemberStatus::Suspended],
-            MemberStatus::Active,
-            "unsuspend",
-        )
-        .await
-    }
-
-    /// Disables a member (active or suspended) until reactivated. Needs `members:*:manage`;
-    /// never the last active Admin.
-    async fn deactivate_member(
-        &self,
-        ctx: &Context<'_>,
-        input: MemberInput,
-    ) -> Result<MemberStatusPayload> {
-        change_status(
-            ctx,
-            input,
-            &[MemberStatus::Active, MemberStatus::Suspended],
-            MemberStatus::Inactive,
-            "deactivate",
-        )
-        .await
-    }
-
-    /// Makes an inactive member active again. Needs `members:*:manage`.
-    async fn reactivate_member(
-        &self,
-        ctx: &Context<'_>,
-        input: MemberInput,
-    ) -> Result<MemberStatusPayload> {
-        change_status(
-            ctx,
-            input,
-            &[MemberStatus::Inactive],
-            MemberStatus::Active,
-            "reactivate",
-        )
-        .await
-    }
-
-    /// Sets every role a member holds in the organization (those from SSO group mapping are
-    /// kept): missing ones are granted, others revoked; effective at once. Needs what
-    /// `grantRole` and `revokeRoleBinding` need for each role added or removed; never leaves
-    /// the organization without an active Admin.
-    async fn set_member_roles(
-        &self,
-        ctx: &Context<'_>,
-        input: SetMemberRolesInput,
-    ) -> Result<SetMemberRolesPayload> {
-        let target = MemberInput {
-            organization_id: input.organization_id.clone(),
-            user_id: input.user_id.clone(),
-        };
-        let (org, user_id, _, granted) = member_target(
-            ctx,
-            &target,
-            &[ApiPermission::ROLES_WRITE, ApiPermission::MEMBERS_INVITE],
-        )
-        .await?;
-        let org_id = org.id();
-        let mut wanted_nodes = Vec::with_capacity(input.roles.len());
-        for grant in &input.roles {
-            let node = grant_node(ctx, org_id, grant).await?;
-            let role = usable_role(ctx, org_id, &grant.role_id, "roleId").await?;
-            wanted_nodes.push((role, node));
-        }
-        let store = granted.store(ctx);
-        // No escalation: every role added or removed must be within the caller's permissions.
-        let current = store.bindings_of(org_id, user_id).await?;
-        for (role, node) in &wanted_nodes {
-            let held = current
-                .iter()
-                .any(|b| b.role_id == role.id && b.node_id() == node.id());
-            if !held {
-                ensure_no_escalation(granted.view(), role, node)?;
-            }
-        }
-        for b in current.iter().filter(|b| b.source != "sso") {
-            let kept = wanted_nodes
-                .iter()
-                .any(|(r, n)| r.id == b.role_id && n.id() == b.node_id());
-            if !kept
-                && let (Some(role), Some(node)) =
-                    (store.role(b.role_id).await?, store.node(b.node_id()).await?)
-            {
-                crate::graphql::roles::ensure_not_own_restriction(
-                    granted.user().id,
-                    user_id,
-                    &role,
-                )?;
-                ensure_no_escalation(granted.view(), &role, &node)?;
-            }
-        }
-        let wanted: Vec<WantedRole<'_>> = wanted_nodes
-            .iter()
-            .map(|(role, node)| WantedRole {
-                role_id: role.id,
-                node,
-            })
-            .collect();
-        let after = store
-            .set_member_roles(org_id, user_id, &wanted, &ctx.request().actor)
-            .await?;
-        Ok(SetMemberRolesPayload {
-            roles: crate::graphql::roles::dress_bindings(ctx, org_id, after).await?,
-            revision: revision_now(ctx, org_id).await?,
-        })
-    }
-
-    /// Removes a member: their roles in the organization and their membership go, their
-    /// sessions opened for it are revoked; their account and memberships elsewhere stay. Needs
-    /// `members:*:remove`; never the last active Admin.
-    async fn remove_member(
-        &self,
-        ctx: &Context<'_>,
-        input: MemberInput,
-    ) -> Result<RemoveMemberPayload> {
-        let (org, user_id, _, granted) =
-            member_target(ctx, &input, &[ApiPermission::MEMBERS_REMOVE]).await?;
-        granted
-            .store(ctx)
-            .remove_member(org.id(), user_id, &ctx.request().actor)
-            .await?;
-        Ok(RemoveMemberPayload {
-            removed_user_id: ID(user_id.to_string()),
-            revision: revision_now(ctx, org.id()).await?,
         })
     }
 }

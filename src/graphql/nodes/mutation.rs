@@ -1,14 +1,15 @@
-//! Organizations, workspaces and projects.
+//! Creating, renaming and deleting organizations, workspaces and projects.
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 
-use crate::domain::{self, Name, Slug};
-use crate::graphql::access::{ApiPermission, Granted, authorize};
+use super::{Node, Organization, Project, Workspace};
+use crate::domain;
+use crate::domain::{Name, Slug};
+use crate::graphql::access::lookups::{dress, org_node, project_for, workspace_for};
+use crate::graphql::access::{ApiPermission, authorize};
 use crate::graphql::check::revision_now;
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::error::ApiError;
-use crate::graphql::query::dress;
-use crate::graphql::types::{Node, Organization, Project, Workspace};
 use crate::store::NodeChanges;
 
 #[derive(InputObject)]
@@ -93,60 +94,6 @@ fn changes(slug: Option<&str>, name: Option<&str>) -> Result<NodeChanges, ApiErr
         slug: slug.map(|s| Slug::parse("slug", s)).transpose()?,
         name: name.map(|n| Name::parse("name", n)).transpose()?,
     })
-}
-
-/// The organization with this id as a node, or NOT_FOUND. Needs a session, so that nobody
-/// can probe which ids exist without one.
-pub(crate) async fn org_node(ctx: &Context<'_>, id: uuid::Uuid) -> Result<domain::Node, ApiError> {
-    ctx.signed_in()?;
-    // INVARIANT: looked up to be checked; nothing is answered before the check.
-    ctx.unchecked_store()
-        .organization(id)
-        .await?
-        .map(domain::Node::Organization)
-        .ok_or_else(|| ApiError::not_found("organization"))
-}
-
-/// The workspace with this id, if the caller may do `permission` on it, with the proof.
-async fn workspace_for(
-    ctx: &Context<'_>,
-    id: &ID,
-    permission: ApiPermission,
-) -> Result<(domain::Workspace, Granted), ApiError> {
-    ctx.signed_in()?;
-    // INVARIANT: looked up to be checked; nothing is answered before the check.
-    let ws = ctx
-        .unchecked_store()
-        .workspace(parse_id("id", id)?)
-        .await?
-        .ok_or_else(|| ApiError::not_found("workspace"))?;
-    let node = domain::Node::Workspace(ws);
-    let granted = authorize(ctx, &node, permission, "workspace").await?;
-    match node {
-        domain::Node::Workspace(ws) => Ok((ws, granted)),
-        _ => Err(ApiError::not_found("workspace")),
-    }
-}
-
-/// The project with this id, if the caller may do `permission` on it, with the proof.
-async fn project_for(
-    ctx: &Context<'_>,
-    id: &ID,
-    permission: ApiPermission,
-) -> Result<(domain::Project, Granted), ApiError> {
-    ctx.signed_in()?;
-    // INVARIANT: looked up to be checked; nothing is answered before the check.
-    let p = ctx
-        .unchecked_store()
-        .project(parse_id("id", id)?)
-        .await?
-        .ok_or_else(|| ApiError::not_found("project"))?;
-    let node = domain::Node::Project(p);
-    let granted = authorize(ctx, &node, permission, "project").await?;
-    match node {
-        domain::Node::Project(p) => Ok((p, granted)),
-        _ => Err(ApiError::not_found("project")),
-    }
 }
 
 async fn workspace_object(ctx: &Context<'_>, ws: domain::Workspace) -> Result<Workspace> {

@@ -1,115 +1,26 @@
-//! GraphQL object types. Each wraps a domain value; none is a database model.
+//! The hierarchy: organizations, workspaces and projects, as objects (here), queries
+//! (`query.rs`) and mutations (`mutation.rs`).
 //!
 //! An `Organization`, `Workspace` or `Project` object is only ever made for a caller who passed
 //! the `read` check on it, so its plain fields need no further check; fields that reveal more
 //! (members, invitations, audit) check their own permission.
 
-use async_graphql::{ComplexObject, Context, ID, Object, Result, SimpleObject, Union};
+mod mutation;
+mod query;
+
+pub use mutation::NodeMutation;
+pub use query::NodeQuery;
+
+use async_graphql::{Context, ID, Object, Result, Union};
 use chrono::{DateTime, Utc};
 
-use super::access::{ApiPermission, authorize, member_view};
-use super::context::ContextExt;
-use super::cost;
-use super::error::ApiError;
-use super::loaders;
 use crate::domain;
-
-/// An account as others see it.
-#[derive(SimpleObject, Clone)]
-pub struct User {
-    pub id: ID,
-    pub email: String,
-    pub name: String,
-    /// Whether the owner proved they read `email` (an emailed link or invitation, a password
-    /// reset); identity providers never reach an account without it.
-    pub email_verified: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<domain::User> for User {
-    fn from(u: domain::User) -> Self {
-        Self {
-            id: ID(u.id.to_string()),
-            email: u.email,
-            name: u.name,
-            email_verified: u.email_verified,
-            created_at: u.created_at,
-        }
-    }
-}
-
-/// The signed-in caller.
-pub struct Me {
-    pub user: domain::User,
-    pub session: domain::Session,
-}
-
-#[Object]
-impl Me {
-    async fn id(&self) -> ID {
-        ID(self.user.id.to_string())
-    }
-
-    async fn email(&self) -> &str {
-        &self.user.email
-    }
-
-    async fn name(&self) -> &str {
-        &self.user.name
-    }
-
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.user.created_at
-    }
-
-    /// Whether the email is proven (read now: the signed-in user may be a cached copy).
-    async fn email_verified(&self, ctx: &Context<'_>) -> Result<bool> {
-        // INVARIANT: the caller's own account or memberships, of no organization.
-        let fresh = ctx.unchecked_store().user(self.user.id).await?;
-        Ok(fresh.is_some_and(|u| u.email_verified))
-    }
-
-    /// The session this request was made with.
-    async fn session(&self) -> Session {
-        self.session.clone().into()
-    }
-
-    /// The organizations where the caller is an active member.
-    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
-    async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
-        // INVARIANT: the caller's own account or memberships, of no organization.
-        let mut orgs = ctx.unchecked_store().organizations_of(self.user.id).await?;
-        // An SSO session sees only its own organization.
-        orgs.retain(|o| self.session.reaches(o.id));
-        Ok(orgs.into_iter().map(Organization).collect())
-    }
-}
-
-/// A signed-in session (its token is never shown again after sign-in).
-#[derive(SimpleObject)]
-pub struct Session {
-    pub id: ID,
-    pub method: String,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub last_active_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
-impl From<domain::Session> for Session {
-    fn from(s: domain::Session) -> Self {
-        Self {
-            id: ID(s.id.to_string()),
-            method: s.method,
-            ip: s.ip,
-            user_agent: s.user_agent,
-            created_at: s.created_at,
-            last_active_at: s.last_active_at,
-            expires_at: s.expires_at,
-        }
-    }
-}
+use crate::graphql::access::{ApiPermission, authorize, member_view};
+use crate::graphql::audit::AuditEvent;
+use crate::graphql::cost;
+use crate::graphql::error::ApiError;
+use crate::graphql::invitations::{Invitation, InvitationStatus};
+use crate::graphql::loaders;
 
 /// A tenant: the root of a tree of workspaces and projects.
 pub struct Organization(pub domain::Organization);
@@ -143,19 +54,25 @@ impl Organization {
 
     /// The organization's email domains, verified or not. Needs `sso:*:manage`.
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
-    async fn domains(&self, ctx: &Context<'_>) -> Result<Vec<super::domains::OrganizationDomain>> {
-        super::domains::domains_of(ctx, self.0.id).await
+    async fn domains(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::graphql::domains::OrganizationDomain>> {
+        crate::graphql::domains::domains_of(ctx, self.0.id).await
     }
 
     /// The organization's identity providers. Needs `sso:*:manage`.
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
-    async fn sso_providers(&self, ctx: &Context<'_>) -> Result<Vec<super::sso::SsoProvider>> {
+    async fn sso_providers(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::graphql::sso::SsoProvider>> {
         let granted =
             authorize(ctx, &self.node(), ApiPermission::SSO_MANAGE, "organization").await?;
         let list = granted.store(ctx).providers(self.0.id).await?;
         Ok(list
             .into_iter()
-            .map(|p| super::sso::dress(ctx, p))
+            .map(|p| crate::graphql::sso::dress(ctx, p))
             .collect())
     }
 
@@ -190,7 +107,7 @@ impl Organization {
                 .map(domain::Node::Project)
                 .collect();
             let node = domain::Node::Workspace(w);
-            if super::access::can_see(granted.view(), &node, &under)?
+            if crate::graphql::access::can_see(granted.view(), &node, &under)?
                 && let domain::Node::Workspace(w) = node
             {
                 visible.push(Workspace {
@@ -205,15 +122,15 @@ impl Organization {
     /// The members of the organization, pending invitations included (status `PENDING`), by
     /// email, a page at a time. Needs `members:*:read`.
     #[graphql(
-        complexity = "cost::list(cost::page(first, 50, super::members::MAX_PAGE), child_complexity)"
+        complexity = "cost::list(cost::page(first, 50, crate::graphql::members::MAX_PAGE), child_complexity)"
     )]
     async fn members(
         &self,
         ctx: &Context<'_>,
-        filter: Option<super::members::MemberFilter>,
+        filter: Option<crate::graphql::members::MemberFilter>,
         #[graphql(desc = "At most this many (1 to 200; 50 when omitted).")] first: Option<i32>,
         after: Option<String>,
-    ) -> Result<super::members::MemberPage> {
+    ) -> Result<crate::graphql::members::MemberPage> {
         let first = first.unwrap_or(50);
         authorize(
             ctx,
@@ -222,10 +139,14 @@ impl Organization {
             "organization",
         )
         .await?;
-        Ok(
-            super::members::member_page(ctx, self.0.id, filter.unwrap_or_default(), first, after)
-                .await?,
+        Ok(crate::graphql::members::member_page(
+            ctx,
+            self.0.id,
+            filter.unwrap_or_default(),
+            first,
+            after,
         )
+        .await?)
     }
 
     /// The invitations of the organization, newest first, optionally only those with these
@@ -400,136 +321,4 @@ pub enum Node {
     Organization(Organization),
     Workspace(Workspace),
     Project(Project),
-}
-
-#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
-pub enum MemberStatus {
-    Pending,
-    Active,
-    Suspended,
-    Inactive,
-}
-
-impl From<domain::MemberStatus> for MemberStatus {
-    fn from(s: domain::MemberStatus) -> Self {
-        match s {
-            domain::MemberStatus::Pending => Self::Pending,
-            domain::MemberStatus::Active => Self::Active,
-            domain::MemberStatus::Suspended => Self::Suspended,
-            domain::MemberStatus::Inactive => Self::Inactive,
-        }
-    }
-}
-
-#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
-pub enum InvitationStatus {
-    Pending,
-    Accepted,
-    Revoked,
-    Expired,
-}
-
-/// An invitation into an organization.
-#[derive(SimpleObject)]
-#[graphql(complex)]
-pub struct Invitation {
-    pub id: ID,
-    pub email: String,
-    /// The invitee's name, as the inviter typed it.
-    pub name: Option<String>,
-    /// The inviter's message.
-    pub message: Option<String>,
-    pub status: InvitationStatus,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub accepted_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// When the email was last handed to the SMTP server (none: no email was sent).
-    pub sent_at: Option<DateTime<Utc>>,
-    /// The roles the invitee gets on acceptance.
-    pub grants: Vec<InvitationGrant>,
-    #[graphql(skip)]
-    pub organization_id: uuid::Uuid,
-}
-
-/// A role an invitation grants at a node.
-#[derive(SimpleObject)]
-pub struct InvitationGrant {
-    pub role_id: ID,
-    /// The organization, a workspace or a project.
-    pub node_id: ID,
-}
-
-#[ComplexObject]
-impl Invitation {
-    async fn organization_id(&self) -> ID {
-        ID(self.organization_id.to_string())
-    }
-}
-
-impl From<domain::Invitation> for Invitation {
-    fn from(i: domain::Invitation) -> Self {
-        Self {
-            id: ID(i.id.to_string()),
-            email: i.email,
-            name: i.name,
-            message: i.message,
-            revoked_at: i.revoked_at,
-            sent_at: i.sent_at,
-            grants: i
-                .grants
-                .into_iter()
-                .map(|g| InvitationGrant {
-                    role_id: ID(g.role_id.to_string()),
-                    node_id: ID(g.node_id.to_string()),
-                })
-                .collect(),
-            status: match i.status {
-                domain::InvitationStatus::Pending => InvitationStatus::Pending,
-                domain::InvitationStatus::Accepted => InvitationStatus::Accepted,
-                domain::InvitationStatus::Revoked => InvitationStatus::Revoked,
-                domain::InvitationStatus::Expired => InvitationStatus::Expired,
-            },
-            created_at: i.created_at,
-            expires_at: i.expires_at,
-            accepted_at: i.accepted_at,
-            organization_id: i.organization_id,
-        }
-    }
-}
-
-/// One audited change.
-#[derive(SimpleObject)]
-pub struct AuditEvent {
-    pub id: ID,
-    pub actor_id: Option<ID>,
-    pub action: String,
-    pub target_type: String,
-    pub target_id: Option<String>,
-    pub result: String,
-    pub before: Option<async_graphql::Json<serde_json::Value>>,
-    pub after: Option<async_graphql::Json<serde_json::Value>>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub request_id: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<crate::store::AuditEvent> for AuditEvent {
-    fn from(e: crate::store::AuditEvent) -> Self {
-        Self {
-            id: ID(e.id.to_string()),
-            actor_id: e.actor_id.map(|a| ID(a.to_string())),
-            action: e.action,
-            target_type: e.target_type,
-            target_id: e.target_id,
-            result: e.result,
-            before: e.before.map(async_graphql::Json),
-            after: e.after.map(async_graphql::Json),
-            ip: e.ip,
-            user_agent: e.user_agent,
-            request_id: e.request_id,
-            created_at: e.created_at,
-        }
-    }
 }

@@ -1,14 +1,129 @@
-//! Sign-up, sign-in and sign-out; password reset and change; unlocking a locked member.
+//! Accounts: the caller (`me`), sign-up, sign-in and sign-out, passwords (reset and change),
+//! and proving an email (`verifyEmail`, `resendEmailVerification`).
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::context::ContextExt;
+use super::cost;
+use super::credentials::throttle;
+use super::error::{ApiError, Code};
+use super::nodes::Organization;
+use super::sessions::count;
 use crate::auth::{Accounts, SignedIn};
-use crate::graphql::access::{ApiPermission, authorize};
-use crate::graphql::context::{ContextExt, parse_id};
-use crate::graphql::credentials::throttle;
-use crate::graphql::sessions::count;
-use crate::graphql::types::User;
+use crate::domain;
+
+/// An account as others see it.
+#[derive(SimpleObject, Clone)]
+pub struct User {
+    pub id: ID,
+    pub email: String,
+    pub name: String,
+    /// Whether the owner proved they read `email` (an emailed link or invitation, a password
+    /// reset); identity providers never reach an account without it.
+    pub email_verified: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<domain::User> for User {
+    fn from(u: domain::User) -> Self {
+        Self {
+            id: ID(u.id.to_string()),
+            email: u.email,
+            name: u.name,
+            email_verified: u.email_verified,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// The signed-in caller.
+pub struct Me {
+    pub user: domain::User,
+    pub session: domain::Session,
+}
+
+#[Object]
+impl Me {
+    async fn id(&self) -> ID {
+        ID(self.user.id.to_string())
+    }
+
+    async fn email(&self) -> &str {
+        &self.user.email
+    }
+
+    async fn name(&self) -> &str {
+        &self.user.name
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.user.created_at
+    }
+
+    /// Whether the email is proven (read now: the signed-in user may be a cached copy).
+    async fn email_verified(&self, ctx: &Context<'_>) -> Result<bool> {
+        // INVARIANT: the caller's own account or memberships, of no organization.
+        let fresh = ctx.unchecked_store().user(self.user.id).await?;
+        Ok(fresh.is_some_and(|u| u.email_verified))
+    }
+
+    /// The session this request was made with.
+    async fn session(&self) -> Session {
+        self.session.clone().into()
+    }
+
+    /// The organizations where the caller is an active member.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
+    async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
+        // INVARIANT: the caller's own account or memberships, of no organization.
+        let mut orgs = ctx.unchecked_store().organizations_of(self.user.id).await?;
+        // An SSO session sees only its own organization.
+        orgs.retain(|o| self.session.reaches(o.id));
+        Ok(orgs.into_iter().map(Organization).collect())
+    }
+}
+
+/// A signed-in session (its token is never shown again after sign-in).
+#[derive(SimpleObject)]
+pub struct Session {
+    pub id: ID,
+    pub method: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_active_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<domain::Session> for Session {
+    fn from(s: domain::Session) -> Self {
+        Self {
+            id: ID(s.id.to_string()),
+            method: s.method,
+            ip: s.ip,
+            user_agent: s.user_agent,
+            created_at: s.created_at,
+            last_active_at: s.last_active_at,
+            expires_at: s.expires_at,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct AccountQuery;
+
+#[Object]
+impl AccountQuery {
+    /// The signed-in caller. Needs a session.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
+        let (user, session) = ctx.signed_in()?;
+        Ok(Me {
+            user: user.clone(),
+            session: session.clone(),
+        })
+    }
+}
 
 #[derive(InputObject)]
 pub struct SignUpInput {
@@ -81,20 +196,6 @@ pub struct ChangePasswordInput {
 pub struct ChangePasswordPayload {
     /// The caller's other sessions, now revoked (the current one stays).
     pub sessions_revoked: i32,
-}
-
-#[derive(InputObject)]
-pub struct UnlockMemberInput {
-    pub organization_id: ID,
-    pub user_id: ID,
-}
-
-#[derive(SimpleObject)]
-pub struct UnlockMemberPayload {
-    pub user_id: ID,
-    /// Whether the account was locked (it is not any more, and its failed attempts are
-    /// forgotten).
-    pub was_locked: bool,
 }
 
 /// The account flows with this instance's settings, mailer and metrics.
@@ -189,28 +290,6 @@ impl AuthMutation {
         })
     }
 
-    /// Unlocks a member's account locked by failed sign-ins. Needs `members:*:manage` at the
-    /// organization; the user must be a member of it.
-    async fn unlock_member(
-        &self,
-        ctx: &Context<'_>,
-        input: UnlockMemberInput,
-    ) -> Result<UnlockMemberPayload> {
-        ctx.signed_in()?;
-        let org_id = parse_id("organizationId", &input.organization_id)?;
-        let user_id = parse_id("userId", &input.user_id)?;
-        let org = super::org_node(ctx, org_id).await?;
-        let granted = authorize(ctx, &org, ApiPermission::MEMBERS_MANAGE, "organization").await?;
-        let was_locked = granted
-            .store(ctx)
-            .unlock_member(org_id, user_id, &ctx.request().actor)
-            .await?;
-        Ok(UnlockMemberPayload {
-            user_id: input.user_id,
-            was_locked,
-        })
-    }
-
     /// Ends the session the request was made with. Needs a session.
     async fn sign_out(&self, ctx: &Context<'_>) -> Result<SignOutPayload> {
         let (_, session) = ctx.signed_in()?;
@@ -219,5 +298,67 @@ impl AuthMutation {
             .sign_out(session, &ctx.request().actor)
             .await?;
         Ok(SignOutPayload { signed_out: true })
+    }
+}
+
+#[derive(InputObject)]
+pub struct VerifyEmailInput {
+    /// The token from the emailed link.
+    pub token: String,
+}
+
+#[derive(SimpleObject)]
+pub struct VerifyEmailPayload {
+    pub user: User,
+}
+
+#[derive(SimpleObject)]
+pub struct ResendEmailVerificationPayload {
+    /// Whether a link was sent (not when the email is already verified).
+    pub sent: bool,
+}
+
+#[derive(Default)]
+pub struct VerificationMutation;
+
+#[Object]
+impl VerificationMutation {
+    /// Verifies the email of the account the link was sent to. Public: the token is the
+    /// proof; it works once, before it expires.
+    async fn verify_email(
+        &self,
+        ctx: &Context<'_>,
+        input: VerifyEmailInput,
+    ) -> Result<VerifyEmailPayload> {
+        throttle(ctx, None)?;
+        let user = accounts(ctx)
+            .verify_email(&input.token, &ctx.request().actor)
+            .await?;
+        Ok(VerifyEmailPayload { user: user.into() })
+    }
+
+    /// Emails the caller a new verification link (older ones stop working). Needs a session
+    /// that is not bound to one organization; BAD_USER_INPUT when no SMTP server is set up.
+    async fn resend_email_verification(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<ResendEmailVerificationPayload> {
+        let (user, _) = ctx.account_wide()?;
+        let services = ctx.services();
+        if !services.mailer.configured() {
+            return Err(ApiError::new(
+                Code::BadUserInput,
+                "this server sends no email, so it cannot verify addresses; ask its operator",
+            )
+            .into());
+        }
+        // INVARIANT: the caller's own account or memberships, of no organization.
+        let fresh = ctx
+            .unchecked_store()
+            .user(user.id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("account"))?;
+        let sent = accounts(ctx).send_email_verification(&fresh).await?;
+        Ok(ResendEmailVerificationPayload { sent })
     }
 }

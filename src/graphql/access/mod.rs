@@ -9,6 +9,8 @@
 //! node, is told NOT_FOUND, so nothing of it leaks; someone who can read the node but lacks
 //! the permission is told FORBIDDEN, naming the permission.
 
+pub mod lookups;
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -16,14 +18,14 @@ use async_graphql::Context;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::context::ContextExt;
-use super::error::ApiError;
 use crate::app::Services;
 use crate::authz::{
     self, ActionIx, Catalog, Check, CompiledRole, CompiledRoles, Decision, Explanation, Facts,
     RoleSet, TypeIx,
 };
 use crate::domain::{Node, User};
+use crate::graphql::context::ContextExt;
+use crate::graphql::error::ApiError;
 use crate::store::PrincipalFacts;
 
 /// A permission the API needs: a resource type and an action of the catalog, at any scope.
@@ -448,7 +450,7 @@ pub async fn sees(ctx: &Context<'_>, view: &OrgView, node: &Node) -> Result<bool
         return Ok(true);
     }
     let under: Vec<Node> = match node {
-        Node::Workspace(w) => super::loaders::projects_of(ctx, w.id)
+        Node::Workspace(w) => crate::graphql::loaders::projects_of(ctx, w.id)
             .await?
             .into_iter()
             .map(Node::Project)

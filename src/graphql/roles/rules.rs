@@ -1,0 +1,85 @@
+//! Who may grant, revoke and write which roles (SEMANTICS "Changing access").
+
+use async_graphql::Result;
+use uuid::Uuid;
+
+use crate::authz::{CompiledRole, Effect as AuthzEffect, Policy as AuthzPolicy};
+use crate::domain;
+use crate::domain::Node;
+use crate::graphql::access::OrgView;
+use crate::graphql::error::ApiError;
+
+/// Refuses to grant or revoke `role` at `node` unless `view` may hand out its policies there
+/// (SEMANTICS "Grant" and "Revoke": every permission the role allows, and every permission its
+/// denies cover, must be allowed to the caller at the node; see [`crate::authz::first_lacking`]).
+pub(crate) fn ensure_no_escalation(
+    view: &OrgView,
+    role: &domain::Role,
+    node: &Node,
+) -> Result<(), ApiError> {
+    let catalog = view.catalog();
+    let compiled = CompiledRole::compile(catalog, role.id, &role.name, &role.policies)
+        .map_err(|(_, e)| ApiError::internal(&e))?;
+    ensure_may_hand_out(
+        view,
+        &compiled.policies,
+        &node.path_ids(),
+        &role.name,
+        "grant or revoke",
+    )
+}
+
+/// Refuses unless `view` may hand out `policies` at the node with `path`; the message names the
+/// role, what it would do and the permission the caller lacks.
+pub(crate) fn ensure_may_hand_out(
+    view: &OrgView,
+    policies: &[crate::authz::CompiledPolicy],
+    path: &[Uuid],
+    role_name: &str,
+    doing: &str,
+) -> Result<(), ApiError> {
+    let Some(lack) = view.first_lacking(policies, path) else {
+        return Ok(());
+    };
+    let catalog = view.catalog();
+    let verb = match lack.effect {
+        AuthzEffect::Allow => "allows",
+        AuthzEffect::Deny => "denies",
+    };
+    Err(ApiError::forbidden(format!(
+        "role `{}` {verb} `{}`, which you do not hold here; you can only {doing} roles within your own permissions",
+        role_name,
+        catalog.format_permission(&lack.permission),
+    )))
+}
+
+/// Refuses to write a role of the organization `org` with `policies` unless `view` may hand
+/// them all out at the organization (SEMANTICS "Create or change a role"). A role already bound
+/// changes what its holders have; being within the caller's permissions at the organization
+/// covers every node it could be bound at.
+pub(crate) fn ensure_role_within_caller(
+    view: &OrgView,
+    org: &Node,
+    name: &str,
+    policies: &[AuthzPolicy],
+) -> Result<(), ApiError> {
+    let compiled = CompiledRole::compile(view.catalog(), Uuid::nil(), name, policies)
+        .map_err(|(_, e)| ApiError::internal(&e))?;
+    ensure_may_hand_out(view, &compiled.policies, &org.path_ids(), name, "write")
+}
+
+/// Refuses when `binding` is held by the caller and its role denies anything: nobody removes or
+/// replaces a restriction placed on themselves (SEMANTICS "Revoke").
+pub(crate) fn ensure_not_own_restriction(
+    caller: Uuid,
+    principal_id: Uuid,
+    role: &domain::Role,
+) -> Result<(), ApiError> {
+    if principal_id == caller && role.policies.iter().any(|p| p.effect == AuthzEffect::Deny) {
+        return Err(ApiError::forbidden(format!(
+            "role `{}` restricts you; you cannot remove or replace a binding whose denies apply to yourself",
+            role.name
+        )));
+    }
+    Ok(())
+}
