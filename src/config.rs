@@ -33,7 +33,7 @@ pub struct Config {
     /// Most principals' facts the in-process cache (L1) holds.
     pub cache_max_entries: u64,
     /// A TOML file with the deployment's own permission catalog (`[types]` table of resource
-    /// type = [actions]); the default catalog of SEMANTICS.md when unset.
+    /// type = `[actions]`); the default catalog of SEMANTICS.md when unset.
     pub permission_catalog: Option<std::path::PathBuf>,
     /// Whether anyone may create an account with `signUp`.
     pub allow_signup: bool,

@@ -4,7 +4,7 @@
 //! such a URL (the OIDC library is built without an HTTP client of its own).
 //!
 //! Every hop is checked where it connects, not only where it starts:
-//! - the host is resolved by the client's own resolver ([`GuardedResolver`]), which hands the
+//! - the host is resolved by the client's own resolver (`GuardedResolver`), which hands the
 //!   connector only the addresses the [`AddressPolicy`] permits: the connection goes to an
 //!   address that was checked, so a DNS answer that changes after the check (rebinding) cannot
 //!   move it; a host given as an IP address is checked before the request is sent;

@@ -14,7 +14,7 @@
 //! (failed attempts counted in the database) is the guard that holds across instances.
 //!
 //! Memory: a key stays in a limiter only while its budget is not full again; every
-//! [`CLEANUP_EVERY`] checks, keys whose budget has refilled are dropped.
+//! `CLEANUP_EVERY` checks, keys whose budget has refilled are dropped.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;

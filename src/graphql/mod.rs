@@ -13,7 +13,6 @@ pub mod check;
 pub mod context;
 pub mod cost;
 pub mod credentials;
-mod domains;
 pub mod error;
 mod invitations;
 mod loaders;
@@ -58,7 +57,7 @@ pub struct Mutation(
     sessions::SessionMutation,
     members::MemberAccessMutation,
     sso::SsoMutation,
-    domains::DomainMutation,
+    sso::DomainMutation,
     accounts::VerificationMutation,
 );
 

@@ -193,7 +193,7 @@ pub enum Completed {
 const LINK_CONFIRM_TTL_SECS: i64 = 600;
 
 /// Ends every successful SSO round trip: links the identity to the account that started it
-/// for that (see [`link_identity`]), or signs the person in ([`complete_login`]).
+/// for that (see `link_identity`), or signs the person in ([`complete_login`]).
 pub async fn complete(
     services: &Services,
     provider: &Provider,

@@ -183,7 +183,7 @@ impl Store {
     }
 
     /// The live sessions of a member of `organization_id` that the organization owns: all of
-    /// them when it manages the account (see [`Store::manages_account`]), else those opened
+    /// them when it manages the account (see `Store::manages_account`), else those opened
     /// through its SSO. NOT_FOUND (`member`) for anyone else.
     pub async fn member_sessions(
         &self,

@@ -28,6 +28,7 @@ mod auth;
 mod cache;
 mod cli;
 mod decisions;
+mod docs;
 mod guard_walk;
 mod http;
 mod invitations;

@@ -57,8 +57,8 @@ impl Organization {
     async fn domains(
         &self,
         ctx: &Context<'_>,
-    ) -> Result<Vec<crate::graphql::domains::OrganizationDomain>> {
-        crate::graphql::domains::domains_of(ctx, self.0.id).await
+    ) -> Result<Vec<crate::graphql::sso::OrganizationDomain>> {
+        crate::graphql::sso::domains_of(ctx, self.0.id).await
     }
 
     /// The organization's identity providers. Needs `sso:*:manage`.

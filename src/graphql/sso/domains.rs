@@ -5,13 +5,13 @@
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::access::{ApiPermission, Granted, authorize};
-use super::context::{ContextExt, parse_id};
-use super::error::ApiError;
 use crate::auth::token;
 use crate::dns;
 use crate::domain::{DomainName, OrganizationDomain as Record};
 use crate::graphql::access::lookups::org_node;
+use crate::graphql::access::{ApiPermission, Granted, authorize};
+use crate::graphql::context::{ContextExt, parse_id};
+use crate::graphql::error::ApiError;
 
 /// An email domain of an organization.
 #[derive(SimpleObject)]
@@ -132,7 +132,7 @@ impl DomainMutation {
             .dns
             .txt(&name)
             .await
-            .map_err(|why| ApiError::new(super::error::Code::Internal, why))?;
+            .map_err(|why| ApiError::new(crate::graphql::error::Code::Internal, why))?;
         // Tokens are not secret once published; a plain comparison is fine.
         if !found.iter().any(|v| v.trim() == wanted) {
             return Err(ApiError::bad_input(

@@ -1,0 +1,159 @@
+//! The checker: one request's checks, with the nodes and facts they need loaded once.
+
+use super::*;
+use crate::app::Services;
+use crate::authz::{self};
+use crate::graphql::access::{ApiPermission, OrgView, authorize};
+use crate::graphql::context::{ContextExt, parse_id};
+use crate::graphql::error::ApiError;
+use async_graphql::{Context, Result};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Resolves the pieces of checks, remembering nodes and views across a batch.
+pub(super) struct Checker<'c, 'ctx> {
+    services: &'c Services,
+    /// The executor's context; only checks about someone else need it (to authorize them).
+    ctx: Option<&'c Context<'ctx>>,
+    pub(super) caller: Uuid,
+    /// The one organization the caller's session acts in (an SSO session), if bound.
+    bound_to: Option<Uuid>,
+    nodes: HashMap<Uuid, Path>,
+    views: HashMap<(Uuid, Uuid), OrgView>,
+    /// Whether `explain` is asked (it reveals role contents too).
+    explaining: bool,
+}
+
+impl<'c, 'ctx> Checker<'c, 'ctx> {
+    pub(super) fn new(ctx: &'c Context<'ctx>, explaining: bool) -> Result<Self, ApiError> {
+        let (user, session) = ctx.signed_in()?;
+        let mut checker = Self::about(ctx.services(), user.id, session.organization_id);
+        checker.ctx = Some(ctx);
+        checker.explaining = explaining;
+        Ok(checker)
+    }
+
+    /// A checker of `caller`'s checks about themself, outside the executor: checks about
+    /// anyone else fail.
+    pub(super) fn about(services: &'c Services, caller: Uuid, bound_to: Option<Uuid>) -> Self {
+        Self {
+            services,
+            ctx: None,
+            caller,
+            bound_to,
+            nodes: HashMap::new(),
+            views: HashMap::new(),
+            explaining: false,
+        }
+    }
+
+    /// The path (root first) of the node with this id.
+    // INVARIANT: the path is the engine's input for the check being made; nothing of the node
+    // is answered but the decision.
+    #[allow(clippy::disallowed_methods)]
+    pub(super) async fn node(&mut self, id: Uuid) -> Result<Path, ApiError> {
+        if let Some(n) = self.nodes.get(&id) {
+            return Ok(n.clone());
+        }
+        let services = self.services;
+        let path = services
+            .nodes
+            .path(services.store(), id)
+            .await?
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| ApiError::not_found("node"))?;
+        self.nodes.insert(id, path.clone());
+        Ok(path)
+    }
+
+    /// The view of `principal` in the node's organization, after checking the caller may ask.
+    pub(super) async fn view(
+        &mut self,
+        node: &Path,
+        principal: Uuid,
+        at_least: i64,
+    ) -> Result<&OrgView, ApiError> {
+        let org_id = org_of(node);
+        if self.bound_to.is_some_and(|own| own != org_id) {
+            return Err(ApiError::not_found("node"));
+        }
+        let key = (org_id, principal);
+        let fresh_enough = self
+            .views
+            .get(&key)
+            .is_some_and(|v| v.facts.revision >= at_least);
+        if !fresh_enough {
+            if principal != self.caller {
+                let Some(ctx) = self.ctx else {
+                    return Err(ApiError::not_found("node"));
+                };
+                let org = crate::graphql::access::lookups::org_node(ctx, org_id).await?;
+                authorize(ctx, &org, ApiPermission::MEMBERS_READ, "node").await?;
+                if self.explaining {
+                    authorize(ctx, &org, ApiPermission::ROLES_READ, "node").await?;
+                }
+            }
+            let view =
+                OrgView::load_with(self.services, org_id, principal, at_least, "node").await?;
+            // About oneself: members only (whatever their status); others learn nothing.
+            if principal == self.caller && !view.facts.member {
+                return Err(ApiError::not_found("node"));
+            }
+            self.views.insert(key, view);
+        }
+        self.views
+            .get(&key)
+            .ok_or_else(|| ApiError::not_found("node"))
+    }
+
+    /// Decides one check.
+    pub(super) async fn decide(&mut self, input: &CheckInput) -> Result<Decision, ApiError> {
+        let p = self.prepare(input).await?;
+        let view = self.view(&p.node, p.principal, p.at_least).await?;
+        let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id);
+        Ok(decision(view, d))
+    }
+
+    /// Reads one check input into its node path, types and principal.
+    pub(super) async fn prepare(&mut self, input: &CheckInput) -> Result<CheckRequest, ApiError> {
+        let principal = match &input.principal_id {
+            Some(p) => parse_id("principalId", p)?,
+            None => self.caller,
+        };
+        let node = self.node(parse_id("nodeId", &input.node_id)?).await?;
+        let resource_id = input
+            .resource_id
+            .as_ref()
+            .map(|r| parse_id("resourceId", r))
+            .transpose()?;
+        let (t, a) = self
+            .services
+            .authz
+            .catalog
+            .resolve(input.resource_type.trim(), input.action.trim())
+            .map_err(|e| ApiError::bad_input("resourceType", e.to_string()))?;
+        let at_least = input
+            .at_least
+            .as_deref()
+            .map(|token| read_revision_token(token, org_of(&node)))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(CheckRequest {
+            principal,
+            node,
+            resource_type: t,
+            action: a,
+            resource_id,
+            at_least,
+        })
+    }
+}
+
+pub(super) struct CheckRequest {
+    pub(super) principal: Uuid,
+    pub(super) node: Path,
+    pub(super) resource_type: authz::TypeIx,
+    pub(super) action: authz::ActionIx,
+    pub(super) resource_id: Option<Uuid>,
+    pub(super) at_least: i64,
+}
