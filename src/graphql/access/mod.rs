@@ -2,7 +2,7 @@
 //!
 //! Every resolver that reveals or changes organization data asks here, naming the node it
 //! touches and the permission it needs (`resource:scope:action`, as SEMANTICS.md writes them;
-//! the README has the table). Nothing else in `graphql/` reads organization data without such
+//! docs/api.md has the table). Nothing else in `graphql/` reads organization data without such
 //! a check, and a test walks the schema to show that no mutation escapes it.
 //!
 //! Who learns what: someone who is not a member of the organization, or who cannot read the
