@@ -17,7 +17,10 @@
 //!   config.rs       typed config: defaults -> TOML file -> IAM_* env -> flags; a bad value is
 //!                   named with where it was given and what is expected
 //!   app.rs          Services, AppState, router(), serve(), open_store(): all the wiring
-//!   domain.rs       validated values (Slug, Email, Name, NewPassword) and records; no I/O
+//!   domain/         the vocabulary, no I/O: mod.rs (validated values: Slug, Email, Name,
+//!                   NewPassword; records), change.rs (ChangeKind, ChangeEvent and the exhaustive
+//!                   reach of each kind), sso.rs (identity providers' settings; who they say
+//!                   signed in)
 //!   authz/          the decision engine, PURE (no I/O): catalog.rs, permission.rs, role.rs
 //!                   (compiled roles, built-in policies), engine.rs (decide, explain),
 //!                   escalation.rs (what a granter lacks); tests/ checks it against a naive
@@ -31,14 +34,16 @@
 //!                   transaction. facts.rs reads a principal's facts in one statement (one
 //!                   snapshot); nodes.rs, memberships.rs, invitations.rs, roles.rs, bindings.rs,
 //!                   users.rs, sessions.rs, password_resets.rs, email_verifications.rs,
-//!                   domains.rs; sso.rs (providers, pending sign-ins, group sync);
-//!                   sso_identities.rs (which account an SSO sign-in reaches); error.rs
-//!                   (StoreError; why a database cannot be opened, in words)
+//!                   domains.rs; sso.rs (providers, group mappings, enforce SSO); sso_signins.rs
+//!                   (pending sign-ins, SAML replay, group sync); sso_identities.rs (which
+//!                   account an SSO sign-in reaches); error.rs (StoreError; why a database
+//!                   cannot be opened, in words). It announces commits through its Publisher
+//!                   trait, and depends on domain and authz only
 //!   cache/          epochs.rs (validity by revision), mod.rs (facts: moka L1 + Redis L2),
 //!                   sessions.rs (sessions by token), nodes.rs (node paths)
-//!   events/         change events: mod.rs (ChangeKind: each kind and its exhaustive reach; the
-//!                   in-process bus: changes, and session revocations for live connections),
-//!                   redis.rs (pub/sub between instances, heartbeat, change-log replay)
+//!   events/         change events: mod.rs (the in-process bus, the store's Publisher: changes,
+//!                   and session revocations for live connections), redis.rs (pub/sub between
+//!                   instances, heartbeat, change-log replay)
 //!   mail.rs         outgoing email through SMTP (lettre): invitations, password resets, email
 //!                   verification
 //!   dns.rs          TXT lookups (hickory-resolver) that verify an organization's email domains

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use uuid::Uuid;
 
-use crate::events::{ChangeEvent, Reach};
+use crate::domain::change::{ChangeEvent, Reach};
 
 #[derive(Default)]
 struct Maps {
@@ -255,7 +255,7 @@ mod tests {
         ChangeEvent {
             organization_id: org,
             revision,
-            kind: crate::events::ChangeKind::BindingRevoked,
+            kind: crate::domain::change::ChangeKind::BindingRevoked,
             principal_id: Some(principal),
             node_id: None,
             role_id: None,

@@ -9,164 +9,14 @@ pub mod redis;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 use crate::cache::Epochs;
 use crate::metrics::Metrics;
 
-/// What a committed change did. Stored and sent by its name (`binding.granted`, ...); a name
-/// this build does not know is an error where it is read, never a guess.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ChangeKind {
-    #[serde(rename = "organization.created")]
-    OrganizationCreated,
-    #[serde(rename = "workspace.created")]
-    WorkspaceCreated,
-    #[serde(rename = "workspace.deleted")]
-    WorkspaceDeleted,
-    #[serde(rename = "project.created")]
-    ProjectCreated,
-    #[serde(rename = "project.deleted")]
-    ProjectDeleted,
-    #[serde(rename = "binding.granted")]
-    BindingGranted,
-    #[serde(rename = "binding.revoked")]
-    BindingRevoked,
-    /// A member's roles were replaced (`setMemberRoles`).
-    #[serde(rename = "member.roles")]
-    MemberRoles,
-    #[serde(rename = "membership.added")]
-    MembershipAdded,
-    #[serde(rename = "membership.status")]
-    MembershipStatus,
-    #[serde(rename = "membership.removed")]
-    MembershipRemoved,
-    /// An SSO sign-in synchronised a member's membership and group bindings.
-    #[serde(rename = "sso.sync")]
-    SsoSync,
-    #[serde(rename = "role.created")]
-    RoleCreated,
-    #[serde(rename = "role.updated")]
-    RoleUpdated,
-    #[serde(rename = "role.deleted")]
-    RoleDeleted,
-}
-
-impl ChangeKind {
-    pub const ALL: [Self; 15] = [
-        Self::OrganizationCreated,
-        Self::WorkspaceCreated,
-        Self::WorkspaceDeleted,
-        Self::ProjectCreated,
-        Self::ProjectDeleted,
-        Self::BindingGranted,
-        Self::BindingRevoked,
-        Self::MemberRoles,
-        Self::MembershipAdded,
-        Self::MembershipStatus,
-        Self::MembershipRemoved,
-        Self::SsoSync,
-        Self::RoleCreated,
-        Self::RoleUpdated,
-        Self::RoleDeleted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OrganizationCreated => "organization.created",
-            Self::WorkspaceCreated => "workspace.created",
-            Self::WorkspaceDeleted => "workspace.deleted",
-            Self::ProjectCreated => "project.created",
-            Self::ProjectDeleted => "project.deleted",
-            Self::BindingGranted => "binding.granted",
-            Self::BindingRevoked => "binding.revoked",
-            Self::MemberRoles => "member.roles",
-            Self::MembershipAdded => "membership.added",
-            Self::MembershipStatus => "membership.status",
-            Self::MembershipRemoved => "membership.removed",
-            Self::SsoSync => "sso.sync",
-            Self::RoleCreated => "role.created",
-            Self::RoleUpdated => "role.updated",
-            Self::RoleDeleted => "role.deleted",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
-    /// Whether the change can make or end the principal's membership.
-    pub fn is_membership(self) -> bool {
-        matches!(
-            self,
-            Self::MembershipAdded
-                | Self::MembershipStatus
-                | Self::MembershipRemoved
-                | Self::SsoSync
-        )
-    }
-}
-
-/// One committed change of an organization, at the revision it committed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChangeEvent {
-    pub organization_id: Uuid,
-    pub revision: i64,
-    pub kind: ChangeKind,
-    pub principal_id: Option<Uuid>,
-    pub node_id: Option<Uuid>,
-    pub role_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
-    pub at: DateTime<Utc>,
-}
-
-/// Whose decisions a change can alter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reach {
-    /// One principal's (their bindings or membership changed).
-    Principal(Uuid),
-    /// The holders of one role (its policies changed, or it is gone).
-    Role(Uuid),
-    /// Anyone's in the organization (a node and the bindings on it are gone).
-    Organization,
-    /// No decision (a new node, a new unbound role).
-    Nothing,
-}
-
-impl ChangeEvent {
-    /// The narrowest set of decisions the change can alter. Exhaustive on the kind: a new kind
-    /// must say its reach here. An event that lacks the id its kind names (never written so)
-    /// reaches the whole organization rather than nobody.
-    pub fn reach(&self) -> Reach {
-        let principal = || {
-            self.principal_id
-                .map_or(Reach::Organization, Reach::Principal)
-        };
-        match self.kind {
-            // New nodes and unbound roles alter no decision: nothing was bound on them yet.
-            ChangeKind::WorkspaceCreated | ChangeKind::ProjectCreated | ChangeKind::RoleCreated => {
-                Reach::Nothing
-            }
-            // The creator's Admin binding is the only binding of a new organization.
-            ChangeKind::OrganizationCreated => principal(),
-            ChangeKind::BindingGranted
-            | ChangeKind::BindingRevoked
-            | ChangeKind::MemberRoles
-            | ChangeKind::MembershipAdded
-            | ChangeKind::MembershipStatus
-            | ChangeKind::MembershipRemoved
-            | ChangeKind::SsoSync => principal(),
-            ChangeKind::RoleUpdated | ChangeKind::RoleDeleted => {
-                self.role_id.map_or(Reach::Organization, Reach::Role)
-            }
-            // A node and every binding on it and below are gone.
-            ChangeKind::WorkspaceDeleted | ChangeKind::ProjectDeleted => Reach::Organization,
-        }
-    }
-}
+pub use crate::domain::change::{ChangeEvent, ChangeKind, Reach};
 
 /// How many events a slow in-process subscriber may fall behind before it is told it lagged.
 const LOCAL_CAPACITY: usize = 4096;
@@ -312,6 +162,16 @@ impl Bus {
     /// A receiver of every change this instance publishes or hears of.
     pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
         self.inner.local.subscribe()
+    }
+}
+
+impl crate::store::Publisher for Bus {
+    fn changes(&self, events: &[ChangeEvent]) {
+        self.publish(events);
+    }
+
+    fn session_revoked(&self, user: Uuid) {
+        self.publish_session_revoked(user);
     }
 }
 

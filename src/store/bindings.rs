@@ -171,7 +171,7 @@ impl Store {
             &txn,
             Change {
                 organization_id,
-                kind: crate::events::ChangeKind::BindingGranted,
+                kind: crate::domain::change::ChangeKind::BindingGranted,
                 principal_id: Some(new.principal_id),
                 node_id: Some(new.node.id()),
                 role_id: Some(new.role_id),
@@ -266,7 +266,7 @@ impl Store {
             &txn,
             Change {
                 organization_id: found.organization_id,
-                kind: crate::events::ChangeKind::BindingRevoked,
+                kind: crate::domain::change::ChangeKind::BindingRevoked,
                 principal_id: Some(found.principal_id),
                 node_id: Some(found.node_id()),
                 role_id: Some(found.role_id),

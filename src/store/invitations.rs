@@ -510,7 +510,7 @@ impl Store {
             &txn,
             Change {
                 organization_id: found.organization_id,
-                kind: crate::events::ChangeKind::MembershipAdded,
+                kind: crate::domain::change::ChangeKind::MembershipAdded,
                 principal_id: Some(user.id),
                 node_id: Some(found.organization_id),
                 role_id: None,

@@ -86,7 +86,7 @@ impl Store {
             &txn,
             super::revision::Change {
                 organization_id,
-                kind: crate::events::ChangeKind::MembershipStatus,
+                kind: crate::domain::change::ChangeKind::MembershipStatus,
                 principal_id: Some(user_id),
                 node_id: Some(organization_id),
                 role_id: None,
@@ -204,7 +204,7 @@ impl Store {
             &txn,
             super::revision::Change {
                 organization_id,
-                kind: crate::events::ChangeKind::MembershipRemoved,
+                kind: crate::domain::change::ChangeKind::MembershipRemoved,
                 principal_id: Some(user_id),
                 node_id: Some(organization_id),
                 role_id: None,
@@ -262,7 +262,7 @@ impl Store {
         if sessions.rows_affected > 0
             && let Some(bus) = &self.bus
         {
-            bus.publish_session_revoked(user_id);
+            bus.session_revoked(user_id);
         }
         Ok(())
     }
@@ -287,7 +287,7 @@ impl Store {
             &txn,
             super::revision::Change {
                 organization_id,
-                kind: crate::events::ChangeKind::MemberRoles,
+                kind: crate::domain::change::ChangeKind::MemberRoles,
                 principal_id: Some(user_id),
                 node_id: Some(organization_id),
                 role_id: None,

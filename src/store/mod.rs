@@ -14,8 +14,10 @@ mod invitations;
 mod memberships;
 mod sso;
 mod sso_identities;
+mod sso_signins;
 pub use memberships::{MemberOverview, WantedRole};
-pub use sso::{GroupMapping, NewProvider, ProviderChange, SsoRequest};
+pub use sso::{GroupMapping, NewProvider, ProviderChange};
+pub use sso_signins::SsoRequest;
 mod nodes;
 mod password_resets;
 mod revision;
@@ -23,11 +25,12 @@ mod roles;
 mod sessions;
 mod users;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use migration::MigratorTrait;
 
-use crate::events::{Bus, ChangeEvent};
+use crate::domain::change::ChangeEvent;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
@@ -43,11 +46,20 @@ pub use sessions::{NewSession, SessionLookup};
 pub use users::{Attempt, FailedAttempt, LockoutRule};
 
 /// Handle on the database; cheap to clone (it wraps the connection pool).
+/// Where the store announces what it committed: changes that can alter decisions, and revoked
+/// sessions. Implemented by `events::Bus`; the store knows nothing of how they travel.
+pub trait Publisher: Send + Sync {
+    /// After commit; never blocks, never fails.
+    fn changes(&self, events: &[ChangeEvent]);
+    /// A user's sessions were revoked (one or all).
+    fn session_revoked(&self, user: uuid::Uuid);
+}
+
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
     /// Where committed changes are announced (none in tools such as `migrate`).
-    pub(crate) bus: Option<Bus>,
+    pub(crate) bus: Option<Arc<dyn Publisher>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -90,10 +102,10 @@ impl Store {
         Ok(Self { db, bus: None })
     }
 
-    /// The same store, announcing its committed changes on `bus`.
-    pub fn with_bus(self, bus: Bus) -> Self {
+    /// The same store, announcing what it commits to `bus` (`events::Bus` in the server).
+    pub fn with_bus(self, bus: impl Publisher + 'static) -> Self {
         Self {
-            bus: Some(bus),
+            bus: Some(Arc::new(bus)),
             ..self
         }
     }
@@ -101,7 +113,7 @@ impl Store {
     /// Announces changes that have committed. Never blocks, never fails.
     fn publish(&self, events: &[ChangeEvent]) {
         if let Some(bus) = &self.bus {
-            bus.publish(events);
+            bus.changes(events);
         }
     }
 

@@ -129,7 +129,7 @@ impl Store {
             &txn,
             Change {
                 organization_id: id,
-                kind: crate::events::ChangeKind::OrganizationCreated,
+                kind: crate::domain::change::ChangeKind::OrganizationCreated,
                 principal_id: Some(creator),
                 node_id: Some(id),
                 role_id: Some(admin),
@@ -210,7 +210,7 @@ impl Store {
             &txn,
             Change {
                 organization_id,
-                kind: crate::events::ChangeKind::WorkspaceCreated,
+                kind: crate::domain::change::ChangeKind::WorkspaceCreated,
                 principal_id: None,
                 node_id: Some(id),
                 role_id: None,
@@ -296,7 +296,7 @@ impl Store {
             &txn,
             Change {
                 organization_id: current.organization_id,
-                kind: crate::events::ChangeKind::WorkspaceDeleted,
+                kind: crate::domain::change::ChangeKind::WorkspaceDeleted,
                 principal_id: None,
                 node_id: Some(id),
                 role_id: None,
@@ -371,7 +371,7 @@ impl Store {
             &txn,
             Change {
                 organization_id: workspace.organization_id,
-                kind: crate::events::ChangeKind::ProjectCreated,
+                kind: crate::domain::change::ChangeKind::ProjectCreated,
                 principal_id: None,
                 node_id: Some(id),
                 role_id: None,
@@ -457,7 +457,7 @@ impl Store {
             &txn,
             Change {
                 organization_id: current.organization_id,
-                kind: crate::events::ChangeKind::ProjectDeleted,
+                kind: crate::domain::change::ChangeKind::ProjectDeleted,
                 principal_id: None,
                 node_id: Some(id),
                 role_id: None,

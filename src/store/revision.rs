@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use entity::{change_log, organization};
 
-use crate::events::{ChangeEvent, ChangeKind};
+use crate::domain::change::{ChangeEvent, ChangeKind};
 
 /// What changed, for the change log and (later) the change events.
 pub(crate) struct Change {

@@ -17,8 +17,8 @@ use super::audit::{self, Entry};
 use super::revision::{self, Change};
 use super::{Store, StoreError};
 use crate::authz::{self, Effect, Policy};
+use crate::domain::change::ChangeEvent;
 use crate::domain::{Actor, InvalidInput, Name, Role};
-use crate::events::ChangeEvent;
 
 /// A change to a custom role; `None` keeps the current value.
 #[derive(Debug, Default)]
@@ -155,7 +155,7 @@ fn builtin_is_immutable(r: &role::Model) -> StoreError {
 async fn lock_custom_role<C: ConnectionTrait>(
     txn: &C,
     id: Uuid,
-    kind: crate::events::ChangeKind,
+    kind: crate::domain::change::ChangeKind,
     actor: &Actor,
 ) -> Result<(role::Model, Uuid, ChangeEvent), StoreError> {
     let current = role::Entity::find_by_id(id)
@@ -247,7 +247,7 @@ impl Store {
             &txn,
             Change {
                 organization_id,
-                kind: crate::events::ChangeKind::RoleCreated,
+                kind: crate::domain::change::ChangeKind::RoleCreated,
                 principal_id: None,
                 node_id: None,
                 role_id: Some(id),
@@ -304,8 +304,13 @@ impl Store {
         actor: &Actor,
     ) -> Result<Role, StoreError> {
         let txn = self.db.begin().await?;
-        let (current, organization_id, event) =
-            lock_custom_role(&txn, id, crate::events::ChangeKind::RoleUpdated, actor).await?;
+        let (current, organization_id, event) = lock_custom_role(
+            &txn,
+            id,
+            crate::domain::change::ChangeKind::RoleUpdated,
+            actor,
+        )
+        .await?;
         let before = load_roles(&txn, [id]).await?.into_iter().next();
         if let Some(name) = &changes.name {
             ensure_name_free(&txn, organization_id, name, Some(id)).await?;
@@ -359,8 +364,13 @@ impl Store {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
-        let (current, organization_id, event) =
-            lock_custom_role(&txn, id, crate::events::ChangeKind::RoleDeleted, actor).await?;
+        let (current, organization_id, event) = lock_custom_role(
+            &txn,
+            id,
+            crate::domain::change::ChangeKind::RoleDeleted,
+            actor,
+        )
+        .await?;
         let bound = role_binding::Entity::find()
             .filter(role_binding::Column::RoleId.eq(id))
             .all(&txn)

@@ -341,7 +341,7 @@ impl Store {
     /// Announces, after their commit, that `count` sessions of `user_id` were revoked.
     pub(super) fn sessions_revoked(&self, user_id: Uuid, count: u64) {
         if let (true, Some(bus)) = (count > 0, &self.bus) {
-            bus.publish_session_revoked(user_id);
+            bus.session_revoked(user_id);
         }
     }
 }

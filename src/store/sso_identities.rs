@@ -17,8 +17,8 @@ use entity::{sso_identity, user};
 
 use super::audit::{self, Entry};
 use super::{Store, StoreError};
+use crate::domain::sso::{Identity, Provider};
 use crate::domain::{Actor, Email, InvalidInput, User};
-use crate::sso::{Identity, Provider};
 
 /// Why no account was reached: the message is for the person signing in.
 fn refused(message: &str) -> StoreError {

@@ -4,6 +4,9 @@
 //! `store/` converts its rows into these types; `graphql/` converts these types into its own
 //! objects. A value of a validated type (`Slug`, `Email`, `Name`) is known to be well-formed.
 
+pub mod change;
+pub mod sso;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
