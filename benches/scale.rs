@@ -50,7 +50,6 @@ use iam_gateway::authz::{
     Catalog, Check, CompiledRoles, Decision, Facts, builtin_policies, decide,
 };
 use iam_gateway::config::Config;
-use iam_gateway::graphql::access::Authz;
 use iam_gateway::store::{PrincipalFacts, Store, StoreError};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
 use uuid::Uuid;
@@ -224,7 +223,7 @@ fn replace_db_name(url: &str, name: &str) -> String {
 
 /// The gateway's catalog and compiled built-in roles (`Authz`), and the expected answers.
 struct Engine {
-    authz: Authz,
+    authz: iam_gateway::authz::Authz,
     /// The catalog's (type, action) pairs by index, by name.
     pairs: Vec<(String, String)>,
     /// `allows[role][pair]`, read from the built-in roles' policy texts (see
@@ -264,7 +263,7 @@ impl Engine {
             allows.push(row);
         }
         Ok(Self {
-            authz: Authz::new(catalog).map_err(fail)?,
+            authz: iam_gateway::app::authz_with(catalog).map_err(fail)?,
             pairs,
             allows,
         })
@@ -272,7 +271,7 @@ impl Engine {
 
     /// The facts' roles compiled, as the `check` resolver has them compiled.
     fn compile(&self, facts: &PrincipalFacts) -> Arc<CompiledRoles> {
-        self.authz.compile(facts)
+        self.authz.compile(facts.custom_roles_to_compile())
     }
 
     /// One check as the resolver makes it: the pair resolved from its names, now.

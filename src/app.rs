@@ -17,11 +17,11 @@ use tower_http::trace::TraceLayer;
 use std::sync::OnceLock;
 
 use crate::auth::Auth;
+use crate::authz::Authz;
 use crate::authz::Catalog;
 use crate::cache::{Epochs, FactsCache, NodeCache, SessionCache};
 use crate::config::Config;
 use crate::events::{self, Bus, redis::Link};
-use crate::graphql::access::Authz;
 use crate::graphql::{self, ApiSchema};
 use crate::http::{self, HttpState};
 use crate::mail::Mailer;
@@ -229,7 +229,17 @@ pub fn load_authz(config: &Config) -> Result<Authz, StartError> {
                 .map_err(|e| StartError::Catalog(format!("`{}`: {e}", path.display())))?
         }
     };
-    Authz::new(catalog).map_err(StartError::Catalog)
+    authz_with(catalog).map_err(StartError::Catalog)
+}
+
+/// The engine over `catalog`: the catalog must hold what the API needs, and the built-in
+/// roles are compiled against it under their seeded ids and names.
+pub fn authz_with(catalog: Catalog) -> Result<Authz, String> {
+    graphql::access::require_api_permissions(&catalog)?;
+    let builtin = migration::seed::BUILTIN_ROLES
+        .iter()
+        .map(|(id, key, name, _)| (*id, *key, *name));
+    Authz::new(catalog, builtin)
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -23,7 +23,8 @@
 //!                   signed in)
 //!   authz/          the decision engine, PURE (no I/O): catalog.rs, permission.rs, role.rs
 //!                   (compiled roles, built-in policies), engine.rs (decide, explain),
-//!                   escalation.rs (what a granter lacks); tests/ checks it against a naive
+//!                   escalation.rs (what a granter lacks), service.rs (Authz: the catalog with
+//!                   the built-in roles compiled once); tests/ checks it against a naive
 //!                   reference evaluator (proptest)
 //!   auth/           who is calling: mod.rs (sign-in, sessions, Caller), password.rs (argon2id),
 //!                   token.rs (mint; SHA-256 at rest), accounts.rs (lockout, password reset and

@@ -20,6 +20,7 @@ mod engine;
 mod escalation;
 mod permission;
 mod role;
+mod service;
 
 #[cfg(test)]
 mod tests;
@@ -29,3 +30,4 @@ pub use engine::*;
 pub use escalation::*;
 pub use permission::*;
 pub use role::*;
+pub use service::Authz;

@@ -37,6 +37,17 @@ pub struct PrincipalFacts {
     pub compiled: OnceLock<Arc<CompiledRoles>>,
 }
 
+impl PrincipalFacts {
+    /// The custom roles as the engine compiles them: `(id, name, policies)`.
+    pub fn custom_roles_to_compile(
+        &self,
+    ) -> impl Iterator<Item = (Uuid, &str, &[crate::authz::Policy])> {
+        self.custom_roles
+            .iter()
+            .map(|r| (r.id, r.name.as_str(), r.policies.as_slice()))
+    }
+}
+
 impl Store {
     /// The principal's facts in the organization, or `None` when the organization does not
     /// exist.

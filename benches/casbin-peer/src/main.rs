@@ -36,7 +36,6 @@ use chrono::{DateTime, Utc};
 use iam_gateway::authz::{
     BindingFact, Catalog, Check, CompiledRoles, Facts, builtin_policies, decide,
 };
-use iam_gateway::graphql::access::Authz;
 use iam_gateway::store::PrincipalFacts;
 use uuid::Uuid;
 
@@ -459,12 +458,12 @@ impl Request {
 /// compiled built-in roles (`Authz`).
 struct Gateway {
     facts: HashMap<(Uuid, Uuid), Arc<PrincipalFacts>>,
-    authz: Authz,
+    authz: iam_gateway::authz::Authz,
 }
 
 impl Gateway {
     fn new(shape: &Shape, now: DateTime<Utc>) -> Res<Self> {
-        let authz = Authz::new(Catalog::builtin()).map_err(fail)?;
+        let authz = iam_gateway::app::authz_with(Catalog::builtin()).map_err(fail)?;
         let mut facts = HashMap::with_capacity(shape.memberships() as usize);
         for s in 0..shape.memberships() {
             let (org, user) = (
@@ -502,7 +501,7 @@ impl Gateway {
     /// The facts' roles compiled, by the gateway's own `Authz::compile` (facts without custom
     /// roles, as here, share one compiled set of the built-in roles).
     fn compile(&self, facts: &PrincipalFacts) -> Arc<CompiledRoles> {
-        self.authz.compile(facts)
+        self.authz.compile(facts.custom_roles_to_compile())
     }
 
     /// Compiles every principal's roles, as the L1 keeps them once each has been checked.

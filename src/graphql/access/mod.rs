@@ -20,8 +20,7 @@ use uuid::Uuid;
 
 use crate::app::Services;
 use crate::authz::{
-    self, ActionIx, Catalog, Check, CompiledRole, CompiledRoles, Decision, Explanation, Facts,
-    RoleSet, TypeIx,
+    self, ActionIx, Authz, Catalog, Check, CompiledRoles, Decision, Explanation, Facts, TypeIx,
 };
 use crate::domain::{Node, User};
 use crate::graphql::context::ContextExt;
@@ -75,75 +74,23 @@ impl fmt::Display for ApiPermission {
     }
 }
 
-/// The permission catalog and the compiled built-in roles, shared by every request.
-pub struct Authz {
-    pub catalog: Catalog,
-    /// The built-in roles alone: the compiled roles of every principal without custom roles,
-    /// and what the others' sets start from (the roles themselves shared, never copied).
-    builtin: Arc<CompiledRoles>,
+/// Checks that `catalog` holds every permission the API needs (at start: a deployment's own
+/// catalog must keep them).
+pub fn require_api_permissions(catalog: &Catalog) -> Result<(), String> {
+    for p in ApiPermission::ALL {
+        catalog
+            .resolve(p.resource, p.action)
+            .map_err(|e| format!("the permission catalog lacks `{p}`, which the API needs: {e}"))?;
+    }
+    Ok(())
 }
 
-impl Authz {
-    /// Compiles the built-in roles against `catalog` and checks that the catalog holds every
-    /// permission the API needs.
-    pub fn new(catalog: Catalog) -> Result<Self, String> {
-        for p in ApiPermission::ALL {
-            catalog.resolve(p.resource, p.action).map_err(|e| {
-                format!("the permission catalog lacks `{p}`, which the API needs: {e}")
-            })?;
-        }
-        // Built-in roles hold only allow policies, so a policy naming a type or action this
-        // catalog lacks can simply be left out: it could only have granted something.
-        let mut builtin = RoleSet::new();
-        for (id, key, name, _) in migration::seed::BUILTIN_ROLES {
-            let policies: Vec<_> = authz::builtin_policies(key)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|p| match catalog.parse_permission(&p.permission) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        tracing::warn!(role = name, permission = %p.permission, error = %e, "built-in policy left out: the catalog lacks it");
-                        false
-                    }
-                })
-                .collect();
-            let role = CompiledRole::compile(&catalog, id, name, &policies).map_err(|(i, e)| {
-                format!("built-in role `{name}` policy {i} does not fit the catalog: {e}")
-            })?;
-            builtin.insert(role);
-        }
-        let builtin = Arc::new(CompiledRoles {
-            roles: builtin,
-            broken: false,
-        });
-        Ok(Self { catalog, builtin })
-    }
-
-    /// The built-in roles and the facts' custom roles, compiled against the catalog. Facts
-    /// without custom roles all share one compiled set.
-    pub fn compile(&self, facts: &PrincipalFacts) -> Arc<CompiledRoles> {
-        if facts.custom_roles.is_empty() {
-            return self.builtin.clone();
-        }
-        let mut roles = self.builtin.roles.clone();
-        let mut broken = false;
-        for role in &facts.custom_roles {
-            match CompiledRole::compile(&self.catalog, role.id, &role.name, &role.policies) {
-                Ok(compiled) => roles.insert(compiled),
-                Err((index, e)) => {
-                    tracing::error!(role = %role.id, index, error = %e, "custom role does not fit the catalog; denying");
-                    broken = true;
-                }
-            }
-        }
-        Arc::new(CompiledRoles { roles, broken })
-    }
-
-    fn resolve(&self, p: ApiPermission) -> Result<(TypeIx, ActionIx), ApiError> {
-        self.catalog
-            .resolve(p.resource, p.action)
-            .map_err(|e| ApiError::internal(&e))
-    }
+/// The catalog indexes of a permission the API needs (present: checked at start).
+fn resolve(authz: &Authz, p: ApiPermission) -> Result<(TypeIx, ActionIx), ApiError> {
+    authz
+        .catalog
+        .resolve(p.resource, p.action)
+        .map_err(|e| ApiError::internal(&e))
 }
 
 /// The engine's view of one principal in one organization: decides many checks from facts
@@ -202,7 +149,10 @@ impl OrgView {
             .ok_or_else(|| ApiError::not_found(what))?;
         tracing::Span::current().record("org_id", tracing::field::display(organization_id));
         let authz = services.authz.clone();
-        let compiled = facts.compiled.get_or_init(|| authz.compile(&facts)).clone();
+        let compiled = facts
+            .compiled
+            .get_or_init(|| authz.compile(facts.custom_roles_to_compile()))
+            .clone();
         Ok(Self {
             facts,
             compiled,
@@ -256,7 +206,7 @@ impl OrgView {
 
     /// Whether `permission` holds at the node with `path`.
     pub fn allows(&self, path: &[Uuid], permission: ApiPermission) -> Result<bool, ApiError> {
-        let (t, a) = self.authz.resolve(permission)?;
+        let (t, a) = resolve(&self.authz, permission)?;
         Ok(self.decide(path, t, a, None).allowed)
     }
 
