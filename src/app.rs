@@ -44,7 +44,7 @@ impl std::ops::Deref for Services {
 /// The services themselves, reached through [`Services`].
 pub struct ServiceSet {
     pub config: Arc<Config>,
-    /// Reached through [`ServiceSet::store`]; resolvers may not (see `graphql/access.rs`).
+    /// Reached through [`ServiceSet::store`]; resolvers may not (see `graphql/access/mod.rs`).
     store: Store,
     pub auth: Auth,
     pub authz: Arc<Authz>,

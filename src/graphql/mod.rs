@@ -3,7 +3,7 @@
 //! SDL, written by `iam-gateway export-schema`; a test fails when the two differ.
 
 // Resolvers reach the store only through an engine check's `Granted`, or an `unchecked_store`
-// whose INVARIANT says why (see clippy.toml and access.rs).
+// whose INVARIANT says why (see clippy.toml and access/mod.rs).
 #![deny(clippy::disallowed_methods)]
 
 pub mod access;
