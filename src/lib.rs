@@ -40,8 +40,9 @@
 //!                   account an SSO sign-in reaches); error.rs (StoreError; why a database
 //!                   cannot be opened, in words). It announces commits through its Publisher
 //!                   trait, and depends on domain and authz only
-//!   cache/          epochs.rs (validity by revision), mod.rs (facts: moka L1 + Redis L2),
-//!                   sessions.rs (sessions by token), nodes.rs (node paths)
+//!   cache/          epochs.rs (validity by revision), mod.rs (facts: moka L1 + Redis L2, read
+//!                   from a FactsSource: the store, or a fake in its unit tests), sessions.rs
+//!                   (sessions by token), nodes.rs (node paths)
 //!   events/         change events: mod.rs (the in-process bus, the store's Publisher: changes,
 //!                   and session revocations for live connections), redis.rs (pub/sub between
 //!                   instances, heartbeat, change-log replay)

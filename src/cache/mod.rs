@@ -24,6 +24,28 @@ pub use sessions::SessionCache;
 use crate::metrics::Metrics;
 use crate::store::{PrincipalFacts, Store, StoreError};
 
+/// Where the cache reads facts it does not hold: the store in the server, anything that
+/// answers the same question in tests.
+pub trait FactsSource: Clone + Send + Sync + 'static {
+    /// The principal's facts in the organization, at the revision read; `None` when the
+    /// organization does not exist.
+    fn principal_facts(
+        &self,
+        organization: Uuid,
+        principal: Uuid,
+    ) -> impl std::future::Future<Output = Result<Option<PrincipalFacts>, StoreError>> + Send;
+}
+
+impl FactsSource for Store {
+    async fn principal_facts(
+        &self,
+        organization: Uuid,
+        principal: Uuid,
+    ) -> Result<Option<PrincipalFacts>, StoreError> {
+        Store::principal_facts(self, organization, principal).await
+    }
+}
+
 /// How long an L1 entry may live at most: a safety net, not the freshness mechanism.
 const L1_TTL: Duration = Duration::from_secs(300);
 /// How long an L2 entry lives in Redis.
@@ -79,9 +101,9 @@ impl FactsCache {
     /// The facts of `principal` in `organization`, read at a revision no older than any change
     /// this instance has heard of, nor than `at_least`. `None` when the organization does not
     /// exist.
-    pub async fn facts(
+    pub async fn facts<S: FactsSource>(
         &self,
-        store: &Store,
+        store: &S,
         organization: Uuid,
         principal: Uuid,
         at_least: i64,
@@ -126,9 +148,9 @@ impl FactsCache {
     }
 
     /// Reads from the store and replaces the cached entry.
-    async fn read_through(
+    async fn read_through<S: FactsSource>(
         &self,
-        store: &Store,
+        store: &S,
         key: (Uuid, Uuid),
     ) -> Result<Option<SharedFacts>, StoreError> {
         let fresh = store.principal_facts(key.0, key.1).await?.map(Arc::new);
@@ -143,9 +165,9 @@ impl FactsCache {
         Ok(fresh)
     }
 
-    async fn load(
+    async fn load<S: FactsSource>(
         &self,
-        store: &Store,
+        store: &S,
         organization: Uuid,
         principal: Uuid,
         at_least: i64,
@@ -264,4 +286,133 @@ return 1
 enum LoadError {
     Missing,
     Store(StoreError),
+}
+
+#[cfg(test)]
+mod tests {
+    //! The cache's rules with a source that counts its reads, no database needed.
+
+    use std::sync::Mutex;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::change::{ChangeEvent, ChangeKind};
+
+    /// Facts of one principal at a revision the test sets; `None` for other organizations.
+    #[derive(Clone, Default)]
+    struct Counting {
+        state: Arc<Mutex<(i64, usize)>>,
+        organization: Uuid,
+    }
+
+    impl Counting {
+        fn set_revision(&self, revision: i64) {
+            self.state.lock().unwrap().0 = revision;
+        }
+        fn reads(&self) -> usize {
+            self.state.lock().unwrap().1
+        }
+    }
+
+    impl FactsSource for Counting {
+        async fn principal_facts(
+            &self,
+            organization: Uuid,
+            principal: Uuid,
+        ) -> Result<Option<PrincipalFacts>, StoreError> {
+            let mut state = self.state.lock().unwrap();
+            state.1 += 1;
+            Ok((organization == self.organization).then(|| PrincipalFacts {
+                organization_id: organization,
+                principal_id: principal,
+                revision: state.0,
+                active: true,
+                member: true,
+                bindings: Vec::new(),
+                custom_roles: Vec::new(),
+                compiled: OnceLock::new(),
+            }))
+        }
+    }
+
+    fn cache(epochs: &Arc<Epochs>) -> FactsCache {
+        let metrics = Arc::new(Metrics::new().unwrap());
+        FactsCache::new(100, epochs.clone(), Arc::new(OnceLock::new()), metrics)
+    }
+
+    fn revoked(organization: Uuid, principal: Uuid, revision: i64) -> ChangeEvent {
+        ChangeEvent {
+            organization_id: organization,
+            revision,
+            kind: ChangeKind::BindingRevoked,
+            principal_id: Some(principal),
+            node_id: None,
+            role_id: None,
+            actor_id: None,
+            at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn cached_facts_are_served_until_a_change_or_a_token_needs_newer_ones() {
+        let (org, alice, bob) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let source = Counting {
+            organization: org,
+            ..Counting::default()
+        };
+        source.set_revision(3);
+        let epochs = Arc::new(Epochs::new());
+        let cache = cache(&epochs);
+        let read = |who, at_least| {
+            let (cache, source) = (cache.clone(), source.clone());
+            async move { cache.facts(&source, org, who, at_least).await.unwrap() }
+        };
+
+        assert_eq!(read(alice, 0).await.unwrap().revision, 3);
+        assert_eq!(read(alice, 0).await.unwrap().revision, 3);
+        assert_eq!(source.reads(), 1, "the second read is a cache hit");
+
+        // A change that reaches alice at revision 4: her cached facts are no longer served.
+        source.set_revision(4);
+        epochs.apply(&revoked(org, alice, 4));
+        assert_eq!(read(alice, 0).await.unwrap().revision, 4);
+        assert_eq!(source.reads(), 2);
+        // Bob's facts were not reached by it: loaded once, then served.
+        read(bob, 0).await;
+        read(bob, 0).await;
+        assert_eq!(source.reads(), 3);
+
+        // A revision token newer than what is cached reads again.
+        source.set_revision(6);
+        assert_eq!(read(alice, 6).await.unwrap().revision, 6);
+        assert_eq!(source.reads(), 4);
+        assert_eq!(read(alice, 0).await.unwrap().revision, 6);
+        assert_eq!(source.reads(), 4);
+
+        // An organization the source does not know has no facts.
+        assert!(
+            cache
+                .facts(&source, Uuid::new_v4(), alice, 0)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_is_cached_while_the_instance_may_have_missed_events() {
+        let (org, alice) = (Uuid::new_v4(), Uuid::new_v4());
+        let source = Counting {
+            organization: org,
+            ..Counting::default()
+        };
+        let epochs = Arc::new(Epochs::new());
+        let cache = cache(&epochs);
+        epochs.set_trusted(false);
+        for _ in 0..3 {
+            cache.facts(&source, org, alice, 0).await.unwrap();
+        }
+        assert_eq!(source.reads(), 3, "an untrusted instance reads every time");
+    }
 }
