@@ -31,6 +31,10 @@
 #[allow(dead_code)]
 #[path = "casbin-peer/src/report.rs"]
 mod report;
+// Its synchronous remove is for the tests' Drop.
+#[allow(dead_code)]
+#[path = "../tests/common/scratch.rs"]
+mod scratch;
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -49,7 +53,6 @@ use futures::StreamExt;
 use iam_gateway::app::{self, AppState};
 use iam_gateway::config::Config;
 use iam_gateway::domain::{Actor, Email, Name};
-use iam_gateway::store::Store;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -59,6 +62,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use report::{Stats, nanos, t, thousands};
+use scratch::ScratchDb;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 type Res<T> = Result<T, BoxError>;
@@ -248,11 +252,7 @@ fn redis_url() -> String {
 enum Db {
     Memory,
     File(PathBuf),
-    Postgres {
-        base: String,
-        name: String,
-        url: String,
-    },
+    Postgres(ScratchDb),
 }
 
 impl Db {
@@ -260,17 +260,9 @@ impl Db {
     /// memory, or a temporary file when several instances must share it.
     async fn fresh(shared: bool) -> Res<Self> {
         if let Some(base) = bench_database_url() {
-            let name = format!("iam_bench_{}", Uuid::new_v4().simple());
-            let admin = Store::connect(&base, Some(1))
-                .await
-                .map_err(|e| fail(format!("connect to {base}: {e:?}")))?;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .map_err(|e| fail(format!("create database {name}: {e:?}")))?;
-            let _ = admin.close().await;
-            let url = replace_db_name(&base, &name);
-            return Ok(Self::Postgres { base, name, url });
+            return Ok(Self::Postgres(
+                ScratchDb::create(&base, "iam_bench").await.map_err(fail)?,
+            ));
         }
         if shared {
             let path =
@@ -284,7 +276,7 @@ impl Db {
         match self {
             Self::Memory => "sqlite::memory:".to_owned(),
             Self::File(path) => format!("sqlite://{}?mode=rwc", path.display()),
-            Self::Postgres { url, .. } => url.clone(),
+            Self::Postgres(db) => db.url.clone(),
         }
     }
 
@@ -292,8 +284,11 @@ impl Db {
         match self {
             Self::Memory => "SQLite in memory (one connection)".to_owned(),
             Self::File(_) => "SQLite, a temporary file (one connection per instance)".to_owned(),
-            Self::Postgres { name, .. } => {
-                format!("PostgreSQL 127.0.0.1, scratch database {name} (pool of 10)")
+            Self::Postgres(db) => {
+                format!(
+                    "PostgreSQL 127.0.0.1, scratch database {} (pool of 10)",
+                    db.name
+                )
             }
         }
     }
@@ -306,31 +301,12 @@ impl Db {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
             }
-            Self::Postgres { base, name, .. } => {
-                if let Ok(admin) = Store::connect(&base, Some(1)).await {
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    if let Err(e) = admin.execute_unprepared(&drop).await {
-                        eprintln!("could not drop the scratch database {name}: {e:?}");
-                    }
-                    let _ = admin.close().await;
+            Self::Postgres(db) => {
+                if let Err(e) = db.remove().await {
+                    eprintln!("could not drop the scratch database {}: {e}", db.name);
                 }
             }
         }
-    }
-}
-
-fn replace_db_name(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let prefix = match base.rfind('/') {
-        Some(i) if i > "postgres://".len() => &base[..i],
-        _ => base,
-    };
-    match query {
-        Some(q) => format!("{prefix}/{name}?{q}"),
-        None => format!("{prefix}/{name}"),
     }
 }
 

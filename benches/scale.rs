@@ -37,6 +37,10 @@
 mod report;
 #[path = "casbin-peer/src/workload.rs"]
 mod workload;
+// Its synchronous remove is for the tests' Drop.
+#[allow(dead_code)]
+#[path = "../tests/common/scratch.rs"]
+mod scratch;
 
 use std::error::Error;
 use std::str::FromStr;
@@ -55,6 +59,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Sta
 use uuid::Uuid;
 
 use report::{Stats, machine, mib, nanos, rss, slice_of, t, thousands, timer_overhead, turns};
+use scratch::ScratchDb;
 use workload::{BINDINGS_PER_MEMBERSHIP, CheckSpec, Expiry, Kind, LARGE, ROLES, Rng, SMALL, Shape};
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -149,72 +154,23 @@ async fn run(base: String, args: Args) -> Res<()> {
         t(timer_overhead())
     );
     let engine = Engine::new()?;
-    let small = Scratch::create(&base).await?;
-    let outcome = match Scratch::create(&base).await {
+    let small = ScratchDb::create(&base, "iam_bench").await.map_err(fail)?;
+    let outcome = match ScratchDb::create(&base, "iam_bench").await {
         Ok(large) => {
             let outcome = measure(&engine, &small, &large, &args).await;
-            large.remove().await;
+            remove(&large).await;
             outcome
         }
-        Err(e) => Err(e),
+        Err(e) => Err(fail(e)),
     };
-    small.remove().await;
+    remove(&small).await;
     println!("\nat the end: {}", machine());
     outcome
 }
 
-// ---------------------------------------------------------------------------------------------
-// Scratch databases
-
-/// A database created next to the one named, dropped by [`Scratch::remove`].
-struct Scratch {
-    base: String,
-    name: String,
-    url: String,
-}
-
-impl Scratch {
-    async fn create(base: &str) -> Res<Self> {
-        let name = format!("iam_bench_{}", Uuid::new_v4().simple());
-        let admin = Store::connect(base, Some(1))
-            .await
-            .map_err(|e| fail(format!("connect to {base}: {e:?}")))?;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .map_err(|e| fail(format!("create database {name}: {e:?}")))?;
-        let _ = admin.close().await;
-        let url = replace_db_name(base, &name);
-        Ok(Self {
-            base: base.to_owned(),
-            name,
-            url,
-        })
-    }
-
-    async fn remove(self) {
-        if let Ok(admin) = Store::connect(&self.base, Some(1)).await {
-            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-            if let Err(e) = admin.execute_unprepared(&drop).await {
-                eprintln!("could not drop the scratch database {}: {e:?}", self.name);
-            }
-            let _ = admin.close().await;
-        }
-    }
-}
-
-fn replace_db_name(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let prefix = match base.rfind('/') {
-        Some(i) if i > "postgres://".len() => &base[..i],
-        _ => base,
-    };
-    match query {
-        Some(q) => format!("{prefix}/{name}?{q}"),
-        None => format!("{prefix}/{name}"),
+async fn remove(db: &ScratchDb) {
+    if let Err(e) = db.remove().await {
+        eprintln!("could not drop the scratch database {}: {e}", db.name);
     }
 }
 
@@ -329,7 +285,7 @@ struct Set {
 }
 
 impl Set {
-    async fn open(shape: Shape, db: &Scratch) -> Res<Self> {
+    async fn open(shape: Shape, db: &ScratchDb) -> Res<Self> {
         if !shape.valid() {
             return Err(fail(format!("data set {} is not valid", shape.name)));
         }
@@ -620,7 +576,12 @@ impl Timings {
     }
 }
 
-async fn measure(engine: &Engine, small_db: &Scratch, large_db: &Scratch, args: &Args) -> Res<()> {
+async fn measure(
+    engine: &Engine,
+    small_db: &ScratchDb,
+    large_db: &ScratchDb,
+    args: &Args,
+) -> Res<()> {
     let small = Set::open(SMALL, small_db).await?;
     let large = Set::open(LARGE, large_db).await?;
     let sets = [&small, &large];

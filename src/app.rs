@@ -1,4 +1,5 @@
-//! Wiring: the services a request uses, the router, and serving with graceful shutdown.
+//! Wiring: the services a request uses (built here, defined in `services.rs`), the router,
+//! and serving with graceful shutdown.
 //! This is the one place things are put together; tests use the same `router`.
 
 use std::future::Future;
@@ -20,63 +21,15 @@ use crate::auth::Auth;
 use crate::authz::Authz;
 use crate::authz::Catalog;
 use crate::cache::{Epochs, FactsCache, NodeCache, SessionCache};
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::events::{self, Bus, redis::Link};
+use crate::events::{self, Bus};
 use crate::graphql::{self, ApiSchema};
 use crate::http::{self, HttpState};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
+use crate::services::{Parts, ServiceSet, Services};
 use crate::store::{Store, StoreError};
-
-/// What resolvers and handlers share: one allocation, so a clone (every request's handler
-/// state holds one) is a single reference count.
-#[derive(Clone)]
-pub struct Services(Arc<ServiceSet>);
-
-impl std::ops::Deref for Services {
-    type Target = ServiceSet;
-
-    fn deref(&self) -> &ServiceSet {
-        &self.0
-    }
-}
-
-/// The services themselves, reached through [`Services`].
-pub struct ServiceSet {
-    pub config: Arc<Config>,
-    /// Reached through [`ServiceSet::store`]; resolvers may not (see `graphql/access/mod.rs`).
-    store: Store,
-    pub auth: Auth,
-    pub authz: Arc<Authz>,
-    pub bus: Bus,
-    pub cache: FactsCache,
-    pub nodes: NodeCache,
-    pub metrics: Arc<Metrics>,
-    /// Outgoing email; sends nothing when no SMTP server is configured.
-    pub mailer: Arc<Mailer>,
-    /// Secrets at rest (SSO client secrets), with the deployment's key.
-    pub secrets: Arc<crate::crypto::SecretBox>,
-    /// The Redis link between instances, when configured; its tasks end with the last clone.
-    pub link: Option<Arc<Link>>,
-    /// DNS TXT lookups (domain verification).
-    pub dns: Arc<crate::dns::TxtResolver>,
-    /// Rate limits of credential checks, per client address and per account (this instance).
-    pub limits: crate::auth::limits::CredentialLimits,
-    /// The one HTTP client for URLs an organization admin names (SSO issuers, metadata).
-    pub outbound: Arc<crate::outbound::Outbound>,
-    /// The identity providers' documents fetched through it, remembered for a while.
-    pub idp_documents: crate::sso::IdpDocuments,
-}
-
-impl ServiceSet {
-    /// The store. GraphQL resolvers do not call this: they reach organization data through
-    /// the [`crate::graphql::access::Granted`] an engine check returned, or through
-    /// `ContextExt::unchecked_store` with an `// INVARIANT:` saying why no check is needed
-    /// (clippy's `disallowed_methods`, denied in `graphql/`, holds them to it).
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-}
 
 /// A ready application: services and the schema over them.
 #[derive(Clone)]
@@ -114,6 +67,12 @@ impl AppState {
     /// Connects to the database (and Redis, when configured), applies pending migrations and
     /// builds the schema.
     pub async fn init(config: Config) -> Result<Self, StartError> {
+        Self::init_with_clock(config, Clock::system()).await
+    }
+
+    /// As [`AppState::init`], judging time by `clock` (tests move an adjustable one forward
+    /// instead of waiting for something to expire).
+    pub async fn init_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
         config.check().map_err(StartError::Config)?;
         let mailer = Mailer::new(config.smtp_url.as_deref(), &config.smtp_from)?;
         let secrets = crate::crypto::SecretBox::new(config.secret_key.as_deref())
@@ -122,7 +81,10 @@ impl AppState {
         let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?);
         let epochs = Arc::new(Epochs::new());
         let (bus, outbound) = Bus::new(epochs.clone(), metrics.clone(), config.redis_url.is_some());
-        let store = open_store(&config).await?.with_bus(bus.clone());
+        let store = open_store(&config)
+            .await?
+            .with_clock(clock)
+            .with_bus(bus.clone());
         let l2 = Arc::new(OnceLock::new());
         let link = match (&config.redis_url, outbound) {
             (Some(url), Some(outbound)) => {
@@ -153,11 +115,10 @@ impl AppState {
             crate::outbound::AddressPolicy::from_setting(config.sso_allow_private_networks),
         )
         .map_err(StartError::Config)?;
-        let services = Services(Arc::new(ServiceSet {
+        let services = ServiceSet::assemble(Parts {
             dns: Arc::new(dns),
             limits: crate::auth::limits::CredentialLimits::new(&config),
             outbound: Arc::new(outbound),
-            idp_documents: crate::sso::IdpDocuments::default(),
             config: Arc::new(config),
             store,
             auth,
@@ -169,7 +130,7 @@ impl AppState {
             mailer: Arc::new(mailer),
             secrets: Arc::new(secrets),
             link,
-        }));
+        });
         let schema = graphql::build_schema(&services.config, Some(services.clone()));
         Ok(Self { services, schema })
     }

@@ -16,7 +16,12 @@
 //!   lib.rs          this map, for rustdoc (tests/api/docs.rs keeps it README's text, complete)
 //!   config.rs       typed config: defaults -> TOML file -> IAM_* env -> flags; a bad value is
 //!                   named with where it was given and what is expected
-//!   app.rs          Services, AppState, router(), serve(), open_store(): all the wiring
+//!   app.rs          AppState (builds the services), router(), serve(), open_store(): all the
+//!                   wiring
+//!   services.rs     Services: what handlers and resolvers share (store, auth, caches, bus,
+//!                   engine, SSO, ...); uses none of graphql/, http/, sso/ flows
+//!   clock.rs        the time expiries are judged at: the system's, or a test's that it moves
+//!                   forward; a unit test finds any other reading of the system clock
 //!   domain/         the vocabulary, no I/O: mod.rs (validated values: Slug, Email, Name,
 //!                   NewPassword; records), change.rs (ChangeKind, ChangeEvent and the exhaustive
 //!                   reach of each kind), sso.rs (identity providers' settings; who they say
@@ -39,7 +44,7 @@
 //!                   (pending sign-ins, SAML replay, group sync); sso_identities.rs (which
 //!                   account an SSO sign-in reaches); error.rs (StoreError; why a database
 //!                   cannot be opened, in words). It announces commits through its Publisher
-//!                   trait, and depends on domain and authz only
+//!                   trait, and depends on domain, authz and clock only
 //!   cache/          epochs.rs (validity by revision), mod.rs (facts: moka L1 + Redis L2, read
 //!                   from a FactsSource: the store, or a fake in its unit tests), sessions.rs
 //!                   (sessions by token), nodes.rs (node paths)
@@ -53,8 +58,9 @@
 //!                   endpoints, SAML metadata): no private addresses after DNS at every hop,
 //!                   capped answers, timeouts, errors that are no oracle
 //!   crypto.rs       secrets at rest: AES-256-GCM with IAM_SECRET_KEY
-//!   sso/            single sign-on: mod.rs (provider settings, IdpDocuments, complete_login:
-//!                   JIT account, membership, group → role sync, session), oidc.rs
+//!   sso/            single sign-on: mod.rs (Sso: what the flows need of the instance;
+//!                   IdpDocuments; complete_login: JIT account, membership, group → role sync,
+//!                   session), oidc.rs
 //!                   (openidconnect), saml.rs (samael; saml/idp.rs: IdP metadata, certificates)
 //!   metrics.rs      Prometheus registry of one instance
 //!   graphql/        the API, one module per area with its objects, queries and mutations:
@@ -79,8 +85,10 @@
 //!                   each operation authorized anew, ended with its session), oidc.rs and
 //!                   saml.rs (the /auth/... sign-in routes), sso_landing.rs (their redirects)
 //! tests/
-//!   common/         starts the real app on 127.0.0.1:0 with a fresh database per test; peers
-//!                   (test IdPs and clients), dns.rs (dnsmasq), smtp.rs, pg_proxy.rs (holds a
+//!   common/         starts the real app on 127.0.0.1:0 with a fresh database per test;
+//!                   scratch.rs (scratch PostgreSQL databases, also for the benches), peers.rs
+//!                   (installs test peers), saml_idp.rs and oidc_idp.rs (the real IdPs and
+//!                   their fixtures), dns.rs (dnsmasq), smtp.rs, pg_proxy.rs (holds a
 //!                   PostgreSQL answer back)
 //!   api/            the one integration-test binary: one file per area, attack_*.rs one file
 //!                   per attack (see SECURITY.md), robustness.rs (random inputs), docs.rs
@@ -106,6 +114,7 @@ pub mod app;
 pub mod auth;
 pub mod authz;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod dns;
@@ -116,5 +125,6 @@ pub mod http;
 pub mod mail;
 pub mod metrics;
 pub mod outbound;
+pub mod services;
 pub mod sso;
 pub mod store;

@@ -17,7 +17,7 @@ mod verification;
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 
 use super::token::{self, TokenKind};
 use super::{Auth, AuthError, SignedIn, password};
@@ -83,7 +83,7 @@ impl<'a> Accounts<'a> {
             return Err(AuthError::InvalidCredentials);
         };
         let attempt = store
-            .reserve_password_attempt(user.id, self.lockout_rule(), Utc::now())
+            .reserve_password_attempt(user.id, self.lockout_rule(), self.auth.store.clock().now())
             .await?;
         if let Attempt::Locked { until } = attempt {
             store
@@ -98,7 +98,9 @@ impl<'a> Accounts<'a> {
                     actor,
                 )
                 .await?;
-            return Err(AuthError::Locked(until));
+            return Err(AuthError::Locked(
+                until.map(|until| (until, until - self.auth.store.clock().now())),
+            ));
         }
         if self.verify(password, phc).await? {
             // Enforced SSO: members of such an organization sign in through its IdP; its
@@ -205,7 +207,7 @@ impl<'a> Accounts<'a> {
         let store = &self.auth.store;
         let invalid = |message: &str| AuthError::Invalid(InvalidInput::new("token", message));
         let (reset_id, user) = match store
-            .password_reset(&token::hash(token.trim()), Utc::now())
+            .password_reset(&token::hash(token.trim()), self.auth.store.clock().now())
             .await?
         {
             ResetLookup::Valid { id, user } => (id, user),
@@ -251,10 +253,12 @@ impl<'a> Accounts<'a> {
         }
         let phc = store.password_hash(user.id).await?;
         let attempt = store
-            .reserve_password_attempt(user.id, self.lockout_rule(), Utc::now())
+            .reserve_password_attempt(user.id, self.lockout_rule(), self.auth.store.clock().now())
             .await?;
         if let Attempt::Locked { until } = attempt {
-            return Err(AuthError::Locked(until));
+            return Err(AuthError::Locked(
+                until.map(|until| (until, until - self.auth.store.clock().now())),
+            ));
         }
         if !self.verify(current, phc).await? {
             store

@@ -28,8 +28,9 @@ pub enum AuthError {
     SignupDisabled,
     /// Unknown email or wrong password: deliberately one answer for both.
     InvalidCredentials,
-    /// Too many failed attempts: the account is locked (until then, when known).
-    Locked(Option<DateTime<Utc>>),
+    /// Too many failed attempts: the account is locked (until then, and for this much longer,
+    /// when known).
+    Locked(Option<(DateTime<Utc>, chrono::Duration)>),
     /// Password resets go out by email, and no SMTP server is configured.
     ResetUnavailable,
     /// An organization the user belongs to signs its members in through its identity

@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-
 use super::Epochs;
 use crate::domain::{Session, User};
 use crate::metrics::Metrics;
@@ -46,7 +44,7 @@ impl SessionCache {
         store: &Store,
         token_hash: &str,
     ) -> Result<SessionLookup, StoreError> {
-        let now = Utc::now();
+        let now = store.clock().now();
         if self.epochs.trusted()
             && let Some(hit) = self.l1.get(token_hash).await
         {

@@ -145,6 +145,7 @@ impl Bus {
     pub fn receive_remote(&self, event: ChangeEvent) {
         self.inner.epochs.apply(&event);
         self.inner.metrics.events_received.inc();
+        // The system clock on both ends: the event was stamped with it when written.
         let lag = (Utc::now() - event.at).num_microseconds().unwrap_or(0);
         self.inner
             .metrics

@@ -5,9 +5,9 @@ use async_graphql::{Context, ID};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::app::Services;
 use crate::auth::Caller;
 use crate::domain::{Actor, Session, User};
+use crate::services::Services;
 
 /// Per-request data, put into the GraphQL request by the HTTP handler.
 pub struct RequestCtx {

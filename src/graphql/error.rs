@@ -133,15 +133,15 @@ impl From<AuthError> for ApiError {
                 Self::unauthenticated("the email or the password is wrong")
             }
             AuthError::Locked(until) => Self {
-                retry_after: until.map(|until| {
+                retry_after: until.map(|(_, left)| {
                     // Whole seconds, rounded up: retrying at once after them succeeds.
-                    let left = (until - chrono::Utc::now()).num_milliseconds().max(0);
+                    let left = left.num_milliseconds().max(0);
                     (left as u64).div_ceil(1000).max(1)
                 }),
                 ..Self::new(
                 Code::RateLimited,
                 match until {
-                    Some(until) => format!(
+                    Some((until, _)) => format!(
                         "too many failed attempts: the account is locked until {}; try again then, reset the password by email, or ask an administrator to unlock it",
                         until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                     ),

@@ -17,8 +17,8 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::app::Services;
 use crate::domain::{Organization, Project, Workspace};
+use crate::services::Services;
 use crate::store::{Store, StoreError};
 
 /// The store queries behind the lookups. Resolvers' lookups are counted in

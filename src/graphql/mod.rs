@@ -29,8 +29,8 @@ use std::sync::{Arc, OnceLock};
 use async_graphql::{Data, Executor, MergedObject, Request, Response, Schema, ValidationMode};
 use futures_util::stream::{self, BoxStream, StreamExt};
 
-use crate::app::Services;
 use crate::config::Config;
+use crate::services::Services;
 
 pub use subscription::Subscription;
 

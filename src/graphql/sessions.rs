@@ -90,7 +90,7 @@ impl SessionQuery {
         // INVARIANT: the caller's own account or memberships, of no organization.
         let mut sessions = ctx
             .unchecked_store()
-            .live_sessions(user.id, Utc::now())
+            .live_sessions(user.id, ctx.services().clock().now())
             .await?;
         // An SSO session sees no sessions opened elsewhere.
         if let Some(own) = session.organization_id {
@@ -115,7 +115,7 @@ impl SessionQuery {
         let granted = authorize(ctx, &org, ApiPermission::MEMBERS_MANAGE, "organization").await?;
         let sessions = granted
             .store(ctx)
-            .member_sessions(org_id, user_id, Utc::now())
+            .member_sessions(org_id, user_id, ctx.services().clock().now())
             .await?;
         Ok(listed(sessions, session.id))
     }

@@ -33,9 +33,9 @@ use async_graphql::{Name, Value as ConstValue};
 use serde::Deserialize;
 
 use super::prepared::PreparedCheck;
-use crate::app::Services;
 use crate::graphql::check::CheckInput;
 use crate::graphql::context::RequestCtx;
+use crate::services::Services;
 
 /// The total length of the query texts remembered.
 const MAX_TOTAL_BYTES: u64 = 4 << 20;

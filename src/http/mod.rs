@@ -31,12 +31,12 @@ mod ws;
 pub use documents::Documents;
 use documents::{BadBody, Reading};
 
-use crate::app::Services;
 use crate::auth::Caller;
 use crate::domain::Actor;
 use crate::graphql::ApiSchema;
 use crate::graphql::context::RequestCtx;
 use crate::graphql::error::ApiError;
+use crate::services::Services;
 
 /// What the routes share. One `Arc`: axum clones the state for every request.
 #[derive(Clone)]

@@ -29,8 +29,8 @@ use super::sso_landing::{
     landing, landing_error, log_failure, not_found, outcome_fragment, see_other,
 };
 use super::{HttpState, actor_of};
-use crate::app::Services;
 use crate::domain::Actor;
+use crate::services::Services;
 use crate::sso::{self, ProviderSettings, SsoError, oidc};
 
 pub fn routes() -> Router<HttpState> {
@@ -74,7 +74,7 @@ async fn login(
         .ok()
         .and_then(|Query(p)| p.return_to)
         .and_then(|r| sso::safe_return_to(&r));
-    match oidc::start(services, &provider, return_to, None).await {
+    match oidc::start(&services.sso, &provider, return_to, None).await {
         Ok(url) => {
             let mut response = see_other(url.as_str());
             let state = url
@@ -211,9 +211,9 @@ async fn sign_in(
     let code = params.code.filter(|c| !c.is_empty()).ok_or_else(|| {
         SsoError::Refused("the identity provider sent no sign-in code".to_owned())
     })?;
-    let finished = oidc::finish(services, &state, &code).await?;
+    let finished = oidc::finish(&services.sso, &state, &code).await?;
     let done = sso::complete(
-        services,
+        &services.sso,
         &finished.provider,
         finished.identity,
         finished.link_user_id,

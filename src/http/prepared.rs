@@ -31,10 +31,10 @@ use async_graphql::{ID, InputType, Name, OutputType, Value};
 use async_graphql_value::Value as GqlValue;
 use serde::Deserialize;
 
-use crate::app::Services;
 use crate::auth::Caller;
 use crate::graphql::check::{CheckInput, Decision, own_check, wire};
 use crate::graphql::context::RequestCtx;
+use crate::services::Services;
 
 /// A field of `Decision` the prepared path writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

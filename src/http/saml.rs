@@ -24,8 +24,8 @@ use super::sso_landing::{
     landing, landing_error, log_failure, not_found, outcome_fragment, see_other,
 };
 use super::{HttpState, actor_of};
-use crate::app::Services;
 use crate::domain::Actor;
+use crate::services::Services;
 use crate::sso::{self, Provider, ProviderSettings, SsoError, saml};
 
 pub fn routes() -> Router<HttpState> {
@@ -86,7 +86,7 @@ async fn metadata(State(state): State<HttpState>, Path(provider_id): Path<String
     match saml_provider(&state.services, &provider_id, Wanted::EvenDisabled).await {
         Ok(provider) => (
             [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
-            saml::sp_metadata(&state.services, &provider),
+            saml::sp_metadata(&state.services.sso, &provider),
         )
             .into_response(),
         Err(response) => response,
@@ -109,7 +109,7 @@ async fn login(
         .ok()
         .and_then(|Query(p)| p.return_to)
         .and_then(|r| sso::safe_return_to(&r));
-    match saml::start(services, &provider, return_to, None).await {
+    match saml::start(&services.sso, &provider, return_to, None).await {
         Ok(url) => see_other(url.as_str()),
         Err(e) => {
             log_failure("saml login", &e);
@@ -160,9 +160,15 @@ async fn sign_in(
         .ok_or_else(|| {
             SsoError::Refused("the identity provider sent no SAML response".to_owned())
         })?;
-    let finished = saml::finish(services, provider, &response, form.relay_state.as_deref()).await?;
+    let finished = saml::finish(
+        &services.sso,
+        provider,
+        &response,
+        form.relay_state.as_deref(),
+    )
+    .await?;
     let done = sso::complete(
-        services,
+        &services.sso,
         provider,
         finished.identity,
         finished.link_user_id,

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use url::form_urlencoded;
 
-use crate::app::Services;
+use crate::services::Services;
 use crate::sso::{Completed, SsoError};
 
 /// The fragment that tells the landing page how the round trip ended: a new session

@@ -34,12 +34,12 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{HttpState, bearer, bearer_value, error_only, request_ctx, with_codes};
-use crate::app::Services;
 use crate::auth::Caller;
 use crate::domain::Actor;
 use crate::events::SessionSignal;
 use crate::graphql::ApiSchema;
 use crate::graphql::error::ApiError;
+use crate::services::Services;
 
 /// How often a live operation looks at its session even when no revocation was heard of (a
 /// safety net: revocations and expiry end it sooner).
@@ -259,7 +259,7 @@ impl Executor for ConnectionExecutor {
                 Caller::User { user, session } => Some(SessionGuard::new(
                     connection.clone(),
                     user.id,
-                    session.expires_at,
+                    session.expires_at - services.clock().now(),
                     signals,
                 )),
                 _ => None,
@@ -310,12 +310,11 @@ impl SessionGuard {
     fn new(
         connection: Arc<Connection>,
         user: Uuid,
-        expires_at: chrono::DateTime<chrono::Utc>,
+        // How long the session has left (by the instance's clock).
+        left: chrono::Duration,
         signals: broadcast::Receiver<SessionSignal>,
     ) -> Self {
-        let left = (expires_at - chrono::Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO);
+        let left = left.to_std().unwrap_or(Duration::ZERO);
         let mut recheck =
             tokio::time::interval_at(Instant::now() + SESSION_RECHECK, SESSION_RECHECK);
         recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);

@@ -5,17 +5,22 @@
 //!
 //! - `oidc.rs`: the authorization-code flow with PKCE, state and nonce (openidconnect).
 //! - `saml.rs`: SP-initiated and IdP-initiated SAML 2.0 (samael), replay protection.
-//! - this file: the provider settings and [`complete_login`], which both flows end in.
+//! - this file: [`Sso`], what the flows need of the instance, and [`complete_login`], which
+//!   both flows end in.
 
 pub mod oidc;
 pub mod saml;
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
-use crate::app::Services;
-use crate::auth::SignedIn;
+use crate::auth::{Auth, SignedIn};
+use crate::config::Config;
+use crate::crypto::SecretBox;
 use crate::domain::{Actor, Email};
-use crate::store::StoreError;
+use crate::outbound::Outbound;
+use crate::store::{Store, StoreError};
 
 pub use crate::domain::sso::{Identity, OidcSettings, Provider, ProviderSettings, SamlSettings};
 
@@ -87,22 +92,57 @@ pub fn safe_return_to(raw: &str) -> Option<String> {
     ok.then(|| raw.to_owned())
 }
 
-/// Fetches the provider's discovery document (OIDC) or metadata (SAML) and says what was found,
-/// or what is wrong, in plain words.
+/// What the SSO flows need of the instance: its store, its sessions, its public URL, the key
+/// of secrets at rest, the one outbound HTTP client and what it fetched. One per instance, in
+/// its services; nothing is kept in process globals.
+pub struct Sso {
+    store: Store,
+    auth: Auth,
+    config: Arc<Config>,
+    secrets: Arc<SecretBox>,
+    outbound: Arc<Outbound>,
+    idp_documents: IdpDocuments,
+}
+
+impl Sso {
+    pub fn new(
+        store: Store,
+        auth: Auth,
+        config: Arc<Config>,
+        secrets: Arc<SecretBox>,
+        outbound: Arc<Outbound>,
+    ) -> Self {
+        Self {
+            store,
+            auth,
+            config,
+            secrets,
+            outbound,
+            idp_documents: IdpDocuments::default(),
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
 /// What this instance remembers of the documents identity providers publish (fetched through
-/// `services.outbound`): OIDC discovery documents with their keys, by issuer, and SAML
-/// metadata, by URL. One per instance, in its services: nothing is kept in process globals.
+/// its outbound client): OIDC discovery documents with their keys, by issuer, and SAML
+/// metadata, by URL.
 #[derive(Default)]
 pub struct IdpDocuments {
     pub oidc: oidc::Discovered,
     pub saml: saml::MetadataCache,
 }
 
-pub async fn test_connection(services: &Services, provider: &Provider) -> Result<String, String> {
+/// Fetches the provider's discovery document (OIDC) or metadata (SAML) and says what was found,
+/// or what is wrong, in plain words.
+pub async fn test_connection(sso: &Sso, provider: &Provider) -> Result<String, String> {
     match &provider.settings {
-        ProviderSettings::Oidc(settings) => oidc::test_connection(services, settings).await,
+        ProviderSettings::Oidc(settings) => oidc::test_connection(sso, settings).await,
         ProviderSettings::Saml(settings) => {
-            saml::test_connection(&services.outbound, &services.idp_documents.saml, settings).await
+            saml::test_connection(&sso.outbound, &sso.idp_documents.saml, settings).await
         }
     }
 }
@@ -123,7 +163,7 @@ const LINK_CONFIRM_TTL_SECS: i64 = 600;
 /// Ends every successful SSO round trip: links the identity to the account that started it
 /// for that (see `link_identity`), or signs the person in ([`complete_login`]).
 pub async fn complete(
-    services: &Services,
+    sso: &Sso,
     provider: &Provider,
     identity: Identity,
     link_user_id: Option<Uuid>,
@@ -137,8 +177,7 @@ pub async fn complete(
                 .map_err(|e| SsoError::Internal(e.to_string()))?;
             let identity_json =
                 serde_json::to_string(&identity).map_err(|e| SsoError::Internal(e.to_string()))?;
-            services
-                .store()
+            sso.store()
                 .park_sso_link(
                     provider.id,
                     user_id,
@@ -152,7 +191,7 @@ pub async fn complete(
             })
         }
         None => Ok(Completed::SignedIn(Box::new(
-            complete_login(services, provider, identity, actor).await?,
+            complete_login(sso, provider, identity, actor).await?,
         ))),
     }
 }
@@ -160,7 +199,7 @@ pub async fn complete(
 /// Confirms a link parked by [`complete`]: account `user_id`, signed in with its own password
 /// session, presents the code its browser was handed; the identity is then linked.
 pub async fn confirm_link(
-    services: &Services,
+    sso: &Sso,
     code: &str,
     user_id: Uuid,
     actor: &Actor,
@@ -172,19 +211,19 @@ pub async fn confirm_link(
         )
     };
     let hash = crate::auth::token::hash(code.trim());
-    let (provider_id, identity_json) = services
+    let (provider_id, identity_json) = sso
         .store()
         .take_sso_link(&hash, user_id)
         .await?
         .ok_or_else(refused)?;
     let identity: Identity =
         serde_json::from_str(&identity_json).map_err(|e| SsoError::Internal(e.to_string()))?;
-    let provider = services
+    let provider = sso
         .store()
         .provider(provider_id)
         .await?
         .ok_or_else(|| SsoError::Refused("this sign-in method no longer exists".to_owned()))?;
-    link_identity(services, &provider, &identity, user_id, actor).await?;
+    link_identity(sso, &provider, &identity, user_id, actor).await?;
     Ok(provider)
 }
 
@@ -192,7 +231,7 @@ pub async fn confirm_link(
 /// confirmed it: the IdP proved the person controls the identity, and the gateway that they
 /// hold the account. Later sign-ins of the identity reach the account whatever its email.
 async fn link_identity(
-    services: &Services,
+    sso: &Sso,
     provider: &Provider,
     identity: &Identity,
     user_id: Uuid,
@@ -203,7 +242,7 @@ async fn link_identity(
             "this sign-in method is turned off for the organization".to_owned(),
         ));
     }
-    let user = services
+    let user = sso
         .store()
         .user(user_id)
         .await?
@@ -212,8 +251,7 @@ async fn link_identity(
         user_id: Some(user.id),
         ..actor.clone()
     };
-    services
-        .store()
+    sso.store()
         .link_sso_identity(provider, identity, &user, &actor)
         .await
         .map_err(|e| match e {
@@ -229,7 +267,7 @@ async fn link_identity(
 /// opens a session like a password sign-in. Every change is audited (source `sso`, the
 /// provider, the groups seen) and goes through the revision and change-event mechanism.
 pub async fn complete_login(
-    services: &Services,
+    sso: &Sso,
     provider: &Provider,
     identity: Identity,
     actor: &Actor,
@@ -242,7 +280,7 @@ pub async fn complete_login(
     let email = Email::parse("email", &identity.email).map_err(|_| {
         SsoError::Refused("the identity provider sent no valid email address".to_owned())
     })?;
-    let user = services
+    let user = sso
         .store()
         .sso_account(provider, &identity, &email, actor)
         .await?;
@@ -250,12 +288,10 @@ pub async fn complete_login(
         user_id: Some(user.id),
         ..actor.clone()
     };
-    services
-        .store()
+    sso.store()
         .sso_sync(provider, &user, &identity, &actor)
         .await?;
-    services
-        .auth
+    sso.auth
         .open_sso_session(user, provider.organization_id, &actor)
         .await
         .map_err(|e| SsoError::Internal(format!("{e:?}")))

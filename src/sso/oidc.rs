@@ -33,8 +33,8 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Sso;
 use super::{Identity, OidcSettings, Provider, ProviderSettings, ServiceUrls, SsoError};
-use crate::app::Services;
 use crate::outbound::{FetchError, Outbound, Redirects};
 use crate::store::SsoRequest;
 
@@ -123,23 +123,23 @@ fn issuer_of(settings: &OidcSettings) -> Result<IssuerUrl, SsoError> {
 /// The provider's metadata and keys: remembered ones when fresh enough, else discovered now.
 /// The flag tells whether they were remembered.
 pub async fn discover(
-    services: &Services,
+    sso: &Sso,
     settings: &OidcSettings,
 ) -> Result<(Arc<CoreProviderMetadata>, bool), SsoError> {
     let issuer = issuer_of(settings)?;
-    if let Some(found) = services.idp_documents.oidc.0.get(issuer.as_str()) {
+    if let Some(found) = sso.idp_documents.oidc.0.get(issuer.as_str()) {
         return Ok((found, true));
     }
-    Ok((discover_fresh(services, &issuer).await?, false))
+    Ok((discover_fresh(sso, &issuer).await?, false))
 }
 
 /// Fetches the discovery document and the JWKS (through `outbound`: every address checked),
 /// and remembers them.
 async fn discover_fresh(
-    services: &Services,
+    sso: &Sso,
     issuer: &IssuerUrl,
 ) -> Result<Arc<CoreProviderMetadata>, SsoError> {
-    let outbound: &Outbound = &services.outbound;
+    let outbound: &Outbound = &sso.outbound;
     let metadata = CoreProviderMetadata::discover_async(issuer.clone(), outbound)
         .await
         .map_err(|e| {
@@ -169,8 +169,7 @@ async fn discover_fresh(
             }
         })?;
     let metadata = Arc::new(metadata);
-    services
-        .idp_documents
+    sso.idp_documents
         .oidc
         .0
         .insert(issuer.as_str().to_owned(), metadata.clone());
@@ -231,7 +230,7 @@ fn crypto_error(e: crate::crypto::CryptoError) -> SsoError {
 /// Starts a sign-in with `provider`: the IdP's authorization URL to send the browser to.
 /// `return_to` is kept with the pending sign-in and handed back by [`finish`].
 pub async fn start(
-    services: &Services,
+    sso: &Sso,
     provider: &Provider,
     return_to: Option<String>,
     link_user_id: Option<uuid::Uuid>,
@@ -242,8 +241,8 @@ pub async fn start(
             "this sign-in method is turned off for the organization".to_owned(),
         ));
     }
-    let (metadata, _) = discover(services, settings).await?;
-    let urls = ServiceUrls::of(&services.config.public_url, provider);
+    let (metadata, _) = discover(sso, settings).await?;
+    let urls = ServiceUrls::of(&sso.config.public_url, provider);
     let client = client_of(&metadata, settings, None, &urls.redirect_uri)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
@@ -255,12 +254,11 @@ pub async fn start(
         .add_scopes(scopes_of(settings))
         .set_pkce_challenge(challenge)
         .url();
-    let verifier_ciphertext = services
+    let verifier_ciphertext = sso
         .secrets
         .encrypt(verifier.secret())
         .map_err(crypto_error)?;
-    services
-        .store()
+    sso.store()
         .create_sso_request(
             SsoRequest {
                 id: state.secret().clone(),
@@ -288,9 +286,9 @@ pub struct Finished {
 /// Ends a sign-in that the IdP sent back with `state` and `code`: checks everything the IdP
 /// said and returns who signed in, with the pending sign-in's `return_to` (not yet signed in
 /// at the gateway: see [`super::complete_login`]).
-pub async fn finish(services: &Services, state: &str, code: &str) -> Result<Finished, SsoError> {
-    let request = take_request(services, state).await?;
-    let provider = services
+pub async fn finish(sso: &Sso, state: &str, code: &str) -> Result<Finished, SsoError> {
+    let request = take_request(sso, state).await?;
+    let provider = sso
         .store()
         .provider(request.provider_id)
         .await?
@@ -301,17 +299,17 @@ pub async fn finish(services: &Services, state: &str, code: &str) -> Result<Fini
             "this sign-in method is turned off for the organization".to_owned(),
         ));
     }
-    let secret = services
+    let secret = sso
         .store()
         .provider_secret(provider.id)
         .await?
-        .map(|c| services.secrets.decrypt(&c))
+        .map(|c| sso.secrets.decrypt(&c))
         .transpose()
         .map_err(crypto_error)?;
     let verifier = request
         .verifier_ciphertext
         .as_deref()
-        .map(|c| services.secrets.decrypt(c))
+        .map(|c| sso.secrets.decrypt(c))
         .transpose()
         .map_err(crypto_error)?
         .ok_or_else(|| SsoError::Internal("pending oidc sign-in without a verifier".to_owned()))?;
@@ -319,10 +317,10 @@ pub async fn finish(services: &Services, state: &str, code: &str) -> Result<Fini
         .nonce
         .clone()
         .ok_or_else(|| SsoError::Internal("pending oidc sign-in without a nonce".to_owned()))?;
-    let redirect_uri = ServiceUrls::of(&services.config.public_url, &provider).redirect_uri;
-    let (metadata, remembered) = discover(services, settings).await?;
+    let redirect_uri = ServiceUrls::of(&sso.config.public_url, &provider).redirect_uri;
+    let (metadata, remembered) = discover(sso, settings).await?;
     let client = client_of(&metadata, settings, secret.clone(), &redirect_uri)?;
-    let http: &Outbound = &services.outbound;
+    let http: &Outbound = &sso.outbound;
 
     let tokens = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -340,7 +338,7 @@ pub async fn finish(services: &Services, state: &str, code: &str) -> Result<Fini
     // Keys may have rotated since they were remembered: check once more with fresh ones.
     let (client, claims) = match verified {
         Err(ClaimsVerificationError::SignatureVerification(_)) if remembered => {
-            let fresh = discover_fresh(services, &issuer_of(settings)?).await?;
+            let fresh = discover_fresh(sso, &issuer_of(settings)?).await?;
             let client = client_of(&fresh, settings, secret, &redirect_uri)?;
             let claims = id_token
                 .claims(&client.id_token_verifier(), &nonce)
@@ -437,7 +435,7 @@ pub async fn finish(services: &Services, state: &str, code: &str) -> Result<Fini
     })
 }
 
-async fn take_request(services: &Services, state: &str) -> Result<SsoRequest, SsoError> {
+async fn take_request(sso: &Sso, state: &str) -> Result<SsoRequest, SsoError> {
     let unknown = || {
         SsoError::Refused(
             "this sign-in state is unknown, expired or already used; start signing in again"
@@ -447,8 +445,7 @@ async fn take_request(services: &Services, state: &str) -> Result<SsoRequest, Ss
     if state.is_empty() || state.len() > 512 {
         return Err(unknown());
     }
-    services
-        .store()
+    sso.store()
         .take_sso_request(state, None)
         .await?
         .ok_or_else(unknown)
@@ -548,16 +545,13 @@ fn claims_error(provider: &Provider, e: ClaimsVerificationError) -> SsoError {
 
 /// Checks an issuer as an admin configures it: discovery, the endpoints a sign-in needs and
 /// the signing keys. `Ok` is a short summary; `Err` says in plain words what is wrong.
-pub async fn test_connection(
-    services: &Services,
-    settings: &OidcSettings,
-) -> Result<String, String> {
+pub async fn test_connection(sso: &Sso, settings: &OidcSettings) -> Result<String, String> {
     let issuer = IssuerUrl::new(settings.issuer_url.trim().to_owned())
         .map_err(|_| format!("`{}` is not a URL", settings.issuer_url))?;
     let discovery_url = issuer
         .join(".well-known/openid-configuration")
         .map_err(|_| format!("`{}` is not a URL", settings.issuer_url))?;
-    let http: &Outbound = &services.outbound;
+    let http: &Outbound = &sso.outbound;
 
     let document = fetch_json(http, discovery_url.as_str(), "the discovery document").await?;
     let named = document.get("issuer").and_then(Value::as_str);
@@ -590,12 +584,10 @@ pub async fn test_connection(
         return Err(format!("the signing keys at `{jwks_uri}` list no key"));
     }
     // Finally, what a sign-in itself will do (and remember for the next one).
-    discover_fresh(services, &issuer)
-        .await
-        .map_err(|e| match e {
-            SsoError::Upstream(why) => format!("the discovery document could not be used: {why}"),
-            other => other.to_string(),
-        })?;
+    discover_fresh(sso, &issuer).await.map_err(|e| match e {
+        SsoError::Upstream(why) => format!("the discovery document could not be used: {why}"),
+        other => other.to_string(),
+    })?;
 
     let mut summary = format!(
         "OK: issuer `{}`, {keys} signing key{}",

@@ -35,11 +35,11 @@ pub use idp::MetadataCache;
 pub use idp::{METADATA_TTL, test_connection};
 use idp::{NO_CERTIFICATE, NO_REDIRECT_SSO, describe};
 
+use super::Sso;
 use super::{
     Identity, Provider, ProviderSettings, REQUEST_TTL_SECS, SamlSettings, ServiceUrls, SsoError,
     safe_return_to,
 };
-use crate::app::Services;
 use crate::store::SsoRequest;
 
 /// How far the IdP's clock may be from ours (NotBefore, NotOnOrAfter).
@@ -86,8 +86,8 @@ fn saml_settings(provider: &Provider) -> Result<&SamlSettings, SsoError> {
 
 /// The SP metadata to give the IdP: our entity id, and the assertion consumer service (HTTP-POST)
 /// that takes email NameIDs. AuthnRequests are not signed; assertions should be.
-pub fn sp_metadata(services: &Services, provider: &Provider) -> String {
-    let urls = ServiceUrls::of(&services.config.public_url, provider);
+pub fn sp_metadata(sso: &Sso, provider: &Provider) -> String {
+    let urls = ServiceUrls::of(&sso.config.public_url, provider);
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity_id}">
@@ -107,7 +107,7 @@ pub fn sp_metadata(services: &Services, provider: &Provider) -> String {
 /// (HTTP-Redirect binding: deflated, base64, with the request id as RelayState). The request id
 /// is remembered for [`REQUEST_TTL_SECS`] with `return_to` (a path on this site).
 pub async fn start(
-    services: &Services,
+    sso: &Sso,
     provider: &Provider,
     return_to: Option<String>,
     link_user_id: Option<uuid::Uuid>,
@@ -118,25 +118,19 @@ pub async fn start(
     {
         return Err(refused(RETURN_TO_SHAPE));
     }
-    let idp = describe(
-        &services.outbound,
-        &services.idp_documents.saml,
-        settings,
-        false,
-    )
-    .await?;
+    let idp = describe(&sso.outbound, &sso.idp_documents.saml, settings, false).await?;
     let sso_url = idp
         .redirect_sso_url
         .ok_or_else(|| SsoError::Config(NO_REDIRECT_SSO.to_owned()))?;
     if idp.certificates.is_empty() {
         return Err(SsoError::Config(NO_CERTIFICATE.to_owned()));
     }
-    let urls = ServiceUrls::of(&services.config.public_url, provider);
+    let urls = ServiceUrls::of(&sso.config.public_url, provider);
     let id = request_id()?;
     let request = AuthnRequest {
         id: id.clone(),
         version: "2.0".to_owned(),
-        issue_instant: Utc::now(),
+        issue_instant: sso.store().clock().now(),
         destination: Some(sso_url),
         issuer: Some(Issuer {
             value: Some(urls.sp_entity_id),
@@ -156,8 +150,7 @@ pub async fn start(
         .redirect(&id)
         .map_err(|e| SsoError::Config(format!("the single sign-on URL cannot be used: {e}")))?
         .ok_or_else(|| SsoError::Config(NO_REDIRECT_SSO.to_owned()))?;
-    services
-        .store()
+    sso.store()
         .create_sso_request(
             SsoRequest {
                 id,
@@ -176,19 +169,13 @@ pub async fn start(
 /// Verifies a SAML response posted to the assertion consumer service (the `SAMLResponse` form
 /// field, base64) and says who it vouches for. See the module docs for what is checked.
 pub async fn finish(
-    services: &Services,
+    sso: &Sso,
     provider: &Provider,
     saml_response_b64: &str,
     relay_state: Option<&str>,
 ) -> Result<Finished, SsoError> {
     let settings = saml_settings(provider)?;
-    let idp = describe(
-        &services.outbound,
-        &services.idp_documents.saml,
-        settings,
-        false,
-    )
-    .await?;
+    let idp = describe(&sso.outbound, &sso.idp_documents.saml, settings, false).await?;
     // INVARIANT: the IdP has a signing certificate when samael verifies: without one, samael
     // would not check signatures at all.
     if idp.certificates.is_empty() {
@@ -196,7 +183,7 @@ pub async fn finish(
     }
     let xml = decode_response(saml_response_b64)?;
     let outer = precheck(&xml)?;
-    let urls = ServiceUrls::of(&services.config.public_url, provider);
+    let urls = ServiceUrls::of(&sso.config.public_url, provider);
     let sp = ServiceProvider {
         entity_id: Some(urls.sp_entity_id.clone()),
         metadata_url: Some(urls.metadata_url.clone()),
@@ -232,7 +219,7 @@ pub async fn finish(
         ));
     }
 
-    if !services
+    if !sso
         .store()
         .remember_assertion(provider.id, &assertion.id, replay_horizon(&assertion))
         .await?
@@ -241,7 +228,7 @@ pub async fn finish(
     }
     let (return_to, link_user_id) = match in_response_to {
         Some(id) => {
-            let request = services
+            let request = sso
                 .store()
                 .take_sso_request(&id, Some(provider.id))
                 .await?

@@ -80,6 +80,8 @@ pub(crate) async fn record<C: ConnectionTrait>(
         ip: Set(actor.ip.clone()),
         user_agent: Set(actor.user_agent.clone()),
         request_id: Set(actor.request_id.clone()),
+        // The system clock: when the row was written (its UUIDv7 id is from it too), not a
+        // decision about time.
         created_at: Set(Utc::now()),
     })
     .exec_without_returning(conn)

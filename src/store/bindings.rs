@@ -158,7 +158,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<RoleBinding, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let organization_id = new.node.organization_id();
         if new.expires_at.is_some_and(|at| at <= now) {
             return Err(StoreError::Invalid(InvalidInput::new(
@@ -256,7 +256,7 @@ impl Store {
     /// Revokes a binding, unless it is the organization's last active Admin.
     pub async fn revoke_binding(&self, id: Uuid, actor: &Actor) -> Result<RoleBinding, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let found: RoleBinding = role_binding::Entity::find_by_id(id)
             .one(&txn)
             .await?

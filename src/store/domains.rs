@@ -4,7 +4,6 @@
 //! INVARIANT: a domain is verified by one organization at a time: `verified_domain` is unique
 //! and set only while verified, so two organizations verifying at once cannot both win.
 
-use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     TransactionTrait, sea_query::Expr,
@@ -50,7 +49,7 @@ impl Store {
             token: Set(token),
             verified_at: Set(None),
             verified_domain: Set(None),
-            created_at: Set(Utc::now()),
+            created_at: Set(self.clock.now()),
         })
         .exec_with_returning(&txn)
         .await
@@ -84,7 +83,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<OrganizationDomain, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         organization_domain::Entity::update_many()
             .col_expr(organization_domain::Column::VerifiedAt, Expr::value(now))
             .col_expr(

@@ -26,7 +26,7 @@ impl Store {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         email_verification::Entity::update_many()
             .col_expr(email_verification::Column::UsedAt, Expr::value(now))
             .filter(email_verification::Column::UserId.eq(user.id))
@@ -59,7 +59,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<User, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let invalid = || {
             StoreError::Invalid(InvalidInput::new(
                 "token",

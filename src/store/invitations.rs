@@ -108,7 +108,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Invitation, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         if let Some(existing) = super::users::user_id_by_email(&txn, new.email).await? {
             let member = membership::Entity::find()
                 .filter(membership::Column::OrganizationId.eq(new.organization_id))
@@ -191,7 +191,7 @@ impl Store {
         organization_id: Uuid,
         filter: &InvitationFilter,
     ) -> Result<Vec<Invitation>, StoreError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let rows = invitation::Entity::find()
             .filter(invitation::Column::OrganizationId.eq(organization_id))
             .order_by_desc(invitation::Column::CreatedAt)
@@ -233,7 +233,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        Ok(Some(with_grants(&self.db, m, Utc::now()).await?))
+        Ok(Some(with_grants(&self.db, m, self.clock.now()).await?))
     }
 
     /// An invitation by id, in whatever organization (the caller checks access to it).
@@ -241,7 +241,7 @@ impl Store {
         let Some(m) = invitation::Entity::find_by_id(id).one(&self.db).await? else {
             return Ok(None);
         };
-        Ok(Some(with_grants(&self.db, m, Utc::now()).await?))
+        Ok(Some(with_grants(&self.db, m, self.clock.now()).await?))
     }
 
     /// The invitation a token belongs to, whatever its state (for a sign-up through the link).
@@ -256,7 +256,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        Ok(Some(with_grants(&self.db, m, Utc::now()).await?))
+        Ok(Some(with_grants(&self.db, m, self.clock.now()).await?))
     }
 
     /// Records that the invitation's email was handed to the SMTP server.
@@ -267,7 +267,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         invitation::Entity::update_many()
             .col_expr(invitation::Column::SentAt, Expr::value(now))
             .filter(invitation::Column::Id.eq(id))
@@ -301,7 +301,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Invitation, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let found = invitation::Entity::find_by_id(id)
             .filter(invitation::Column::OrganizationId.eq(organization_id))
             .one(&txn)
@@ -344,7 +344,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Invitation, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let found = invitation::Entity::find_by_id(id)
             .filter(invitation::Column::OrganizationId.eq(organization_id))
             .one(&txn)
@@ -433,7 +433,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<(Invitation, Organization), StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let found = invitation::Entity::find()
             .filter(invitation::Column::TokenHash.eq(token_hash))
             .one(&txn)

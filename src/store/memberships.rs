@@ -81,7 +81,7 @@ impl Store {
         use sea_orm::{ActiveValue::Set, TransactionTrait};
 
         let txn = self.db.begin().await?;
-        let now = chrono::Utc::now();
+        let now = self.clock.now();
         let event = super::revision::bump(
             &txn,
             super::revision::Change {
@@ -199,7 +199,7 @@ impl Store {
         use sea_orm::sea_query::Expr;
 
         let txn = self.db.begin().await?;
-        let now = chrono::Utc::now();
+        let now = self.clock.now();
         let event = super::revision::bump(
             &txn,
             super::revision::Change {
@@ -282,7 +282,7 @@ impl Store {
         use sea_orm::{ActiveValue::Set, TransactionTrait};
 
         let txn = self.db.begin().await?;
-        let now = chrono::Utc::now();
+        let now = self.clock.now();
         let event = super::revision::bump(
             &txn,
             super::revision::Change {

@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use migration::MigratorTrait;
 
+use crate::clock::Clock;
 use crate::domain::change::ChangeEvent;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
@@ -60,6 +61,8 @@ pub struct Store {
     db: DatabaseConnection,
     /// Where committed changes are announced (none in tools such as `migrate`).
     pub(crate) bus: Option<Arc<dyn Publisher>>,
+    /// The time expiries are judged and records stamped at (the system's, but in tests).
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Store {
@@ -99,10 +102,24 @@ impl Store {
             options.max_connections(max_connections.unwrap_or(10));
         }
         let db = Database::connect(options).await?;
-        Ok(Self { db, bus: None })
+        Ok(Self {
+            db,
+            bus: None,
+            clock: Clock::system(),
+        })
     }
 
     /// The same store, announcing what it commits to `bus` (`events::Bus` in the server).
+    /// The store judging time by `clock` (see `clock.rs`).
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
+    }
+
+    /// The clock this store judges time by; everything holding the store reads it.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     pub fn with_bus(self, bus: impl Publisher + 'static) -> Self {
         Self {
             bus: Some(Arc::new(bus)),

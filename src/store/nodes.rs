@@ -3,7 +3,6 @@
 //! Deleting a node deletes what is under it and every binding on it: the foreign keys cascade
 //! (workspace → projects, and any node → its role bindings), inside the deleting transaction.
 
-use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, TransactionTrait,
@@ -76,7 +75,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Organization, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let id = Uuid::now_v7();
         let created = organization::Entity::insert(organization::ActiveModel {
             id: Set(id),
@@ -193,7 +192,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Workspace, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let id = Uuid::now_v7();
         let created = workspace::Entity::insert(workspace::ActiveModel {
             id: Set(id),
@@ -256,7 +255,7 @@ impl Store {
         if let Some(name) = &changes.name {
             model.name = Set(name.as_str().to_owned());
         }
-        model.updated_at = Set(Utc::now());
+        model.updated_at = Set(self.clock.now());
         let updated = model.update(&txn).await.map_err(|e| {
             StoreError::unique_or_db(e, || match &changes.slug {
                 Some(slug) => workspace_slug_taken(slug),
@@ -353,7 +352,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Project, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let id = Uuid::now_v7();
         let created = project::Entity::insert(project::ActiveModel {
             id: Set(id),
@@ -421,7 +420,7 @@ impl Store {
         if let Some(name) = &changes.name {
             model.name = Set(name.as_str().to_owned());
         }
-        model.updated_at = Set(Utc::now());
+        model.updated_at = Set(self.clock.now());
         let updated = model.update(&txn).await.map_err(|e| {
             StoreError::unique_or_db(e, || match &changes.slug {
                 Some(slug) => project_slug_taken(slug),

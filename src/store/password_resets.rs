@@ -40,7 +40,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<DateTime<Utc>, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let id = Uuid::now_v7();
         let expires_at = now + ttl;
         password_reset::Entity::insert(password_reset::ActiveModel {
@@ -124,7 +124,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<u64, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let claimed = password_reset::Entity::update_many()
             .col_expr(password_reset::Column::UsedAt, Expr::value(now))
             .filter(password_reset::Column::Id.eq(reset_id))

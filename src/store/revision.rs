@@ -50,6 +50,8 @@ pub(crate) async fn bump<C: ConnectionTrait>(
         .await?
         .map(|o| o.revision)
         .ok_or_else(|| DbErr::RecordNotFound("organization".to_owned()))?;
+    // The system clock: when the row was written (its UUIDv7 id is from it too), not a
+    // decision about time.
     let at = Utc::now();
     change_log::Entity::insert(change_log::ActiveModel {
         organization_id: Set(change.organization_id),

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, TransactionTrait,
@@ -239,7 +238,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Role, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let id = Uuid::now_v7();
         // The bump comes first: it locks the organization row, so concurrent role changes of
         // one organization queue here and the name check below sees the winner's row.
@@ -322,7 +321,7 @@ impl Store {
         if let Some(description) = &changes.description {
             model.description = Set(description.clone());
         }
-        model.updated_at = Set(Utc::now());
+        model.updated_at = Set(self.clock.now());
         role::Entity::update(model).exec(&txn).await?;
         if let Some(policies) = &changes.policies {
             role_policy::Entity::delete_many()

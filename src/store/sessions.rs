@@ -71,7 +71,7 @@ impl Store {
         new: NewSession<'_>,
         actor: &Actor,
     ) -> Result<Session, StoreError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let txn = self.db.begin().await?;
         let id = Uuid::now_v7();
         let created = session::Entity::insert(session::ActiveModel {
@@ -236,7 +236,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<u64, StoreError> {
         let txn = self.db.begin().await?;
-        let revoked = revoke_sessions_of(&txn, user_id, Some(keep), Utc::now()).await?;
+        let revoked = revoke_sessions_of(&txn, user_id, Some(keep), self.clock.now()).await?;
         audit::record(
             &txn,
             actor,
@@ -266,7 +266,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let txn = self.db.begin().await?;
         super::users::ensure_member(&txn, organization_id, user_id).await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let revoked = if self.manages_account(&txn, organization_id, user_id).await? {
             revoke_sessions_of(&txn, user_id, None, now).await?
         } else {
@@ -308,7 +308,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<bool, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let revoked = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(now))
             .filter(session::Column::Id.eq(session_id))

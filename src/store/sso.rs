@@ -1,7 +1,6 @@
 //! Identity providers, their group mappings, and "enforce SSO" (sign-in state and group sync:
 //! `sso_signins.rs`).
 
-use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
     sea_query::Expr,
@@ -99,7 +98,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Provider, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let id = Uuid::now_v7();
         let created = sso_provider::Entity::insert(sso_provider::ActiveModel {
             id: Set(id),
@@ -176,7 +175,7 @@ impl Store {
         if let Some(role) = change.default_role_id {
             model.default_role_id = Set(role);
         }
-        model.updated_at = Set(Utc::now());
+        model.updated_at = Set(self.clock.now());
         let updated = sso_provider::Entity::update(model).exec(&txn).await?;
         audit::record(
             &txn,
@@ -297,7 +296,7 @@ impl Store {
             .all(&self.db)
             .await?;
         let admin = super::memberships::builtin_role_id("admin");
-        let now = Utc::now();
+        let now = self.clock.now();
         for m in memberships {
             let Some(org) = organization::Entity::find_by_id(m.organization_id)
                 .one(&self.db)
@@ -343,7 +342,7 @@ impl Store {
             role_id: Set(role_id),
             workspace_id: Set(workspace_id),
             project_id: Set(project_id),
-            created_at: Set(Utc::now()),
+            created_at: Set(self.clock.now()),
         })
         .exec_with_returning(&txn)
         .await?;

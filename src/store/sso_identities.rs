@@ -6,7 +6,6 @@
 //! provider's organization (the link is then made), or (c) the signed-in account itself asked
 //! for the link by an SSO round trip. Otherwise it is refused, and no account is changed.
 
-use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
 };
@@ -75,7 +74,16 @@ impl Store {
                 ));
             }
             let user: User = found.into();
-            link(&txn, provider, identity, &user, "domain", actor).await?;
+            link(
+                &txn,
+                provider,
+                identity,
+                &user,
+                "domain",
+                actor,
+                self.clock.now(),
+            )
+            .await?;
             txn.commit().await?;
             return Ok(user);
         }
@@ -86,7 +94,7 @@ impl Store {
                 "this identity provider may not create accounts for your email's domain; ask an administrator",
             ));
         }
-        let now = Utc::now();
+        let now = self.clock.now();
         let id = Uuid::now_v7();
         let display = identity
             .name
@@ -130,7 +138,16 @@ impl Store {
         )
         .await?;
         let user: User = created.into();
-        link(&txn, provider, identity, &user, "created", &actor).await?;
+        link(
+            &txn,
+            provider,
+            identity,
+            &user,
+            "created",
+            &actor,
+            self.clock.now(),
+        )
+        .await?;
         txn.commit().await?;
         Ok(user)
     }
@@ -145,7 +162,16 @@ impl Store {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
-        link(&txn, provider, identity, user, "requested", actor).await?;
+        link(
+            &txn,
+            provider,
+            identity,
+            user,
+            "requested",
+            actor,
+            self.clock.now(),
+        )
+        .await?;
         txn.commit().await?;
         Ok(())
     }
@@ -174,6 +200,7 @@ async fn link<C: ConnectionTrait>(
     user: &User,
     how: &str,
     actor: &Actor,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StoreError> {
     sso_identity::Entity::insert(sso_identity::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -181,7 +208,7 @@ async fn link<C: ConnectionTrait>(
         subject: Set(identity.subject.clone()),
         user_id: Set(user.id),
         email: Set(identity.email.clone()),
-        created_at: Set(Utc::now()),
+        created_at: Set(now),
     })
     .exec_without_returning(conn)
     .await

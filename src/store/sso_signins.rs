@@ -46,7 +46,7 @@ impl Store {
         pending_identity: Option<String>,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         sso_request::Entity::insert(sso_request::ActiveModel {
             id: Set(request.id),
             provider_id: Set(request.provider_id),
@@ -94,7 +94,7 @@ impl Store {
         user_id: Uuid,
     ) -> Result<Option<(Uuid, String)>, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let taken = sso_request::Entity::update_many()
             .col_expr(sso_request::Column::UsedAt, Expr::value(now))
             .filter(sso_request::Column::Id.eq(code_hash))
@@ -120,7 +120,7 @@ impl Store {
         let row = sso_request::Entity::find_by_id(id.to_owned())
             .filter(sso_request::Column::UsedAt.is_null())
             .filter(sso_request::Column::PendingIdentity.is_null())
-            .filter(sso_request::Column::ExpiresAt.gt(Utc::now()))
+            .filter(sso_request::Column::ExpiresAt.gt(self.clock.now()))
             .one(&self.db)
             .await?;
         Ok(row.is_some_and(|r| r.link_user_id.is_some()))
@@ -135,7 +135,7 @@ impl Store {
         provider_id: Option<Uuid>,
     ) -> Result<Option<SsoRequest>, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut q = sso_request::Entity::update_many()
             .col_expr(sso_request::Column::UsedAt, Expr::value(now))
             .filter(sso_request::Column::Id.eq(id))
@@ -171,7 +171,7 @@ impl Store {
         assertion_id: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         sso_assertion::Entity::delete_many()
             .filter(sso_assertion::Column::ExpiresAt.lt(now))
             .exec(&self.db)
@@ -204,7 +204,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let organization_id = provider.organization_id;
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         // The revision bump locks the organization row first, as every change does.
         let event = revision::bump(
             &txn,

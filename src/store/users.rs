@@ -39,7 +39,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<User, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let id = Uuid::now_v7();
         let model = user::ActiveModel {
             id: Set(id),
@@ -308,7 +308,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<bool, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         ensure_member(&txn, organization_id, user_id).await?;
         // The lockout guards the whole account: only an organization that manages it lifts it.
         if !self.manages_account(&txn, organization_id, user_id).await? {
@@ -365,7 +365,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<u64, StoreError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         set_password(&txn, user_id, password_hash, now).await?;
         clear_lockout(&txn, user_id, now).await?;
         super::password_resets::retire_resets(&txn, user_id, now).await?;
@@ -392,7 +392,7 @@ impl Store {
 impl Store {
     /// Forgets failed sign-ins and any lock: the password was just proven.
     pub async fn clear_failed_attempts(&self, user_id: Uuid) -> Result<(), StoreError> {
-        clear_lockout(&self.db, user_id, Utc::now()).await?;
+        clear_lockout(&self.db, user_id, self.clock.now()).await?;
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use crate::sso_oidc::{Browser, CLIENT_SECRET, Sso};
+use crate::common::oidc_idp::{Browser, CLIENT_SECRET, Sso};
 
 #[tokio::test]
 async fn a_callback_started_in_another_browser_signs_no_one_in() {

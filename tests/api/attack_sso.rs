@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use serde_json::{Value, json};
 
 use crate::common::dns::{Dns, free_port};
+use crate::common::saml_idp::{Fixture, Idp, refusal};
 use crate::common::smtp::SmtpSink;
 use crate::common::{TestApp, assert_error, data_str};
-use crate::sso_saml::{Fixture, Idp, refusal};
 
 /// A SAML fixture whose app sends email to `smtp` and asks the DNS server at `dns`.
 async fn fixture(smtp: &SmtpSink, dns: SocketAddr) -> Fixture {

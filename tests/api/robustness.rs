@@ -17,9 +17,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
 
+use crate::common::oidc_idp::{CLIENT_SECRET, Sso};
+use crate::common::saml_idp::{Fixture, Idp};
 use crate::common::{TestApp, data_str};
-use crate::sso_oidc::{CLIENT_SECRET, Sso};
-use crate::sso_saml::{Fixture, Idp};
 
 /// How many inputs each test sends, before `IAM_ROBUSTNESS_SCALE`.
 const GRAPHQL_CASES: u32 = 45_000;

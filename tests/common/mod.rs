@@ -8,16 +8,20 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod oidc_idp;
 pub mod peers;
 pub mod pg_proxy;
+pub mod saml_idp;
+pub mod scratch;
 pub mod smtp;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use iam_gateway::app::{self, AppState};
+use iam_gateway::clock::Clock;
 use iam_gateway::config::Config;
-use iam_gateway::store::Store;
+use scratch::ScratchDb;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -35,7 +39,7 @@ pub const VIEWER: &str = "00000001-0000-4000-8000-000000000004";
 /// A fresh, empty database for one test; dropped (on PostgreSQL) when this value is dropped.
 pub struct TestDb {
     pub url: String,
-    admin: Option<(String, String)>,
+    scratch: Option<ScratchDb>,
     /// A SQLite file to delete at the end (databases that several instances share).
     file: Option<std::path::PathBuf>,
 }
@@ -52,17 +56,17 @@ impl TestDb {
             std::env::temp_dir().join(format!("iam-test-{}.db", uuid::Uuid::new_v4().simple()));
         Self {
             url: format!("sqlite://{}?mode=rwc", path.display()),
-            admin: None,
+            scratch: None,
             file: Some(path),
         }
     }
 
     pub async fn new() -> Self {
         match std::env::var("IAM_TEST_DATABASE_URL") {
-            Ok(base) if base.starts_with("postgres") => Self::postgres_on(base).await,
+            Ok(base) if base.starts_with("postgres") => Self::postgres_on(&base).await,
             _ => Self {
                 url: "sqlite::memory:".to_owned(),
-                admin: None,
+                scratch: None,
                 file: None,
             },
         }
@@ -76,29 +80,22 @@ impl TestDb {
             .ok()
             .filter(|u| u.starts_with("postgres"))
             .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        Self::postgres_on(base).await
+        Self::postgres_on(&base).await
     }
 
-    async fn postgres_on(base: String) -> Self {
-        let name = format!("iam_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Store::connect(&base, Some(1))
+    async fn postgres_on(base: &str) -> Self {
+        let scratch = ScratchDb::create(base, "iam_test")
             .await
-            .expect("connect to the test server");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create a test database");
-        admin.close().await.expect("close admin connection");
-        let url = replace_db_name(&base, &name);
+            .unwrap_or_else(|e| panic!("a test database: {e}"));
         Self {
-            url,
-            admin: Some((base, name)),
+            url: scratch.url.clone(),
+            scratch: Some(scratch),
             file: None,
         }
     }
 
     pub fn is_postgres(&self) -> bool {
-        self.admin.is_some()
+        self.scratch.is_some()
     }
 }
 
@@ -109,40 +106,10 @@ impl Drop for TestDb {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
         }
-        let Some((base, name)) = self.admin.take() else {
-            return;
-        };
-        // Drop runs inside the test's runtime; a thread with a runtime of its own can block.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                if let Ok(admin) = Store::connect(&base, Some(1)).await {
-                    let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                    let _ = admin.close().await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-fn replace_db_name(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let prefix = match base.rfind('/') {
-        Some(i) if i > "postgres://".len() => &base[..i],
-        _ => base,
-    };
-    match query {
-        Some(q) => format!("{prefix}/{name}?{q}"),
-        None => format!("{prefix}/{name}"),
+        if let Some(scratch) = self.scratch.take() {
+            // Best effort: a database left behind is only clutter on the test server.
+            let _ = scratch.remove_blocking();
+        }
     }
 }
 
@@ -213,7 +180,9 @@ impl TestApp {
             ..test_config()
         };
         tweak(&mut config, addr);
-        let state = AppState::init(config).await.expect("start the app");
+        let state = AppState::init_with_clock(config, Clock::adjustable())
+            .await
+            .expect("start the app");
         let (tx, rx) = oneshot::channel::<()>();
         let serving = state.clone();
         tokio::spawn(async move {
@@ -249,6 +218,15 @@ impl TestApp {
         Self::start_on(None, &url, Some(redis_url.to_owned()), |_| {}).await
     }
 
+    /// Moves this instance's clock forward by `by`: what expires in that time has expired
+    /// (instead of the test sleeping until it does).
+    pub fn advance(&self, by: Duration) {
+        assert!(
+            self.state.services.clock().advance(by),
+            "a test app's clock is adjustable"
+        );
+    }
+
     /// Waits (at most 10 s) until the instance trusts its caches: subscribed to Redis and
     /// caught up with the change log.
     pub async fn wait_trusted(&self) {
@@ -276,7 +254,9 @@ impl TestApp {
             ..test_config()
         };
         tweak(&mut config);
-        let state = AppState::init(config).await.expect("start the app");
+        let state = AppState::init_with_clock(config, Clock::adjustable())
+            .await
+            .expect("start the app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind an ephemeral port");

@@ -15,16 +15,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_graphql::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
 use uuid::Uuid;
 
-use crate::app::Services;
 use crate::authz::{
     self, ActionIx, Authz, Catalog, Check, CompiledRoles, Decision, Explanation, Facts, TypeIx,
 };
 use crate::domain::{Node, User};
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::ApiError;
+use crate::services::Services;
 use crate::store::PrincipalFacts;
 
 /// A permission the API needs: a resource type and an action of the catalog, at any scope.
@@ -100,6 +102,8 @@ pub struct OrgView {
     compiled: Arc<CompiledRoles>,
     authz: Arc<Authz>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// What "now" is for expiries (the instance's clock).
+    clock: Clock,
 }
 
 impl OrgView {
@@ -158,6 +162,7 @@ impl OrgView {
             compiled,
             authz,
             metrics: services.metrics.clone(),
+            clock: services.clock().clone(),
         })
     }
 
@@ -186,7 +191,7 @@ impl OrgView {
         self.metrics.evaluations.inc();
         authz::decide(
             &self.engine_facts(),
-            &check(path, resource_type, action, resource_id),
+            &check(path, resource_type, action, resource_id, self.clock.now()),
         )
     }
 
@@ -200,7 +205,7 @@ impl OrgView {
     ) -> Explanation {
         authz::explain(
             &self.engine_facts(),
-            &check(path, resource_type, action, resource_id),
+            &check(path, resource_type, action, resource_id, self.clock.now()),
         )
     }
 
@@ -239,7 +244,7 @@ impl OrgView {
             &self.engine_facts(),
             policies,
             path,
-            chrono::Utc::now(),
+            self.clock.now(),
         )
     }
 }
@@ -268,19 +273,20 @@ fn role_name(compiled: &CompiledRoles, id: Uuid) -> Option<&str> {
     compiled.roles.get(id).map(|r| r.name.as_str())
 }
 
-/// A check at `path`, now.
+/// A check at `path`, at `now`.
 fn check(
     path: &[Uuid],
     resource_type: TypeIx,
     action: ActionIx,
     resource_id: Option<Uuid>,
+    now: DateTime<Utc>,
 ) -> Check<'_> {
     Check {
         resource_type,
         action,
         path,
         resource_id,
-        now: Utc::now(),
+        now,
     }
 }
 

@@ -1,11 +1,11 @@
 //! The checker: one request's checks, with the nodes and facts they need loaded once.
 
 use super::*;
-use crate::app::Services;
 use crate::authz::{self};
 use crate::graphql::access::{ApiPermission, OrgView, authorize};
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::error::ApiError;
+use crate::services::Services;
 use async_graphql::{Context, Result};
 use std::collections::HashMap;
 use uuid::Uuid;

@@ -14,7 +14,6 @@ mod query;
 use checker::Checker;
 pub use query::{CheckQuery, wire};
 
-use crate::app::Services;
 use crate::authz::{Decision as AuthzDecision, Reason};
 use crate::domain::Session;
 use crate::graphql::access::{OrgView, RoleNames};
@@ -22,6 +21,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::error::ApiError;
 use crate::graphql::nodes::Node;
 use crate::graphql::roles::{Effect, NodeKind};
+use crate::services::Services;
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Result, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -175,7 +175,7 @@ pub(crate) async fn dress_bindings(
         .into_iter()
         .map(|u| (u.id, u))
         .collect();
-    let now = Utc::now();
+    let now = store.clock().now();
     Ok(bindings
         .into_iter()
         .map(|b| RoleBinding {

@@ -332,7 +332,7 @@ impl SsoMutation {
         let (user, _) = ctx.account_wide()?;
         let services = ctx.services();
         let provider =
-            crate::sso::confirm_link(services, &input.code, user.id, &ctx.request().actor)
+            crate::sso::confirm_link(&services.sso, &input.code, user.id, &ctx.request().actor)
                 .await
                 .map_err(|e| match e {
                     crate::sso::SsoError::Refused(why) => ApiError::bad_input("code", why),
@@ -375,10 +375,10 @@ impl SsoMutation {
             .transpose()?;
         let started = match &provider.settings {
             ProviderSettings::Oidc(_) => {
-                crate::sso::oidc::start(services, &provider, return_to, Some(user.id)).await
+                crate::sso::oidc::start(&services.sso, &provider, return_to, Some(user.id)).await
             }
             ProviderSettings::Saml(_) => {
-                crate::sso::saml::start(services, &provider, return_to, Some(user.id)).await
+                crate::sso::saml::start(&services.sso, &provider, return_to, Some(user.id)).await
             }
         };
         let url = started.map_err(|e| {
@@ -401,7 +401,7 @@ impl SsoMutation {
         input: SsoProviderIdInput,
     ) -> Result<SsoConnectionTest> {
         let (provider, _, _) = managed_provider(ctx, &input.id).await?;
-        let outcome = crate::sso::test_connection(ctx.services(), &provider).await;
+        let outcome = crate::sso::test_connection(&ctx.services().sso, &provider).await;
         Ok(match outcome {
             Ok(message) => SsoConnectionTest { ok: true, message },
             Err(message) => SsoConnectionTest { ok: false, message },
