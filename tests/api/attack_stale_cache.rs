@@ -129,7 +129,8 @@ async fn an_older_l2_write_never_replaces_a_newer_entry() {
 
     let client = redis::Client::open(redis.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let key = format!("iam:facts:{org}:{bob_id}");
+    let key =
+        iam_gateway::cache::FactsCache::l2_entry_key(org.parse().unwrap(), bob_id.parse().unwrap());
     // B's load wrote the newer facts (written again until they are there: a write that times
     // out under load is skipped, by design).
     for _ in 0..100 {
@@ -159,11 +160,7 @@ async fn an_older_l2_write_never_replaces_a_newer_entry() {
 /// The revision of the facts L2 holds at `key`, if any.
 async fn revision_in_l2(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> Option<i64> {
     let got: Option<String> = redis::cmd("GET").arg(key).query_async(conn).await.unwrap();
-    got.map(|json| {
-        serde_json::from_str::<iam_gateway::store::PrincipalFacts>(&json)
-            .unwrap()
-            .revision
-    })
+    got.map(|entry| iam_gateway::cache::FactsCache::l2_entry_revision(&entry).unwrap())
 }
 
 /// A load that PostgreSQL answered before a revoke committed, whose rows reach the instance
