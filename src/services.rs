@@ -114,6 +114,10 @@ impl ServiceSet {
 }
 
 /// What [`ServiceSet::assemble`] is made of: each service as `app.rs` built it.
+///
+/// The field list repeats [`ServiceSet`]'s on purpose: there the store is private (resolvers
+/// reach it only through [`ServiceSet::store`], which clippy fences), and a `Deref` to these
+/// parts would hand the field back to every resolver.
 pub struct Parts {
     pub config: Arc<Config>,
     pub store: Store,
