@@ -219,7 +219,10 @@ impl Engine {
             allows.push(row);
         }
         Ok(Self {
-            authz: iam_gateway::app::authz_with(catalog).map_err(fail)?,
+            authz: iam_gateway::app::authz_for(
+                Arc::new(iam_gateway::authz::Profile::mechamental()),
+            )
+            .map_err(fail)?,
             pairs,
             allows,
         })

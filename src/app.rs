@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use crate::auth::Auth;
 use crate::authz::Authz;
-use crate::authz::Catalog;
+use crate::authz::{Catalog, Profile};
 use crate::cache::{Epochs, FactsCache, NodeCache, SessionCache};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -44,8 +44,8 @@ pub enum StartError {
     Config(String),
     #[error("email: {0}")]
     Mail(#[from] crate::mail::MailError),
-    #[error("permission catalog: {0}")]
-    Catalog(String),
+    #[error("{0}")]
+    Profile(String),
     #[error("metrics: {0}")]
     Metrics(String),
     #[error("redis: {0}")]
@@ -77,14 +77,17 @@ impl AppState {
         let mailer = Mailer::new(config.smtp_url.as_deref(), &config.smtp_from)?;
         let secrets = crate::crypto::SecretBox::new(config.secret_key.as_deref())
             .map_err(|e| StartError::Config(e.to_string()))?;
-        let authz = load_authz(&config)?;
+        let profile = load_profile(&config)?;
+        let authz = authz_for(profile.clone()).map_err(StartError::Profile)?;
         let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?);
         let epochs = Arc::new(Epochs::new());
         let (bus, outbound) = Bus::new(epochs.clone(), metrics.clone(), config.redis_url.is_some());
         let store = open_store(&config)
             .await?
             .with_clock(clock)
-            .with_bus(bus.clone());
+            .with_profile(profile);
+        store.install_profile().await.map_err(StartError::Profile)?;
+        let store = store.with_bus(bus.clone());
         let l2 = Arc::new(OnceLock::new());
         let link = match (&config.redis_url, outbound) {
             (Some(url), Some(outbound)) => {
@@ -178,29 +181,38 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     Ok(store)
 }
 
-/// The permission catalog (the deployment's file, or the default) with the built-in roles.
-pub fn load_authz(config: &Config) -> Result<Authz, StartError> {
-    let catalog = match &config.permission_catalog {
-        None => Catalog::builtin(),
+/// The deployment's profile: `IAM_PROFILE`, or the default profile with the catalog of
+/// `IAM_PERMISSION_CATALOG`.
+pub fn load_profile(config: &Config) -> Result<Arc<Profile>, StartError> {
+    let profile = match &config.permission_catalog {
+        None => Profile::load(&config.profile).map_err(|e| StartError::Profile(e.to_string()))?,
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                StartError::Catalog(format!("cannot read `{}`: {e}", path.display()))
+                StartError::Profile(format!(
+                    "permission catalog: cannot read `{}`: {e}",
+                    path.display()
+                ))
             })?;
-            Catalog::from_toml_str(&text)
-                .map_err(|e| StartError::Catalog(format!("`{}`: {e}", path.display())))?
+            let types = Catalog::specs_from_toml_str(&text).map_err(|e| {
+                StartError::Profile(format!("permission catalog `{}`: {e}", path.display()))
+            })?;
+            Profile::mechamental_with_catalog(types).map_err(|e| {
+                StartError::Profile(format!(
+                    "permission catalog `{}`: {}",
+                    path.display(),
+                    e.message
+                ))
+            })?
         }
     };
-    authz_with(catalog).map_err(StartError::Catalog)
+    Ok(Arc::new(profile))
 }
 
-/// The engine over `catalog`: the catalog must hold what the API needs, and the built-in
-/// roles are compiled against it under their seeded ids and names.
-pub fn authz_with(catalog: Catalog) -> Result<Authz, String> {
-    graphql::access::require_api_permissions(&catalog)?;
-    let builtin = migration::seed::BUILTIN_ROLES
-        .iter()
-        .map(|(id, key, name, _)| (*id, *key, *name));
-    Authz::new(catalog, builtin)
+/// The engine over `profile`: its catalog must hold what the API needs (every profile gets
+/// the gateway's types, so this fails only for a profile built by hand).
+pub fn authz_for(profile: Arc<Profile>) -> Result<Authz, String> {
+    graphql::access::require_api_permissions(&profile.catalog)?;
+    Authz::new(profile)
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -32,8 +32,11 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Most principals' facts the in-process cache (L1) holds.
     pub cache_max_entries: u64,
-    /// A TOML file with the deployment's own permission catalog (`[types]` table of resource
-    /// type = `[actions]`); the default catalog of SEMANTICS.md when unset.
+    /// The profile: the name of a shipped one (`mechamental`, `mar`, `mentiko`, `inkeep`,
+    /// `m3forge`) or the path of a TOML file (docs/profiles.md).
+    pub profile: String,
+    /// Deprecated (use a profile): a TOML file with a bare catalog (`[types]` table of resource
+    /// type = `[actions]`) for the default profile's built-in roles.
     pub permission_catalog: Option<std::path::PathBuf>,
     /// Whether anyone may create an account with `signUp`.
     pub allow_signup: bool,
@@ -154,6 +157,7 @@ impl Default for Config {
             database_max_connections: None,
             redis_url: None,
             cache_max_entries: 100_000,
+            profile: "mechamental".to_owned(),
             permission_catalog: None,
             allow_signup: true,
             session_ttl: Duration::from_secs(14 * 24 * 3600),
@@ -265,6 +269,12 @@ impl Config {
         const DAY: u64 = 24 * 3600;
         if self.invitation_ttl.is_zero() || self.invitation_ttl.as_secs() > 30 * DAY {
             return Err("`invitation_ttl` must be longer than zero and at most 30 days".to_owned());
+        }
+        if self.permission_catalog.is_some() && self.profile != "mechamental" {
+            return Err(format!(
+                "`permission_catalog` replaces the catalog of the default profile only; with `profile` = `{}` leave it out",
+                self.profile
+            ));
         }
         if self.lockout_threshold == 0 {
             return Err("`lockout_threshold` must be at least 1".to_owned());

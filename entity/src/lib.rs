@@ -7,6 +7,7 @@
 pub mod audit_event;
 pub mod change_log;
 pub mod credential;
+pub mod deployment_setting;
 pub mod email_verification;
 pub mod invitation;
 pub mod invitation_grant;

@@ -7,11 +7,14 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub organization_id: Option<Uuid>,
-    /// Stable key of a built-in role (`admin`, `developer`, `operator`, `viewer`).
+    /// Stable key of a built-in role (the profile's, e.g. `admin`, `chain-builder`).
     pub key: Option<String>,
     pub name: String,
     pub description: String,
     pub builtin: bool,
+    /// Where the role may be bound: `organization`, `workspace`, `project` joined by `,`;
+    /// null for everywhere.
+    pub bindable_at: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

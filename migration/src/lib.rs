@@ -10,6 +10,7 @@ mod m20261124_000001_member_lifecycle;
 mod m20261124_000002_sso;
 mod m20261201_000001_sso_trust;
 mod m20261202_000001_sso_link_confirm;
+mod m20261203_000001_profiles;
 pub mod seed;
 
 /// Every migration of the gateway, oldest first.
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_sso::Migration),
             Box::new(m20261201_000001_sso_trust::Migration),
             Box::new(m20261202_000001_sso_link_confirm::Migration),
+            Box::new(m20261203_000001_profiles::Migration),
         ]
     }
 }

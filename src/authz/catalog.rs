@@ -4,8 +4,10 @@
 //! integers instead of strings: a [`TypeIx`] indexes the list of types, an [`ActionIx`] indexes
 //! ONE action-name table shared by every type (so `read` has the same index for `apps` and for
 //! `models`, which is what lets a `*:*:read` policy match any type's `read` with one integer
-//! comparison). The default catalog is the table of SEMANTICS.md ([`Catalog::builtin`]); a
-//! deployment may load its own from TOML ([`Catalog::from_toml_str`]).
+//! comparison). Each type has a title and a description, each action a description. A
+//! catalog is part of a profile (`profile.rs`; the default one holds the table of SEMANTICS.md,
+//! [`Catalog::builtin`]); a deployment may also load a bare catalog from TOML
+//! ([`Catalog::from_toml_str`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -25,26 +27,6 @@ pub struct TypeIx(pub u16);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ActionIx(pub u16);
 
-/// The default catalog of SEMANTICS.md, in the table's order.
-const BUILTIN: [(&str, &[&str]); 13] = [
-    ("workspace", &["read", "write", "manage"]),
-    ("apps", &["read", "write", "manage", "delete"]),
-    ("endpoints", &["read", "write", "trigger"]),
-    ("augmentations", &["read", "write", "execute"]),
-    ("secrets", &["read", "write", "delete", "reference"]),
-    ("models", &["read", "write", "manage"]),
-    ("tools", &["read", "write", "manage"]),
-    ("sources", &["read", "write", "delete"]),
-    ("analytics", &["view"]),
-    (
-        "members",
-        &["read", "invite", "remove", "manage", "impersonate"],
-    ),
-    ("roles", &["read", "write"]),
-    ("audit", &["read", "export"]),
-    ("sso", &["read", "manage"]),
-];
-
 /// The longest type or action name.
 pub const MAX_NAME_LEN: usize = 64;
 
@@ -61,14 +43,51 @@ pub struct Catalog {
     actions: Vec<String>,
     type_by_name: HashMap<String, TypeIx>,
     action_by_name: HashMap<String, ActionIx>,
+    /// What a platform's own permission also means among the gateway's (see [`Alias`]).
+    aliases: Vec<Alias>,
+    /// The shorthands accepted on input besides `resource:scope:action`.
+    notations: Notations,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct TypeEntry {
     name: String,
+    title: String,
+    description: String,
     /// In the order the catalog lists them.
     // INVARIANT: every index is < `Catalog::actions.len()`, and none repeats.
     actions: Vec<ActionIx>,
+    /// `action_descriptions[i]` describes `actions[i]`.
+    action_descriptions: Vec<String>,
+}
+
+/// A resource type as a profile or a catalog file writes it, before interning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeSpec {
+    pub name: String,
+    /// Shown to people, e.g. "Config profiles".
+    pub title: String,
+    pub description: String,
+    /// `(name, description)` in order.
+    pub actions: Vec<(String, String)>,
+}
+
+/// A permission of a platform that also means some of the gateway's own: MAR's
+/// `access:read` is `members:read` and `roles:read` too. A policy that covers `from` carries
+/// each of `to`, with the same effect and scope, so that a platform's built-in roles govern
+/// members and roles as its documentation says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub from: (TypeIx, ActionIx),
+    pub to: Vec<(TypeIx, ActionIx)>,
+}
+
+/// The shorthands a catalog accepts on input: `type:action` and `type.action` for
+/// `type:*:action`. What the gateway writes is always `resource:scope:action`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Notations {
+    pub colon: bool,
+    pub dot: bool,
 }
 
 /// Why a deployment's catalog cannot be loaded.
@@ -112,14 +131,10 @@ pub fn is_valid_name(s: &str) -> bool {
 }
 
 impl Catalog {
-    /// The default catalog of SEMANTICS.md, in the table's order (workspace, apps, endpoints,
-    /// augmentations, secrets, models, tools, sources, analytics, members, roles, audit, sso).
+    /// The default catalog of SEMANTICS.md, in the table's order: the catalog of the
+    /// `mechamental` profile.
     pub fn builtin() -> Catalog {
-        Self::build(
-            BUILTIN
-                .iter()
-                .map(|(t, actions)| (*t, actions.iter().copied())),
-        )
+        super::profile::Profile::mechamental().catalog
     }
 
     /// A deployment's own catalog from TOML, types in the order they are written:
@@ -136,42 +151,42 @@ impl Catalog {
     pub fn from_toml_str(s: &str) -> Result<Catalog, CatalogError> {
         // `Format::from_str` deserializes straight from the TOML document, whose tables keep
         // the order they are written in; `Figment::extract` would go through a sorted map.
-        let file: CatalogFile = Toml::from_str(s).map_err(|e| {
-            // One line: the parser's message may span several.
-            let message = e
-                .message()
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join("; ");
-            let line = e
-                .span()
-                .and_then(|span| s.get(..span.start))
-                .map(|before| before.matches('\n').count() + 1);
-            CatalogError::Toml(match line {
-                Some(line) => format!("{message} (line {line})"),
-                None => message,
-            })
-        })?;
-        let entries = file.types.0;
-        if entries.is_empty() {
+        Catalog::from_specs(Catalog::specs_from_toml_str(s)?)
+    }
+
+    /// The types of a catalog file, read but not yet validated (see [`Catalog::from_specs`]).
+    pub fn specs_from_toml_str(s: &str) -> Result<Vec<TypeSpec>, CatalogError> {
+        let file: CatalogFile =
+            Toml::from_str(s).map_err(|e| CatalogError::Toml(toml_error(s, &e)))?;
+        Ok(file
+            .types
+            .0
+            .into_iter()
+            .map(|(name, actions)| TypeSpec::plain(name, actions))
+            .collect())
+    }
+
+    /// A catalog of `specs`, validated: names of 1 to 64 lowercase ASCII letters, digits, `-`
+    /// or `_`, at least one type, each with at least one action, nothing listed twice.
+    pub fn from_specs(specs: Vec<TypeSpec>) -> Result<Catalog, CatalogError> {
+        if specs.is_empty() {
             return Err(CatalogError::NoTypes);
         }
         let mut seen_types = HashSet::new();
         let mut distinct_actions = HashSet::new();
-        for (name, actions) in &entries {
+        for spec in &specs {
+            let name = &spec.name;
             if !is_valid_name(name) {
                 return Err(CatalogError::BadTypeName(name.clone()));
             }
             if !seen_types.insert(name.as_str()) {
                 return Err(CatalogError::DuplicateType(name.clone()));
             }
-            if actions.is_empty() {
+            if spec.actions.is_empty() {
                 return Err(CatalogError::NoActions(name.clone()));
             }
             let mut seen_actions = HashSet::new();
-            for action in actions {
+            for (action, _) in &spec.actions {
                 if !is_valid_name(action) {
                     return Err(CatalogError::BadActionName {
                         resource_type: name.clone(),
@@ -188,59 +203,93 @@ impl Catalog {
             }
         }
         let limit = usize::from(u16::MAX);
-        if entries.len() > limit || distinct_actions.len() > limit {
+        if specs.len() > limit || distinct_actions.len() > limit {
             return Err(CatalogError::TooLarge);
         }
-        Ok(Self::build(entries.iter().map(|(t, actions)| {
-            (t.as_str(), actions.iter().map(String::as_str))
-        })))
+        Ok(Self::build(specs))
     }
 
     /// Interns already validated entries.
-    fn build<'s, A>(entries: impl Iterator<Item = (&'s str, A)>) -> Catalog
-    where
-        A: Iterator<Item = &'s str>,
-    {
+    fn build(specs: Vec<TypeSpec>) -> Catalog {
         let mut catalog = Catalog {
             types: Vec::new(),
             actions: Vec::new(),
             type_by_name: HashMap::new(),
             action_by_name: HashMap::new(),
+            aliases: Vec::new(),
+            notations: Notations::default(),
         };
-        for (name, actions) in entries {
+        for spec in specs {
             // INVARIANT: callers validated names, uniqueness and size; an entry that would
             // overflow the u16 indexes (unreachable after validation) is left out rather than
             // given a wrong index.
             let Ok(type_ix) = u16::try_from(catalog.types.len()).map(TypeIx) else {
                 break;
             };
-            if catalog.type_by_name.contains_key(name) {
+            if catalog.type_by_name.contains_key(&spec.name) {
                 continue;
             }
             let mut entry = TypeEntry {
-                name: name.to_owned(),
+                name: spec.name,
+                title: spec.title,
+                description: spec.description,
                 actions: Vec::new(),
+                action_descriptions: Vec::new(),
             };
-            for action in actions {
-                let ix = match catalog.action_by_name.get(action) {
+            for (action, description) in spec.actions {
+                let ix = match catalog.action_by_name.get(&action) {
                     Some(ix) => *ix,
                     None => {
                         let Ok(ix) = u16::try_from(catalog.actions.len()).map(ActionIx) else {
                             continue;
                         };
-                        catalog.actions.push(action.to_owned());
-                        catalog.action_by_name.insert(action.to_owned(), ix);
+                        catalog.actions.push(action.clone());
+                        catalog.action_by_name.insert(action, ix);
                         ix
                     }
                 };
                 if !entry.actions.contains(&ix) {
                     entry.actions.push(ix);
+                    entry.action_descriptions.push(description);
                 }
             }
-            catalog.type_by_name.insert(name.to_owned(), type_ix);
+            catalog.type_by_name.insert(entry.name.clone(), type_ix);
             catalog.types.push(entry);
         }
         catalog
+    }
+
+    /// The same catalog, reading `notations` on input and expanding `aliases` in policies.
+    pub(super) fn with_extras(self, aliases: Vec<Alias>, notations: Notations) -> Catalog {
+        Catalog {
+            aliases,
+            notations,
+            ..self
+        }
+    }
+
+    /// The aliases: platform permissions that also mean gateway permissions.
+    pub fn aliases(&self) -> &[Alias] {
+        &self.aliases
+    }
+
+    /// The shorthands accepted on input.
+    pub fn notations(&self) -> Notations {
+        self.notations
+    }
+
+    /// The title and description of a type, and each action's description (for the
+    /// `permissionCatalog` query); empty strings for an index from another catalog.
+    pub fn describe(&self, ix: TypeIx) -> (&str, &str, &[String]) {
+        self.types
+            .get(usize::from(ix.0))
+            .map_or(("", "", &[]), |t| {
+                (
+                    t.title.as_str(),
+                    t.description.as_str(),
+                    t.action_descriptions.as_slice(),
+                )
+            })
     }
 
     /// Types with their actions, in catalog order (for the `permissionCatalog` query).
@@ -352,6 +401,48 @@ pub(super) fn shorten(s: &str) -> std::borrow::Cow<'_, str> {
     }
     let cut: String = s.chars().take(KEEP).collect();
     format!("{cut}…").into()
+}
+
+/// A TOML parse error on one line, with the line it is on.
+pub(super) fn toml_error(text: &str, e: &<Toml as Format>::Error) -> String {
+    // One line: the parser's message may span several.
+    let message = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let line = e
+        .span()
+        .and_then(|span| text.get(..span.start))
+        .map(|before| before.matches('\n').count() + 1);
+    match line {
+        Some(line) => format!("{message} (line {line})"),
+        None => message,
+    }
+}
+
+impl TypeSpec {
+    /// A type named by a catalog file, which gives neither titles nor descriptions.
+    pub fn plain(name: String, actions: Vec<String>) -> TypeSpec {
+        TypeSpec {
+            title: title_of(&name),
+            description: String::new(),
+            actions: actions.into_iter().map(|a| (a, String::new())).collect(),
+            name,
+        }
+    }
+}
+
+/// `config-profiles` → "Config profiles".
+pub(super) fn title_of(name: &str) -> String {
+    let spaced = name.replace(['-', '_'], " ");
+    let mut chars = spaced.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => spaced,
+    }
 }
 
 /// The TOML file: one `[types]` table.

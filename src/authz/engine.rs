@@ -106,9 +106,9 @@ pub fn decide(facts: &Facts<'_>, check: &Check<'_>) -> Decision {
         let Some(role) = applicable_role(facts.roles, binding, check) else {
             continue;
         };
-        for (index, policy) in role.policies.iter().enumerate() {
+        for policy in &role.policies {
             if permission_matches(&policy.permission, check) {
-                tally.add(binding, index, policy.effect);
+                tally.add(binding, policy.index, policy.effect);
             }
         }
     }
@@ -242,11 +242,11 @@ pub fn explain(facts: &Facts<'_>, check: &Check<'_>) -> Explanation {
         };
         let mut matched = Vec::new();
         if let (BindingStatus::Applies, Some(role)) = (status, role) {
-            for (policy_index, policy) in role.policies.iter().enumerate() {
+            for policy in &role.policies {
                 if permission_matches(&policy.permission, check) {
-                    tally.add(binding, policy_index, policy.effect);
+                    tally.add(binding, policy.index, policy.effect);
                     matched.push(PolicyMatch {
-                        policy_index,
+                        policy_index: policy.index,
                         effect: policy.effect,
                         permission: policy.permission,
                     });

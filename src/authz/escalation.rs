@@ -41,8 +41,8 @@ pub fn first_lacking(
     now: DateTime<Utc>,
 ) -> Option<Lacking> {
     let pairs = catalog.pairs();
-    for (index, policy) in policies.iter().enumerate() {
-        let p = policy.permission;
+    for policy in policies {
+        let (index, p) = (policy.index, policy.permission);
         for &(t, a) in &pairs {
             if p.resource.is_some_and(|r| r != t) || p.action.is_some_and(|x| x != a) {
                 continue;

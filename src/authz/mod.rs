@@ -8,7 +8,9 @@
 //!
 //! - `catalog.rs`: resource types and actions, interned into [`TypeIx`] / [`ActionIx`];
 //! - `permission.rs`: `resource:scope:action` parsed into a [`Permission`];
-//! - `role.rs`: policies, compiled roles, the built-in roles, the [`RoleSet`];
+//! - `role.rs`: policies, compiled roles, the [`RoleSet`];
+//! - `profile.rs`: a platform's catalog and built-in roles, loaded and validated
+//!   ([`Profile`]);
 //! - `engine.rs`: [`decide`] and [`explain`];
 //! - `escalation.rs`: [`first_lacking`], whether a caller may hand out a role's policies at a
 //!   node (no escalation).
@@ -19,6 +21,7 @@ mod catalog;
 mod engine;
 mod escalation;
 mod permission;
+mod profile;
 mod role;
 mod service;
 
@@ -29,5 +32,6 @@ pub use catalog::*;
 pub use engine::*;
 pub use escalation::*;
 pub use permission::*;
+pub use profile::*;
 pub use role::*;
 pub use service::Authz;

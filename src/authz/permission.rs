@@ -82,7 +82,8 @@ impl PermissionError {
 
 impl Catalog {
     /// Parses `resource:scope:action`:
-    /// - exactly three parts separated by `:`, none empty;
+    /// - exactly three parts separated by `:`, none empty (or, where the catalog accepts them,
+    ///   the shorthands `resource:action` and `resource.action` for `resource:*:action`);
     /// - `resource` is `*` or a type of the catalog;
     /// - `action` is `*` or one of that type's actions (with a `*` resource, an action of at
     ///   least one type);
@@ -94,17 +95,38 @@ impl Catalog {
         let fail = |part, why: String| {
             PermissionError::new(part, format!("permission `{}`: {why}", shorten(s)))
         };
-        let mut parts = s.split(':');
-        let (Some(resource), Some(scope), Some(action), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            let found = s.split(':').count();
-            return Err(fail(
-                PermissionPart::Whole,
-                format!(
-                    "expected `resource:scope:action`, three parts separated by `:`, found {found}"
-                ),
-            ));
+        let notations = self.notations();
+        let colons = s.matches(':').count();
+        let (resource, scope, action) = match (colons, s.split_once('.')) {
+            (2, _) => {
+                let mut parts = s.splitn(3, ':');
+                (
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default(),
+                )
+            }
+            (1, _) if notations.colon => {
+                let (resource, action) = s.split_once(':').unwrap_or_default();
+                (resource, "*", action)
+            }
+            (0, Some((resource, action))) if notations.dot && !action.contains('.') => {
+                (resource, "*", action)
+            }
+            _ => {
+                let mut accepted =
+                    String::from("`resource:scope:action`, three parts separated by `:`");
+                if notations.colon {
+                    accepted.push_str(", or `resource:action`");
+                }
+                if notations.dot {
+                    accepted.push_str(", or `resource.action`");
+                }
+                return Err(fail(
+                    PermissionPart::Whole,
+                    format!("expected {accepted}, found {}", colons + 1),
+                ));
+            }
         };
         for (part, label, text) in [
             (PermissionPart::Resource, "resource type", resource),

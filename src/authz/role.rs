@@ -3,15 +3,15 @@
 //! A [`Policy`] is what the store keeps (an effect and the permission as text); a
 //! [`CompiledRole`] holds the same policies parsed, in the same order, so that a policy index
 //! in a decision's reason points at the stored policy it came from. This module also holds the
-//! contents of the built-in roles of SEMANTICS.md and the [`RoleSet`] the engine looks roles up
-//! in.
+//! [`RoleSet`] the engine looks roles up in; the built-in roles come from the profile
+//! (`profile.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::catalog::Catalog;
+use super::catalog::{ActionIx, Catalog, TypeIx};
 use super::permission::{Effect, Permission, PermissionError};
 
 /// A policy as stored: an effect and a permission in its text form.
@@ -42,6 +42,10 @@ impl Policy {
 pub struct CompiledPolicy {
     pub effect: Effect,
     pub permission: Permission,
+    /// The index of the stored policy this comes from: a policy naming a platform permission
+    /// with aliases (see [`super::Alias`]) compiles to itself and one entry per gateway
+    /// permission it also means, all with its index.
+    pub index: usize,
 }
 
 /// A role ready for the engine.
@@ -49,7 +53,8 @@ pub struct CompiledPolicy {
 pub struct CompiledRole {
     pub id: Uuid,
     pub name: String,
-    // INVARIANT: `policies[i]` is the stored policy `i`, so reasons can cite it by index.
+    // INVARIANT: in stored order, each entry's `index` naming the stored policy it comes from,
+    // so that reasons cite it.
     pub policies: Vec<CompiledPolicy>,
 }
 
@@ -62,19 +67,29 @@ impl CompiledRole {
         name: &str,
         policies: &[Policy],
     ) -> Result<CompiledRole, (usize, PermissionError)> {
-        let policies = policies
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                catalog
-                    .parse_permission(&p.permission)
-                    .map(|permission| CompiledPolicy {
-                        effect: p.effect,
-                        permission,
-                    })
-                    .map_err(|e| (i, e))
-            })
-            .collect::<Result<_, _>>()?;
+        let mut compiled = Vec::with_capacity(policies.len());
+        for (index, p) in policies.iter().enumerate() {
+            let permission = catalog
+                .parse_permission(&p.permission)
+                .map_err(|e| (index, e))?;
+            compiled.push(CompiledPolicy {
+                effect: p.effect,
+                permission,
+                index,
+            });
+            for (resource, action) in alias_targets(catalog, &permission) {
+                compiled.push(CompiledPolicy {
+                    effect: p.effect,
+                    permission: Permission {
+                        resource: Some(resource),
+                        scope: permission.scope,
+                        action: Some(action),
+                    },
+                    index,
+                });
+            }
+        }
+        let policies = compiled;
         Ok(CompiledRole {
             id,
             name: name.to_owned(),
@@ -83,54 +98,35 @@ impl CompiledRole {
     }
 }
 
-/// The keys of the built-in roles, in the order they are listed.
+/// The gateway permissions that `p` also carries through the catalog's aliases: the targets
+/// of every alias whose platform permission `p` covers, less those `p` covers itself.
+fn alias_targets(catalog: &Catalog, p: &Permission) -> Vec<(TypeIx, ActionIx)> {
+    let covers = |(t, a): (TypeIx, ActionIx)| {
+        p.resource.is_none_or(|r| r == t) && p.action.is_none_or(|x| x == a)
+    };
+    let mut targets = Vec::new();
+    for alias in catalog.aliases() {
+        if !covers(alias.from) {
+            continue;
+        }
+        for &target in &alias.to {
+            if !covers(target) && !targets.contains(&target) {
+                targets.push(target);
+            }
+        }
+    }
+    targets
+}
+
+/// The keys of the default profile's built-in roles, in the order they are listed.
 pub const BUILTIN_ROLE_KEYS: [&str; 4] = ["admin", "developer", "operator", "viewer"];
 
-/// The policies of a built-in role, exactly as SEMANTICS.md lists them (allow policies only).
-/// They name types of the built-in catalog; a deployment catalog without those types cannot
-/// compile them.
+/// The policies of a built-in role of the default profile (`profiles/mechamental.toml`), as
+/// SEMANTICS.md lists them.
 pub fn builtin_policies(key: &str) -> Option<Vec<Policy>> {
-    let permissions: &[&str] = match key {
-        "admin" => &["*:*:*"],
-        "developer" => &[
-            "apps:*:read",
-            "apps:*:write",
-            "augmentations:*:read",
-            "augmentations:*:write",
-            "tools:*:read",
-            "tools:*:write",
-            "sources:*:read",
-            "sources:*:write",
-            "endpoints:*:read",
-            "endpoints:*:write",
-            "secrets:*:reference",
-            "workspace:*:read",
-            "models:*:read",
-            "members:*:read",
-            "roles:*:read",
-        ],
-        "operator" => &[
-            "endpoints:*:trigger",
-            "apps:*:read",
-            "endpoints:*:read",
-            "models:*:read",
-            "augmentations:*:read",
-            "augmentations:*:execute",
-            "analytics:*:view",
-            "audit:*:read",
-        ],
-        "viewer" => &[
-            "apps:*:read",
-            "endpoints:*:read",
-            "models:*:read",
-            "tools:*:read",
-            "sources:*:read",
-            "workspace:*:read",
-            "analytics:*:view",
-        ],
-        _ => return None,
-    };
-    Some(permissions.iter().map(|p| Policy::allow(*p)).collect())
+    super::profile::Profile::mechamental()
+        .role(key)
+        .map(|r| r.policies.clone())
 }
 
 /// The roles of one principal's facts, compiled: the built-in roles and their custom ones.

@@ -1,51 +1,50 @@
-//! The engine as a service: the permission catalog with the built-in roles compiled against
-//! it once, shared by every request, and the compilation of custom roles on top.
+//! The engine as a service: the profile (catalog and built-in roles) with the built-in roles
+//! compiled against it once, shared by every request, and the compilation of custom roles on
+//! top.
 
 use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{Catalog, CompiledRole, CompiledRoles, Policy, RoleSet, builtin_policies};
+use super::profile::Profile;
+use super::{Catalog, CompiledRole, CompiledRoles, Policy, RoleSet};
 
-/// The permission catalog and the compiled built-in roles.
+/// The profile and its compiled built-in roles.
 pub struct Authz {
+    /// The profile's catalog (a copy of `profile.catalog`, reached on every check).
     pub catalog: Catalog,
+    pub profile: Arc<Profile>,
     /// The built-in roles alone: the compiled roles of every principal without custom roles,
     /// and what the others' sets start from (the roles themselves shared, never copied).
     builtin: Arc<CompiledRoles>,
 }
 
 impl Authz {
-    /// Compiles the built-in roles (`(id, key, name)` each) against `catalog`. Built-in roles
-    /// hold only allow policies, so a policy naming a type or action this catalog lacks is
-    /// left out: it could only have granted something.
-    pub fn new<'a>(
-        catalog: Catalog,
-        builtin_roles: impl IntoIterator<Item = (Uuid, &'a str, &'a str)>,
-    ) -> Result<Self, String> {
+    /// Compiles the profile's built-in roles (validated when it loaded, so this fails only
+    /// for a profile built by hand).
+    pub fn new(profile: Arc<Profile>) -> Result<Self, String> {
+        let catalog = profile.catalog.clone();
         let mut builtin = RoleSet::new();
-        for (id, key, name) in builtin_roles {
-            let policies: Vec<_> = builtin_policies(key)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|p| match catalog.parse_permission(&p.permission) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        tracing::warn!(role = name, permission = %p.permission, error = %e, "built-in policy left out: the catalog lacks it");
-                        false
-                    }
-                })
-                .collect();
-            let role = CompiledRole::compile(&catalog, id, name, &policies).map_err(|(i, e)| {
-                format!("built-in role `{name}` policy {i} does not fit the catalog: {e}")
-            })?;
-            builtin.insert(role);
+        for role in &profile.roles {
+            let compiled = CompiledRole::compile(&catalog, role.id, &role.name, &role.policies)
+                .map_err(|(i, e)| {
+                    format!(
+                        "built-in role `{}` policy {} does not fit the catalog: {e}",
+                        role.key,
+                        i + 1
+                    )
+                })?;
+            builtin.insert(compiled);
         }
         let builtin = Arc::new(CompiledRoles {
             roles: builtin,
             broken: false,
         });
-        Ok(Self { catalog, builtin })
+        Ok(Self {
+            catalog,
+            profile,
+            builtin,
+        })
     }
 
     /// The built-in roles and `custom` roles (`(id, name, policies)` each), compiled against

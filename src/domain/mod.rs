@@ -273,6 +273,15 @@ pub enum Node {
 }
 
 impl Node {
+    /// Organization, workspace or project.
+    pub fn kind(&self) -> crate::authz::NodeKind {
+        match self {
+            Self::Organization(_) => crate::authz::NodeKind::Organization,
+            Self::Workspace(_) => crate::authz::NodeKind::Workspace,
+            Self::Project(_) => crate::authz::NodeKind::Project,
+        }
+    }
+
     pub fn id(&self) -> Uuid {
         match self {
             Self::Organization(o) => o.id,
@@ -404,12 +413,15 @@ impl Session {
 pub struct Role {
     pub id: Uuid,
     pub organization_id: Option<Uuid>,
-    /// `admin`, `developer`, `operator`, `viewer` for built-in roles.
+    /// The stable key of a built-in role (the profile's: `admin`, `chain-builder`…).
     pub key: Option<String>,
     pub name: String,
     pub description: String,
     pub builtin: bool,
     pub policies: Vec<crate::authz::Policy>,
+    /// Where the role may be bound, in tree order (every kind unless the role says).
+    #[serde(default = "crate::authz::NodeKind::all")]
+    pub bindable_at: Vec<crate::authz::NodeKind>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -15,7 +15,7 @@ use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::credentials::throttle;
 use crate::graphql::error::{ApiError, Code};
 use crate::graphql::nodes::Organization;
-use crate::graphql::roles::{RoleGrantInput, ensure_no_escalation};
+use crate::graphql::roles::{RoleGrantInput, ensure_bindable_at, ensure_no_escalation};
 use crate::mail::Mail;
 use crate::store::NewInvitation;
 
@@ -107,9 +107,10 @@ pub struct InviteMemberInput {
     pub name: Option<String>,
     /// A message shown in the email.
     pub message: Option<String>,
-    /// Roles granted on acceptance. Each needs what `grantRole` needs.
-    #[graphql(default)]
-    pub roles: Vec<RoleGrantInput>,
+    /// Roles granted on acceptance. Each needs what `grantRole` needs. When omitted, the
+    /// profile's default role at the organization (which the inviter must be able to grant);
+    /// an empty list gives no role at all.
+    pub roles: Option<Vec<RoleGrantInput>>,
     /// Days the invitation can be accepted, 1 to 30; the deployment's default (7) when omitted.
     pub expires_in_days: Option<i32>,
 }
@@ -325,12 +326,25 @@ impl InvitationMutation {
                 .into());
             }
         };
-        let mut nodes = Vec::with_capacity(input.roles.len());
-        for grant in &input.roles {
+        let mut nodes = Vec::new();
+        for grant in input.roles.iter().flatten() {
             let node = grant_node(ctx, org_id, grant).await?;
             let role = usable_role(ctx, org_id, &grant.role_id, "roleId").await?;
+            ensure_bindable_at(&role, &node, "roles")?;
             ensure_no_escalation(granted.view(), &role, &node)?;
             nodes.push((role.id, node));
+        }
+        if input.roles.is_none() {
+            // The profile's default role, at the organization, handed out like any other.
+            let default = ID(services.authz.profile.default_role().id.to_string());
+            let role = usable_role(ctx, org_id, &default, "roles").await?;
+            ensure_no_escalation(granted.view(), &role, &org).map_err(|e| {
+                ApiError::forbidden(format!(
+                    "an invitation without roles gives the default role `{}` at the organization, which you cannot hand out ({}); name the roles to give",
+                    role.name, e.message
+                ))
+            })?;
+            nodes.push((role.id, org.clone()));
         }
         let minted = token::mint(TokenKind::Invitation).map_err(|e| ApiError::internal(&e))?;
         let invitation = granted
@@ -544,6 +558,7 @@ async fn inviter_may_still_grant(
             continue;
         };
         if node.organization_id() != invitation.organization_id
+            || !role.bindable_at.contains(&node.kind())
             || ensure_no_escalation(&view, &role, &node).is_err()
         {
             return Err(stale());

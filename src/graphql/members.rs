@@ -473,6 +473,7 @@ impl MemberMutation {
                 .iter()
                 .any(|b| b.role_id == role.id && b.node_id() == node.id());
             if !held {
+                crate::graphql::roles::ensure_bindable_at(role, node, "roles")?;
                 ensure_no_escalation(granted.view(), role, node)?;
             }
         }

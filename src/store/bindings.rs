@@ -17,7 +17,6 @@ use uuid::Uuid;
 use entity::{membership, role, role_binding, role_policy, user};
 
 use super::audit::{self, Entry};
-use super::memberships::builtin_role_id;
 use super::revision::{self, Change};
 use super::{Store, StoreError};
 use crate::domain::{Actor, InvalidInput, MemberStatus, Node, RoleBinding};
@@ -64,6 +63,7 @@ fn binding_json(b: &RoleBinding) -> serde_json::Value {
 /// expires, and no live binding at the organization node whose role denies anything.
 pub(super) async fn another_admin_remains<C: ConnectionTrait>(
     conn: &C,
+    admin_role: Uuid,
     organization_id: Uuid,
     excluding_binding: Option<Uuid>,
     excluding_principal: Option<Uuid>,
@@ -73,7 +73,7 @@ pub(super) async fn another_admin_remains<C: ConnectionTrait>(
         .filter(role_binding::Column::OrganizationId.eq(organization_id))
         .filter(role_binding::Column::WorkspaceId.is_null())
         .filter(role_binding::Column::ProjectId.is_null())
-        .filter(role_binding::Column::RoleId.eq(builtin_role_id("admin")))
+        .filter(role_binding::Column::RoleId.eq(admin_role))
         .filter(role_binding::Column::ExpiresAt.is_null());
     if let Some(b) = excluding_binding {
         q = q.filter(role_binding::Column::Id.ne(b));
@@ -231,7 +231,15 @@ impl Store {
         .into();
         // A deny bound at the organization can take away the last effective admin.
         if new.node.id() == organization_id
-            && !another_admin_remains(&txn, organization_id, None, None, now).await?
+            && !another_admin_remains(
+                &txn,
+                self.profile.admin_role().id,
+                organization_id,
+                None,
+                None,
+                now,
+            )
+            .await?
         {
             return Err(last_admin_error());
         }
@@ -274,12 +282,19 @@ impl Store {
             },
         )
         .await?;
-        let is_org_admin = found.role_id == builtin_role_id("admin")
+        let is_org_admin = found.role_id == self.profile.admin_role().id
             && found.workspace_id.is_none()
             && found.expires_at.is_none();
         if is_org_admin
-            && !another_admin_remains(&txn, found.organization_id, Some(found.id), None, now)
-                .await?
+            && !another_admin_remains(
+                &txn,
+                self.profile.admin_role().id,
+                found.organization_id,
+                Some(found.id),
+                None,
+                now,
+            )
+            .await?
         {
             return Err(last_admin_error());
         }

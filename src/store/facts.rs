@@ -206,6 +206,8 @@ fn collect_custom_role(
                 description: row.try_get("", "role_description")?,
                 builtin: false,
                 policies: Vec::new(),
+                // Where a role may be bound matters when granting, not when deciding.
+                bindable_at: crate::authz::NodeKind::all(),
                 created_at: row.try_get("", "role_created")?,
                 updated_at: row.try_get("", "role_updated")?,
             },

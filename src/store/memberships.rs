@@ -8,15 +8,6 @@ use entity::{membership, user};
 use super::{Store, StoreError};
 use crate::domain::{Member, MemberStatus, Membership};
 
-/// The id of a built-in role by key; unknown keys give the nil id, which no role has.
-pub(crate) fn builtin_role_id(key: &str) -> Uuid {
-    migration::seed::BUILTIN_ROLES
-        .iter()
-        .find(|(_, k, _, _)| *k == key)
-        .map(|(id, _, _, _)| *id)
-        .unwrap_or(Uuid::nil())
-}
-
 impl From<membership::Model> for Membership {
     fn from(m: membership::Model) -> Self {
         Self {
@@ -99,6 +90,7 @@ impl Store {
         if status != MemberStatus::Active
             && !super::bindings::another_admin_remains(
                 &txn,
+                self.profile.admin_role().id,
                 organization_id,
                 None,
                 Some(user_id),
@@ -213,8 +205,15 @@ impl Store {
         )
         .await?;
         let current = member_row(&txn, organization_id, user_id).await?;
-        if !super::bindings::another_admin_remains(&txn, organization_id, None, Some(user_id), now)
-            .await?
+        if !super::bindings::another_admin_remains(
+            &txn,
+            self.profile.admin_role().id,
+            organization_id,
+            None,
+            Some(user_id),
+            now,
+        )
+        .await?
         {
             return Err(super::bindings::last_admin_error());
         }
@@ -353,7 +352,16 @@ impl Store {
             .await?;
             added.push((w.role_id, w.node.id()));
         }
-        if !super::bindings::another_admin_remains(&txn, organization_id, None, None, now).await? {
+        if !super::bindings::another_admin_remains(
+            &txn,
+            self.profile.admin_role().id,
+            organization_id,
+            None,
+            None,
+            now,
+        )
+        .await?
+        {
             return Err(super::bindings::last_admin_error());
         }
         let describe = |pairs: Vec<(Uuid, Uuid)>| {

@@ -20,6 +20,7 @@ pub use sso::{GroupMapping, NewProvider, ProviderChange};
 pub use sso_signins::SsoRequest;
 mod nodes;
 mod password_resets;
+mod profile;
 mod revision;
 mod roles;
 mod sessions;
@@ -30,6 +31,7 @@ use std::time::Duration;
 
 use migration::MigratorTrait;
 
+use crate::authz::Profile;
 use crate::clock::Clock;
 use crate::domain::change::ChangeEvent;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
@@ -42,7 +44,7 @@ pub use facts::PrincipalFacts;
 pub use invitations::{InvitationFilter, NewInvitation};
 pub use nodes::NodeChanges;
 pub use password_resets::ResetLookup;
-pub use roles::RoleChanges;
+pub use roles::{RoleChanges, RoleCounts};
 pub use sessions::{NewSession, SessionLookup};
 pub use users::{Attempt, FailedAttempt, LockoutRule};
 
@@ -63,6 +65,9 @@ pub struct Store {
     pub(crate) bus: Option<Arc<dyn Publisher>>,
     /// The time expiries are judged and records stamped at (the system's, but in tests).
     clock: Clock,
+    /// The profile: its built-in roles, the administrator role "last admin" protects, the
+    /// default role of a new member.
+    profile: Arc<Profile>,
 }
 
 impl std::fmt::Debug for Store {
@@ -106,6 +111,7 @@ impl Store {
             db,
             bus: None,
             clock: Clock::system(),
+            profile: Arc::new(Profile::mechamental()),
         })
     }
 
@@ -113,6 +119,17 @@ impl Store {
     /// The store judging time by `clock` (see `clock.rs`).
     pub fn with_clock(self, clock: Clock) -> Self {
         Self { clock, ..self }
+    }
+
+    /// The store serving `profile` (the default profile until told otherwise); see
+    /// [`Store::install_profile`].
+    pub fn with_profile(self, profile: Arc<Profile>) -> Self {
+        Self { profile, ..self }
+    }
+
+    /// The profile whose built-in roles this store knows.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
     }
 
     /// The clock this store judges time by; everything holding the store reads it.

@@ -107,7 +107,7 @@ impl Store {
         })
         .exec_without_returning(&txn)
         .await?;
-        let admin = super::memberships::builtin_role_id("admin");
+        let admin = self.profile.admin_role().id;
         role_binding::Entity::insert(role_binding::ActiveModel {
             id: Set(Uuid::now_v7()),
             organization_id: Set(id),

@@ -1,7 +1,7 @@
-//! Roles: the built-in ones (rows seeded by the first migration, policies defined in
-//! `authz::builtin_policies`, never changed) and each organization's custom roles.
+//! Roles: the built-in ones (the profile's: rows written at start by `profile.rs`, policies
+//! from the profile, never changed through the API) and each organization's custom roles.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
@@ -15,9 +15,18 @@ use entity::{role, role_binding, role_policy};
 use super::audit::{self, Entry};
 use super::revision::{self, Change};
 use super::{Store, StoreError};
-use crate::authz::{self, Effect, Policy};
+use crate::authz::{Effect, NodeKind, Policy, Profile};
 use crate::domain::change::ChangeEvent;
 use crate::domain::{Actor, InvalidInput, Name, Role};
+
+/// How a role is used in an organization.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoleCounts {
+    /// Bindings, expired ones too.
+    pub bindings: u64,
+    /// Distinct principals with a live binding.
+    pub members: u64,
+}
 
 /// A change to a custom role; `None` keeps the current value.
 #[derive(Debug, Default)]
@@ -25,14 +34,15 @@ pub struct RoleChanges {
     pub name: Option<Name>,
     pub description: Option<String>,
     pub policies: Option<Vec<Policy>>,
+    pub bindable_at: Option<Vec<NodeKind>>,
 }
 
 /// A role row with its policies: the built-in policies come from code, custom ones from rows.
-fn to_role(m: role::Model, rows: &[role_policy::Model]) -> Role {
+fn to_role(m: role::Model, rows: &[role_policy::Model], profile: &Profile) -> Role {
     let policies = if m.builtin {
-        m.key
-            .as_deref()
-            .and_then(authz::builtin_policies)
+        profile
+            .role_by_id(m.id)
+            .map(|r| r.policies.clone())
             .unwrap_or_default()
     } else {
         let mut mine: Vec<&role_policy::Model> =
@@ -55,6 +65,7 @@ fn to_role(m: role::Model, rows: &[role_policy::Model]) -> Role {
         description: m.description,
         builtin: m.builtin,
         policies,
+        bindable_at: NodeKind::load_set(m.bindable_at.as_deref()),
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
@@ -62,6 +73,7 @@ fn to_role(m: role::Model, rows: &[role_policy::Model]) -> Role {
 
 pub(super) async fn load_roles<C: ConnectionTrait>(
     conn: &C,
+    profile: &Profile,
     ids: impl IntoIterator<Item = Uuid>,
 ) -> Result<Vec<Role>, StoreError> {
     let ids: Vec<Uuid> = ids.into_iter().collect();
@@ -76,7 +88,10 @@ pub(super) async fn load_roles<C: ConnectionTrait>(
         .filter(role_policy::Column::RoleId.is_in(ids))
         .all(conn)
         .await?;
-    Ok(roles.into_iter().map(|r| to_role(r, &policies)).collect())
+    Ok(roles
+        .into_iter()
+        .map(|r| to_role(r, &policies, profile))
+        .collect())
 }
 
 fn policies_json(policies: &[Policy]) -> serde_json::Value {
@@ -195,13 +210,14 @@ impl Store {
             .order_by_asc(role::Column::Name)
             .all(&self.db)
             .await?;
-        let mut roles = load_roles(&self.db, rows.iter().map(|r| r.id)).await?;
+        let mut roles = load_roles(&self.db, &self.profile, rows.iter().map(|r| r.id)).await?;
         // Built-in roles in their canonical order, then custom roles by name.
         roles.sort_by_key(|r| {
-            let builtin_rank = r
-                .key
-                .as_deref()
-                .and_then(|k| authz::BUILTIN_ROLE_KEYS.iter().position(|b| *b == k))
+            let builtin_rank = self
+                .profile
+                .roles
+                .iter()
+                .position(|b| r.builtin && b.id == r.id)
                 .unwrap_or(usize::MAX);
             (builtin_rank, r.name.to_lowercase())
         });
@@ -209,21 +225,33 @@ impl Store {
     }
 
     pub async fn role(&self, id: Uuid) -> Result<Option<Role>, StoreError> {
-        Ok(load_roles(&self.db, [id]).await?.into_iter().next())
+        Ok(load_roles(&self.db, &self.profile, [id])
+            .await?
+            .into_iter()
+            .next())
     }
 
-    /// How many bindings of the organization use each role.
-    pub async fn binding_counts(
+    /// How many bindings of the organization use each role, and how many distinct
+    /// principals hold it through a live one.
+    pub async fn role_counts(
         &self,
         organization_id: Uuid,
-    ) -> Result<HashMap<Uuid, u64>, StoreError> {
-        let mut counts = HashMap::new();
+    ) -> Result<HashMap<Uuid, RoleCounts>, StoreError> {
+        let now = self.clock.now();
+        let mut counts: HashMap<Uuid, RoleCounts> = HashMap::new();
+        let mut holders: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
         for b in role_binding::Entity::find()
             .filter(role_binding::Column::OrganizationId.eq(organization_id))
             .all(&self.db)
             .await?
         {
-            *counts.entry(b.role_id).or_insert(0) += 1;
+            counts.entry(b.role_id).or_default().bindings += 1;
+            if b.expires_at.is_none_or(|at| at > now) {
+                holders.entry(b.role_id).or_default().insert(b.principal_id);
+            }
+        }
+        for (role, principals) in holders {
+            counts.entry(role).or_default().members = principals.len() as u64;
         }
         Ok(counts)
     }
@@ -235,6 +263,7 @@ impl Store {
         name: &Name,
         description: &str,
         policies: &[Policy],
+        bindable_at: &[NodeKind],
         actor: &Actor,
     ) -> Result<Role, StoreError> {
         let txn = self.db.begin().await?;
@@ -262,6 +291,7 @@ impl Store {
             name: Set(name.as_str().to_owned()),
             description: Set(description.to_owned()),
             builtin: Set(false),
+            bindable_at: Set(NodeKind::store_set(bindable_at)),
             created_at: Set(now),
             updated_at: Set(now),
         })
@@ -281,11 +311,12 @@ impl Store {
                     "name": name.as_str(),
                     "description": description,
                     "policies": policies_json(policies),
+                    "bindable_at": kinds_json(bindable_at),
                 })),
             },
         )
         .await?;
-        let created = load_roles(&txn, [id])
+        let created = load_roles(&txn, &self.profile, [id])
             .await?
             .into_iter()
             .next()
@@ -310,16 +341,24 @@ impl Store {
             actor,
         )
         .await?;
-        let before = load_roles(&txn, [id]).await?.into_iter().next();
+        let before = load_roles(&txn, &self.profile, [id])
+            .await?
+            .into_iter()
+            .next();
         if let Some(name) = &changes.name {
             ensure_name_free(&txn, organization_id, name, Some(id)).await?;
         }
+        let current_name = current.name.clone();
         let mut model: role::ActiveModel = current.into();
         if let Some(name) = &changes.name {
             model.name = Set(name.as_str().to_owned());
         }
         if let Some(description) = &changes.description {
             model.description = Set(description.clone());
+        }
+        if let Some(kinds) = &changes.bindable_at {
+            ensure_bound_only_at(&txn, id, &current_name, kinds).await?;
+            model.bindable_at = Set(NodeKind::store_set(kinds));
         }
         model.updated_at = Set(self.clock.now());
         role::Entity::update(model).exec(&txn).await?;
@@ -330,12 +369,12 @@ impl Store {
                 .await?;
             insert_policies(&txn, id, policies).await?;
         }
-        let updated = load_roles(&txn, [id])
+        let updated = load_roles(&txn, &self.profile, [id])
             .await?
             .into_iter()
             .next()
             .ok_or(StoreError::NotFound("role"))?;
-        let snapshot = |r: &Role| json!({ "name": r.name, "description": r.description, "policies": policies_json(&r.policies) });
+        let snapshot = |r: &Role| json!({ "name": r.name, "description": r.description, "policies": policies_json(&r.policies), "bindable_at": kinds_json(&r.bindable_at) });
         audit::record(
             &txn,
             actor,
@@ -381,7 +420,10 @@ impl Store {
                 bound.len()
             )));
         }
-        let before = load_roles(&txn, [id]).await?.into_iter().next();
+        let before = load_roles(&txn, &self.profile, [id])
+            .await?
+            .into_iter()
+            .next();
         // The bindings go with the role (the foreign key cascades).
         role::Entity::delete_by_id(id).exec(&txn).await?;
         audit::record(
@@ -403,4 +445,41 @@ impl Store {
         self.publish(std::slice::from_ref(&event));
         Ok(())
     }
+}
+
+/// Where a role may be bound, as the audit trail records it.
+fn kinds_json(kinds: &[NodeKind]) -> serde_json::Value {
+    kinds.iter().map(|k| k.as_str()).collect()
+}
+
+/// Refuses to narrow where a role may be bound while it is bound elsewhere.
+async fn ensure_bound_only_at<C: ConnectionTrait>(
+    conn: &C,
+    role_id: Uuid,
+    role_name: &str,
+    kinds: &[NodeKind],
+) -> Result<(), StoreError> {
+    let bindings = role_binding::Entity::find()
+        .filter(role_binding::Column::RoleId.eq(role_id))
+        .all(conn)
+        .await?;
+    let outside = bindings
+        .iter()
+        .filter(|b| {
+            let kind = if b.project_id.is_some() {
+                NodeKind::Project
+            } else if b.workspace_id.is_some() {
+                NodeKind::Workspace
+            } else {
+                NodeKind::Organization
+            };
+            !kinds.contains(&kind)
+        })
+        .count();
+    if outside > 0 {
+        return Err(StoreError::conflict(format!(
+            "role `{role_name}` is bound {outside} time(s) at nodes of a kind it would no longer allow; revoke those bindings first"
+        )));
+    }
+    Ok(())
 }

@@ -295,7 +295,7 @@ impl Store {
             .filter(membership::Column::UserId.eq(user_id))
             .all(&self.db)
             .await?;
-        let admin = super::memberships::builtin_role_id("admin");
+        let admin = self.profile.admin_role().id;
         let now = self.clock.now();
         for m in memberships {
             let Some(org) = organization::Entity::find_by_id(m.organization_id)

@@ -63,7 +63,7 @@ async fn a_failed_invitation_email_does_not_echo_the_smtp_servers_words() {
     let r = app
         .gql(
             Some(&admin),
-            "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"bob@example.com\"}) { emailSent emailError acceptUrl } }",
+            "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"bob@example.com\", roles: []}) { emailSent emailError acceptUrl } }",
             json!({ "o": org }),
         )
         .await;

@@ -206,7 +206,7 @@ async fn unauthenticated_and_bad_tokens_are_rejected() {
             json!({ "o": org }),
         ),
         (
-            "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"b@example.com\"}) { token } }",
+            "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"b@example.com\", roles: []}) { token } }",
             json!({ "o": org }),
         ),
         (

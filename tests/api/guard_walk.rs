@@ -33,6 +33,7 @@ const SESSION_ONLY: &[&str] = &[
     "me",
     "organizations",
     "permissionCatalog",
+    "profile",
 ];
 
 const INTROSPECT: &str = r#"{

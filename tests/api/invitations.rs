@@ -14,7 +14,7 @@ async fn invite_accept_and_no_reuse() {
     let invited = app
         .gql(
             Some(&admin),
-            "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"Bob@Example.com\"}) { token acceptUrl invitation { email status organizationId } } }",
+            "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"Bob@Example.com\", roles: []}) { token acceptUrl invitation { email status organizationId } } }",
             json!({ "o": org }),
         )
         .await;
@@ -77,7 +77,7 @@ async fn invite_accept_and_no_reuse() {
 
     // Inviting someone who is already a member is a conflict.
     let dup = app
-        .gql(Some(&admin), "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"bob@example.com\"}) { token } }", json!({ "o": org }))
+        .gql(Some(&admin), "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"bob@example.com\", roles: []}) { token } }", json!({ "o": org }))
         .await;
     assert_error(&dup, "CONFLICT");
 }

@@ -66,7 +66,7 @@ async fn outsiders_see_and_change_nothing() {
             json!({ "p": p_a }),
         ),
         (
-            "mutation($a: ID!) { inviteMember(input: {organizationId: $a, email: \"bob2@example.com\"}) { token } }",
+            "mutation($a: ID!) { inviteMember(input: {organizationId: $a, email: \"bob2@example.com\", roles: []}) { token } }",
             json!({ "a": org_a }),
         ),
     ];

@@ -36,6 +36,7 @@ mod isolation;
 mod members;
 mod migrations;
 mod nodes;
+mod profiles;
 mod robustness;
 mod roles;
 mod schema;

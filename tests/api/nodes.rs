@@ -348,7 +348,7 @@ async fn a_viewer_can_read_but_not_change() {
             json!({ "w": ws }),
         ),
         (
-            "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"eve@example.com\"}) { token } }",
+            "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"eve@example.com\", roles: []}) { token } }",
             json!({ "o": org }),
         ),
         (

@@ -22,11 +22,13 @@ async fn catalog_and_builtin_roles() {
     let groups = cat["data"]["permissionCatalog"]
         .as_array()
         .unwrap_or_else(|| panic!("{cat}"));
-    assert_eq!(groups.len(), 13);
+    assert_eq!(groups.len(), 16);
     assert_eq!(
         groups[1],
         json!({ "resourceType": "apps", "actions": ["read", "write", "manage", "delete"], "permissions": ["apps:*:read", "apps:*:write", "apps:*:manage", "apps:*:delete"] })
     );
+    let teams = groups.last().unwrap();
+    assert_eq!(teams["resourceType"], "teams", "{cat}");
 
     let roles = app
         .gql(Some(&t), "query($o: ID!) { roles(organizationId: $o) { id name builtin bindingCount policies { permission } } }", json!({ "o": org }))
@@ -315,19 +317,56 @@ async fn a_deployment_can_load_its_own_catalog() {
     let unknown = app.gql(Some(&t), CREATE, json!({ "o": org, "n": "Apps", "p": [{ "effect": "ALLOW", "permission": "apps:*:read" }] })).await;
     assert_error(&unknown, "BAD_USER_INPUT");
 
-    // A catalog without what the API itself needs is refused at start, with a clear reason.
+    // The gateway's own types are added to a catalog that lacks them (the API authorizes
+    // itself with them); a catalog that is not valid is refused at start, naming the file.
+    let lean = dir.join("lean.toml");
+    std::fs::write(&lean, "[types]\nagents = [\"read\"]\n").unwrap();
+    let lean_path = lean.clone();
+    let app = TestApp::start_with(move |c| c.permission_catalog = Some(lean_path)).await;
+    let t = app.sign_up("ada@example.com").await;
+    let cat = app
+        .gql(
+            Some(&t),
+            "{ permissionCatalog { resourceType } }",
+            json!({}),
+        )
+        .await;
+    let types: Vec<&str> = cat["data"]["permissionCatalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["resourceType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "agents",
+            "workspace",
+            "members",
+            "roles",
+            "audit",
+            "sso",
+            "service_accounts",
+            "api_keys",
+            "teams"
+        ]
+    );
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "[types]\nagents = [\"read\"]\n").unwrap();
+    std::fs::write(&bad, "[types]\nagents = []\n").unwrap();
     let config = iam_gateway::config::Config {
         database_url: "sqlite::memory:".to_owned(),
-        permission_catalog: Some(bad),
+        permission_catalog: Some(bad.clone()),
         ..Default::default()
     };
     let err = iam_gateway::app::AppState::init(config)
         .await
         .err()
         .expect("must refuse");
-    assert!(err.to_string().contains("workspace:*:read"), "{err}");
+    assert!(err.to_string().contains("bad.toml"), "{err}");
+    assert!(
+        err.to_string().contains("`agents` lists no actions"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -382,12 +382,12 @@ impl TestApp {
         data_str(&r, &["createProject", "project", "id"])
     }
 
-    /// Invites `email` into `org`; returns the accept token.
+    /// Invites `email` into `org` with no role (`roles: []`); returns the accept token.
     pub async fn invite(&self, token: &str, org: &str, email: &str) -> String {
         let r = self
             .gql(
                 Some(token),
-                "mutation($o: ID!, $e: String!) { inviteMember(input: {organizationId: $o, email: $e}) { token } }",
+                "mutation($o: ID!, $e: String!) { inviteMember(input: {organizationId: $o, email: $e, roles: []}) { token } }",
                 json!({ "o": org, "e": email }),
             )
             .await;

@@ -463,7 +463,8 @@ struct Gateway {
 
 impl Gateway {
     fn new(shape: &Shape, now: DateTime<Utc>) -> Res<Self> {
-        let authz = iam_gateway::app::authz_with(Catalog::builtin()).map_err(fail)?;
+        let authz = iam_gateway::app::authz_for(Arc::new(iam_gateway::authz::Profile::mechamental()))
+            .map_err(fail)?;
         let mut facts = HashMap::with_capacity(shape.memberships() as usize);
         for s in 0..shape.memberships() {
             let (org, user) = (

@@ -31,6 +31,7 @@ fn granted(key: &str) -> BTreeSet<String> {
             "models:read",
             "augmentations:read",
             "augmentations:execute",
+            "workspace:read",
             "analytics:view",
             "audit:read",
         ],

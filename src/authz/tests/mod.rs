@@ -7,6 +7,7 @@ mod catalog;
 mod engine;
 mod explain;
 mod permission;
+mod profiles;
 mod property;
 mod reference;
 

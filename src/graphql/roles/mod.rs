@@ -16,7 +16,7 @@ mod rules;
 
 pub use mutation::RoleMutation;
 pub use query::RoleQuery;
-pub(crate) use rules::{ensure_no_escalation, ensure_not_own_restriction};
+pub(crate) use rules::{ensure_bindable_at, ensure_no_escalation, ensure_not_own_restriction};
 
 use std::collections::HashMap;
 
@@ -79,9 +79,44 @@ pub struct PolicyInput {
 #[derive(SimpleObject)]
 pub struct PermissionGroup {
     pub resource_type: String,
+    /// Shown to people, e.g. "Config profiles".
+    pub title: String,
+    pub description: String,
     pub actions: Vec<String>,
     /// The unscoped permissions of this type: `apps:*:read`, ...
     pub permissions: Vec<String>,
+    /// Each action with its description and permission, in catalog order.
+    pub action_details: Vec<PermissionAction>,
+    /// Whether the type is one of the gateway's own (with which the API authorizes itself).
+    pub gateway: bool,
+}
+
+/// One action of a resource type.
+#[derive(SimpleObject)]
+pub struct PermissionAction {
+    pub action: String,
+    pub description: String,
+    /// `type:*:action`.
+    pub permission: String,
+    /// The gateway permissions this one also means (a profile's alias), e.g. MAR's
+    /// `access:*:read` means `members:*:read` and `roles:*:read`.
+    pub also_means: Vec<String>,
+}
+
+/// The deployment's profile: the platform whose catalog and built-in roles it serves.
+#[derive(SimpleObject)]
+pub struct ProfileInfo {
+    /// `mechamental`, `mar`, `mentiko`, `inkeep`, `m3forge` or a deployment's own.
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    /// The administrator role (the one the last-admin rule protects).
+    pub admin_role_id: ID,
+    /// The role an invitation without roles gives, at the organization.
+    pub default_role_id: ID,
+    /// Shorthands accepted on input besides `resource:scope:action` (`type:action`,
+    /// `type.action`); output is always `resource:scope:action`.
+    pub notations: Vec<String>,
 }
 
 /// A role: built-in (immutable, in every organization) or an organization's own.
@@ -95,14 +130,18 @@ pub struct Role {
     pub builtin: bool,
     pub organization_id: Option<ID>,
     pub policies: Vec<Policy>,
-    /// How many bindings of the organization use this role.
+    /// Where the role may be bound; a grant elsewhere is refused.
+    pub bindable_at: Vec<NodeKind>,
+    /// How many bindings of the organization use this role (expired ones too).
     pub binding_count: i64,
+    /// How many distinct principals hold this role through a live binding (not expired).
+    pub member_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl Role {
-    fn new(r: domain::Role, binding_count: u64) -> Self {
+    fn new(r: domain::Role, counts: crate::store::RoleCounts) -> Self {
         Self {
             id: ID(r.id.to_string()),
             key: r.key,
@@ -118,7 +157,9 @@ impl Role {
                     permission: p.permission,
                 })
                 .collect(),
-            binding_count: i64::try_from(binding_count).unwrap_or(i64::MAX),
+            bindable_at: r.bindable_at.iter().map(|k| NodeKind::from(*k)).collect(),
+            binding_count: i64::try_from(counts.bindings).unwrap_or(i64::MAX),
+            member_count: i64::try_from(counts.members).unwrap_or(i64::MAX),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -130,6 +171,40 @@ pub enum NodeKind {
     Organization,
     Workspace,
     Project,
+}
+
+impl From<crate::authz::NodeKind> for NodeKind {
+    fn from(k: crate::authz::NodeKind) -> Self {
+        match k {
+            crate::authz::NodeKind::Organization => Self::Organization,
+            crate::authz::NodeKind::Workspace => Self::Workspace,
+            crate::authz::NodeKind::Project => Self::Project,
+        }
+    }
+}
+
+impl From<NodeKind> for crate::authz::NodeKind {
+    fn from(k: NodeKind) -> Self {
+        match k {
+            NodeKind::Organization => Self::Organization,
+            NodeKind::Workspace => Self::Workspace,
+            NodeKind::Project => Self::Project,
+        }
+    }
+}
+
+/// Where a role may be bound, from input: at least one kind.
+fn read_bindable_at(kinds: Vec<NodeKind>) -> Result<Vec<crate::authz::NodeKind>, ApiError> {
+    if kinds.is_empty() {
+        return Err(ApiError::bad_input(
+            "bindableAt",
+            "name at least one kind of node (ORGANIZATION, WORKSPACE, PROJECT), or leave it out for all",
+        ));
+    }
+    let mut kinds: Vec<crate::authz::NodeKind> = kinds.into_iter().map(Into::into).collect();
+    kinds.sort();
+    kinds.dedup();
+    Ok(kinds)
 }
 
 /// A role granted to a principal at a node.

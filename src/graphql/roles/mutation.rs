@@ -18,6 +18,8 @@ pub struct CreateRoleInput {
     pub name: String,
     pub description: Option<String>,
     pub policies: Vec<PolicyInput>,
+    /// Where the role may be bound; every kind of node when omitted.
+    pub bindable_at: Option<Vec<NodeKind>>,
 }
 
 #[derive(InputObject)]
@@ -27,6 +29,8 @@ pub struct UpdateRoleInput {
     pub description: Option<String>,
     /// Replaces every policy of the role when given.
     pub policies: Option<Vec<PolicyInput>>,
+    /// Where the role may be bound; refused while the role is bound at a kind it leaves out.
+    pub bindable_at: Option<Vec<NodeKind>>,
 }
 
 #[derive(InputObject)]
@@ -118,6 +122,10 @@ impl RoleMutation {
         let name = Name::parse("name", &input.name)?;
         let description = read_description(input.description.as_deref())?;
         let policies = read_policies(ctx, input.policies)?;
+        let bindable_at = match input.bindable_at {
+            None => crate::authz::NodeKind::all(),
+            Some(kinds) => read_bindable_at(kinds)?,
+        };
         ensure_role_within_caller(granted.view(), &org, &input.name, &policies)?;
         let role = granted
             .store(ctx)
@@ -126,11 +134,12 @@ impl RoleMutation {
                 &name,
                 &description,
                 &policies,
+                &bindable_at,
                 &ctx.request().actor,
             )
             .await?;
         Ok(RolePayload {
-            role: Role::new(role, 0),
+            role: Role::new(role, crate::store::RoleCounts::default()),
             revision: crate::graphql::check::revision_now(ctx, org.id()).await?,
         })
     }
@@ -153,14 +162,15 @@ impl RoleMutation {
                 .map(|d| read_description(Some(d)))
                 .transpose()?,
             policies: input.policies.map(|p| read_policies(ctx, p)).transpose()?,
+            bindable_at: input.bindable_at.map(read_bindable_at).transpose()?,
         };
         // The role as it would be: its holders get what it allows, so the caller must hold it.
         let policies = changes.policies.as_ref().unwrap_or(&current.policies);
         ensure_role_within_caller(granted.view(), &org, &current.name, policies)?;
         let store = granted.store(ctx);
         let role = store.update_role(id, changes, &ctx.request().actor).await?;
-        let counts = store.binding_counts(org_id).await?;
-        let n = counts.get(&role.id).copied().unwrap_or(0);
+        let counts = store.role_counts(org_id).await?;
+        let n = counts.get(&role.id).copied().unwrap_or_default();
         Ok(RolePayload {
             role: Role::new(role, n),
             revision: crate::graphql::check::revision_now(ctx, org_id).await?,
@@ -203,6 +213,7 @@ impl RoleMutation {
         )
         .await?;
         let role = usable_role(ctx, node.organization_id(), &input.role_id, "roleId").await?;
+        ensure_bindable_at(&role, &node, "nodeId")?;
         ensure_no_escalation(granted.view(), &role, &node)?;
         let principal_id = parse_id("principalId", &input.principal_id)?;
         let binding = granted

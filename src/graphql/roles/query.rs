@@ -18,18 +18,67 @@ impl RoleQuery {
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn permission_catalog(&self, ctx: &Context<'_>) -> Result<Vec<PermissionGroup>> {
         ctx.signed_in()?;
-        Ok(ctx
-            .services()
-            .authz
-            .catalog
+        let catalog = &ctx.services().authz.catalog;
+        Ok(catalog
             .types()
             .into_iter()
-            .map(|(t, actions)| PermissionGroup {
-                resource_type: t.to_owned(),
-                permissions: actions.iter().map(|a| format!("{t}:*:{a}")).collect(),
-                actions: actions.into_iter().map(str::to_owned).collect(),
+            .zip(0u16..)
+            .map(|((t, actions), ix)| {
+                let type_ix = crate::authz::TypeIx(ix);
+                let (title, description, described) = catalog.describe(type_ix);
+                let action_details = actions
+                    .iter()
+                    .zip(described)
+                    .map(|(a, d)| PermissionAction {
+                        action: (*a).to_owned(),
+                        description: d.clone(),
+                        permission: format!("{t}:*:{a}"),
+                        also_means: catalog
+                            .aliases()
+                            .iter()
+                            .filter(|alias| {
+                                alias.from.0 == type_ix && catalog.action_name(alias.from.1) == *a
+                            })
+                            .flat_map(|alias| alias.to.iter())
+                            .map(|(tt, ta)| {
+                                format!("{}:*:{}", catalog.type_name(*tt), catalog.action_name(*ta))
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                PermissionGroup {
+                    resource_type: t.to_owned(),
+                    title: title.to_owned(),
+                    description: description.to_owned(),
+                    permissions: actions.iter().map(|a| format!("{t}:*:{a}")).collect(),
+                    actions: actions.into_iter().map(str::to_owned).collect(),
+                    action_details,
+                    gateway: crate::authz::GATEWAY_TYPES.iter().any(|g| g.name == t),
+                }
             })
             .collect())
+    }
+
+    /// The deployment's profile. Needs a session.
+    async fn profile(&self, ctx: &Context<'_>) -> Result<ProfileInfo> {
+        ctx.signed_in()?;
+        let profile = &ctx.services().authz.profile;
+        let notations = profile.catalog.notations();
+        Ok(ProfileInfo {
+            name: profile.name.clone(),
+            title: profile.title.clone(),
+            description: profile.description.clone(),
+            admin_role_id: ID(profile.admin_role().id.to_string()),
+            default_role_id: ID(profile.default_role().id.to_string()),
+            notations: [
+                ("type:action", notations.colon),
+                ("type.action", notations.dot),
+            ]
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| n.to_owned())
+            .collect(),
+        })
     }
 
     /// The roles usable in an organization (built-in first), with their binding counts.
@@ -43,13 +92,13 @@ impl RoleQuery {
         .await?;
         let granted = authorize(ctx, &org, ApiPermission::ROLES_READ, "organization").await?;
         let store = granted.store(ctx);
-        let counts = store.binding_counts(org.id()).await?;
+        let counts = store.role_counts(org.id()).await?;
         Ok(store
             .roles(org.id())
             .await?
             .into_iter()
             .map(|r| {
-                let n = counts.get(&r.id).copied().unwrap_or(0);
+                let n = counts.get(&r.id).copied().unwrap_or_default();
                 Role::new(r, n)
             })
             .collect())
@@ -64,8 +113,8 @@ impl RoleQuery {
         .await?;
         let granted = authorize(ctx, &org, ApiPermission::ROLES_READ, "organization").await?;
         let role = usable_role(ctx, org.id(), &id, "id").await?;
-        let counts = granted.store(ctx).binding_counts(org.id()).await?;
-        let n = counts.get(&role.id).copied().unwrap_or(0);
+        let counts = granted.store(ctx).role_counts(org.id()).await?;
+        let n = counts.get(&role.id).copied().unwrap_or_default();
         Ok(Role::new(role, n))
     }
 

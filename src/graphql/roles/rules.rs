@@ -29,6 +29,44 @@ pub(crate) fn ensure_no_escalation(
     )
 }
 
+/// Refuses to bind `role` at `node` when the role says it may be bound only at other kinds of
+/// node (SEMANTICS "Roles and policies"); `field` names the input at fault.
+pub(crate) fn ensure_bindable_at(
+    role: &domain::Role,
+    node: &Node,
+    field: &'static str,
+) -> Result<(), ApiError> {
+    if role.bindable_at.contains(&node.kind()) {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = role.bindable_at.iter().map(|k| k.as_str()).collect();
+    Err(ApiError::bad_input(
+        field,
+        format!(
+            "role `{}` can be bound only at {} (not at {})",
+            role.name,
+            plural_kinds(&kinds),
+            with_article(node.kind().as_str())
+        ),
+    ))
+}
+
+/// "an organization", "a workspace".
+fn with_article(kind: &str) -> String {
+    let article = if kind.starts_with('o') { "an" } else { "a" };
+    format!("{article} {kind}")
+}
+
+/// "an organization", "a workspace or a project"…
+fn plural_kinds(kinds: &[&str]) -> String {
+    let with_article: Vec<String> = kinds.iter().map(|k| with_article(k)).collect();
+    match with_article.split_last() {
+        None => "no node".to_owned(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 /// Refuses unless `view` may hand out `policies` at the node with `path`; the message names the
 /// role, what it would do and the permission the caller lacks.
 pub(crate) fn ensure_may_hand_out(

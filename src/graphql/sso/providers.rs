@@ -10,7 +10,7 @@ use crate::graphql::access::lookups::{node_by_id, usable_role};
 use crate::graphql::access::{ApiPermission, Granted, authorize};
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::error::{ApiError, Code};
-use crate::graphql::roles::ensure_no_escalation;
+use crate::graphql::roles::{ensure_bindable_at, ensure_no_escalation};
 use crate::sso::{OidcSettings, Provider, ProviderSettings, SamlSettings};
 use crate::store::{NewProvider, ProviderChange};
 
@@ -170,6 +170,7 @@ async fn default_role(
         return Ok(None);
     };
     let role = usable_role(ctx, org.organization_id(), id, "defaultRoleId").await?;
+    ensure_bindable_at(&role, org, "defaultRoleId")?;
     ensure_no_escalation(granted.view(), &role, org)?;
     Ok(Some(role.id))
 }
@@ -421,6 +422,7 @@ impl SsoMutation {
             return Err(ApiError::not_found("node").into());
         }
         let role = usable_role(ctx, provider.organization_id, &input.role_id, "roleId").await?;
+        ensure_bindable_at(&role, &node, "nodeId")?;
         ensure_no_escalation(granted.view(), &role, &node)?;
         let group = non_empty("group", &input.group)?;
         let mapping = granted
