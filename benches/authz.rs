@@ -29,7 +29,7 @@ struct Fixture {
     ws: Uuid,
     project: Uuid,
     other_ws: Uuid,
-    blocked_secret: Uuid,
+    blocked_secret: String,
     now: DateTime<Utc>,
 }
 
@@ -43,7 +43,7 @@ impl Fixture {
             Uuid::now_v7(),
             Uuid::now_v7(),
         );
-        let blocked_secret = Uuid::new_v4();
+        let blocked_secret = Uuid::new_v4().to_string();
         let mut roles = RoleSet::new();
         let mut role_ids = Vec::new();
         for key in ["viewer", "developer", "operator"] {
@@ -77,6 +77,7 @@ impl Fixture {
             role_id,
             node_id,
             expires_at,
+            resource: None,
         };
         let bindings = vec![
             binding(role_ids[0], org, None),
@@ -107,10 +108,10 @@ impl Fixture {
     }
 
     fn check<'a>(
-        &self,
+        &'a self,
         type_action: (&str, &str),
         path: &'a [Uuid],
-        resource_id: Option<Uuid>,
+        resource_id: Option<&'a str>,
     ) -> Check<'a> {
         let (resource_type, action) = self
             .catalog
@@ -118,6 +119,7 @@ impl Fixture {
             .expect("a catalog pair");
         Check {
             resource_type,
+            resource_type_name: self.catalog.type_name(resource_type),
             action,
             path,
             resource_id,
@@ -137,7 +139,11 @@ fn decisions(c: &mut Criterion) {
         b.iter(|| decide(black_box(&facts), black_box(&allow)))
     });
 
-    let deny = f.check(("secrets", "read"), &project_path, Some(f.blocked_secret));
+    let deny = f.check(
+        ("secrets", "read"),
+        &project_path,
+        Some(f.blocked_secret.as_str()),
+    );
     assert!(!decide(&facts, &deny).allowed);
     c.bench_function("decide/deny_wins", |b| {
         b.iter(|| decide(black_box(&facts), black_box(&deny)))
@@ -158,9 +164,10 @@ fn decisions(c: &mut Criterion) {
     let checks: Vec<Check<'_>> = (0..50)
         .map(|i| Check {
             resource_type: pairs[i % pairs.len()].0,
+            resource_type_name: f.catalog.type_name(pairs[i % pairs.len()].0),
             action: pairs[i % pairs.len()].1,
             path: paths[i % paths.len()],
-            resource_id: (i % 3 == 0).then_some(f.blocked_secret),
+            resource_id: (i % 3 == 0).then_some(f.blocked_secret.as_str()),
             now: f.now,
         })
         .collect();

@@ -258,6 +258,7 @@ impl Engine {
             },
             &Check {
                 resource_type,
+                resource_type_name: self.authz.catalog.type_name(resource_type),
                 action,
                 path,
                 resource_id: None,

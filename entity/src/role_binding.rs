@@ -22,6 +22,9 @@ pub struct Model {
     pub source: String,
     /// For `source = "sso"`: the identity provider whose group mapping made the binding.
     pub sso_provider_id: Option<Uuid>,
+    /// The one resource the binding names (a catalog type and the application's id), if any.
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

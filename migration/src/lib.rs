@@ -11,6 +11,7 @@ mod m20261124_000002_sso;
 mod m20261201_000001_sso_trust;
 mod m20261202_000001_sso_link_confirm;
 mod m20261203_000001_profiles;
+mod m20261203_000002_resource_bindings;
 pub mod seed;
 
 /// Every migration of the gateway, oldest first.
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_sso_trust::Migration),
             Box::new(m20261202_000001_sso_link_confirm::Migration),
             Box::new(m20261203_000001_profiles::Migration),
+            Box::new(m20261203_000002_resource_bindings::Migration),
         ]
     }
 }

@@ -21,6 +21,27 @@ pub struct BindingFact {
     pub role_id: Uuid,
     pub node_id: Uuid,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The one resource the binding names, if any: it then applies only to checks of that
+    /// very resource (type and id) at its node or below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<BoundResource>,
+}
+
+/// The resource a binding names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BoundResource {
+    /// A type of the catalog, by name (the cache outlives a catalog's indexes).
+    pub resource_type: String,
+    /// In the gateway's spelling (see [`super::resource_id`]).
+    pub id: String,
+}
+
+impl BoundResource {
+    /// Whether a check names this very resource.
+    pub fn is_checked_by(&self, check: &Check<'_>) -> bool {
+        check.resource_id == Some(self.id.as_str())
+            && check.resource_type_name == self.resource_type
+    }
 }
 
 impl BindingFact {
@@ -48,9 +69,12 @@ pub struct Facts<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Check<'a> {
     pub resource_type: TypeIx,
+    /// The name of `resource_type` (what a resource binding names).
+    pub resource_type_name: &'a str,
     pub action: ActionIx,
     pub path: &'a [Uuid],
-    pub resource_id: Option<Uuid>,
+    /// One resource, in the gateway's spelling (see [`super::resource_id`]).
+    pub resource_id: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
 
@@ -93,7 +117,8 @@ impl Decision {
 /// Decides exactly as SEMANTICS.md "The decision" says:
 /// 1. an inactive principal is denied;
 /// 2. bindings at the checked node or an ancestor (`check.path`) count, expired ones
-///    (`expires_at <= now`) do not, nor do bindings whose role is not in the [`RoleSet`];
+///    (`expires_at <= now`) do not, nor do bindings that name another resource than the
+///    checked one, nor bindings whose role is not in the [`RoleSet`];
 /// 3. a policy matches when its type is the checked type or `*`, its action the checked
 ///    action or `*`, and its scope `*`, a node of `check.path` or `check.resource_id`;
 /// 4. any matching deny denies; otherwise any matching allow allows; otherwise deny.
@@ -124,6 +149,11 @@ fn applicable_role<'r>(
     if !check.path.contains(&binding.node_id) || binding.is_expired(check.now) {
         return None;
     }
+    if let Some(resource) = &binding.resource
+        && !resource.is_checked_by(check)
+    {
+        return None;
+    }
     roles.get(binding.role_id)
 }
 
@@ -131,9 +161,9 @@ fn applicable_role<'r>(
 pub fn permission_matches(p: &Permission, check: &Check<'_>) -> bool {
     p.resource.is_none_or(|t| t == check.resource_type)
         && p.action.is_none_or(|a| a == check.action)
-        && match p.scope {
+        && match &p.scope {
             Scope::Any => true,
-            Scope::Target(id) => check.path.contains(&id) || check.resource_id == Some(id),
+            Scope::Target(t) => t.matches(check.path, check.resource_id),
         }
 }
 
@@ -200,10 +230,13 @@ pub struct BindingTrace {
     /// The policies of the role that match the check, both effects, in policy order; empty
     /// unless the status is `Applies`.
     pub matched: Vec<PolicyMatch>,
+    /// The one resource the binding names, if any.
+    pub resource: Option<BoundResource>,
 }
 
 /// Whether a binding took part in a check. When several apply, the first listed wins: a
-/// binding off the path is `NotOnPath` even if it has also expired.
+/// binding off the path is `NotOnPath` even if it has also expired, an expired one `Expired`
+/// even if it names another resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BindingStatus {
     Applies,
@@ -211,12 +244,14 @@ pub enum BindingStatus {
     Expired,
     /// Its node is neither the checked node nor one of its ancestors.
     NotOnPath,
+    /// It names one resource, and the check is about another (or none).
+    OtherResource,
     /// Its role is not in the [`RoleSet`]; it contributes nothing.
     UnknownRole,
 }
 
 /// One policy that matched a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyMatch {
     pub policy_index: usize,
     pub effect: Effect,
@@ -237,6 +272,14 @@ pub fn explain(facts: &Facts<'_>, check: &Check<'_>) -> Explanation {
         let status = match (depth, role) {
             (None, _) => BindingStatus::NotOnPath,
             (Some(_), _) if binding.is_expired(check.now) => BindingStatus::Expired,
+            (Some(_), _)
+                if binding
+                    .resource
+                    .as_ref()
+                    .is_some_and(|r| !r.is_checked_by(check)) =>
+            {
+                BindingStatus::OtherResource
+            }
             (Some(_), None) => BindingStatus::UnknownRole,
             (Some(_), Some(_)) => BindingStatus::Applies,
         };
@@ -248,7 +291,7 @@ pub fn explain(facts: &Facts<'_>, check: &Check<'_>) -> Explanation {
                     matched.push(PolicyMatch {
                         policy_index: policy.index,
                         effect: policy.effect,
-                        permission: policy.permission,
+                        permission: policy.permission.clone(),
                     });
                 }
             }
@@ -260,6 +303,7 @@ pub fn explain(facts: &Facts<'_>, check: &Check<'_>) -> Explanation {
             depth,
             status,
             matched,
+            resource: binding.resource.clone(),
         });
     }
     let decision = if facts.principal_active {

@@ -23,7 +23,7 @@ use super::role::CompiledPolicy;
 
 /// The first permission a caller lacks to hand out some policies, as a concrete
 /// `(type, scope, action)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lacking {
     /// The index of the role's policy that needs it.
     pub policy_index: usize,
@@ -32,28 +32,54 @@ pub struct Lacking {
 }
 
 /// Whether the caller (`caller`'s facts) may hand out `policies` through a binding at the node
-/// whose path (root first) is `path`; `None` when they may, else the first permission they lack.
+/// whose path (root first) is `path` (and, for a binding that names one resource, on that
+/// resource: `(type, id)`); `None` when they may, else the first permission they lack.
+///
+/// A binding on one resource reaches only checks of that resource, so only the pairs of its
+/// type count, each checked on that resource, and a policy scoped to another resource off the
+/// path can never apply through it.
 pub fn first_lacking(
     catalog: &Catalog,
     caller: &Facts<'_>,
     policies: &[CompiledPolicy],
     path: &[Uuid],
+    resource: Option<(TypeIx, &str)>,
     now: DateTime<Utc>,
 ) -> Option<Lacking> {
     let pairs = catalog.pairs();
     for policy in policies {
-        let (index, p) = (policy.index, policy.permission);
+        let (index, p) = (policy.index, &policy.permission);
+        let target = match &p.scope {
+            Scope::Target(t) if !t.node.is_some_and(|n| path.contains(&n)) => Some(&*t.id),
+            Scope::Any | Scope::Target(_) => None,
+        };
+        let resource_id = match (resource, target) {
+            (Some((_, id)), Some(target)) if target != id => continue,
+            (Some((_, id)), _) => Some(id),
+            (None, target) => target,
+        };
         for &(t, a) in &pairs {
             if p.resource.is_some_and(|r| r != t) || p.action.is_some_and(|x| x != a) {
                 continue;
             }
-            if !holds(caller, t, a, p.scope, path, now) {
+            if resource.is_some_and(|(rt, _)| rt != t) {
+                continue;
+            }
+            let check = Check {
+                resource_type: t,
+                resource_type_name: catalog.type_name(t),
+                action: a,
+                path,
+                resource_id,
+                now,
+            };
+            if !decide(caller, &check).allowed || has_deny_covering(caller, t, a, now) {
                 return Some(Lacking {
                     policy_index: index,
                     effect: policy.effect,
                     permission: Permission {
                         resource: Some(t),
-                        scope: p.scope,
+                        scope: p.scope.clone(),
                         action: Some(a),
                     },
                 });
@@ -61,29 +87,6 @@ pub fn first_lacking(
         }
     }
     None
-}
-
-/// Whether the caller holds `(t, a)` everywhere a policy with `scope` bound at `path` reaches.
-fn holds(
-    caller: &Facts<'_>,
-    t: TypeIx,
-    a: ActionIx,
-    scope: Scope,
-    path: &[Uuid],
-    now: DateTime<Utc>,
-) -> bool {
-    let resource_id = match scope {
-        Scope::Target(x) if !path.contains(&x) => Some(x),
-        Scope::Any | Scope::Target(_) => None,
-    };
-    let check = Check {
-        resource_type: t,
-        action: a,
-        path,
-        resource_id,
-        now,
-    };
-    decide(caller, &check).allowed && !has_deny_covering(caller, t, a, now)
 }
 
 /// Whether any live binding of the caller carries a deny policy that matches `(t, a)`, at any
@@ -293,6 +296,7 @@ mod tests {
                     role_id: Uuid::from_u128(id),
                     node_id: node,
                     expires_at: expired.then_some(past),
+                    resource: None,
                 });
             }
             let facts = Facts {
@@ -301,7 +305,7 @@ mod tests {
                 roles: &roles,
             };
             let given = role(&catalog, 99, &given);
-            let got = first_lacking(&catalog, &facts, &given.policies, &path, now);
+            let got = first_lacking(&catalog, &facts, &given.policies, &path, None, now);
             assert_eq!(got.is_none(), expected, "{name}: {got:?}");
         }
     }
@@ -316,6 +320,7 @@ mod tests {
             role_id: Uuid::from_u128(7),
             node_id: ORG,
             expires_at: None,
+            resource: None,
         }];
         let facts = Facts {
             principal_active: false,
@@ -323,11 +328,75 @@ mod tests {
             roles: &roles,
         };
         let given = role(&catalog, 9, &[allow("apps:*:read")]);
-        let lack = first_lacking(&catalog, &facts, &given.policies, &[ORG], Utc::now()).unwrap();
+        let lack =
+            first_lacking(&catalog, &facts, &given.policies, &[ORG], None, Utc::now()).unwrap();
         assert_eq!(lack.policy_index, 0);
         assert_eq!(lack.effect, Effect::Allow);
         assert!(has_deny(
             &role(&catalog, 10, &[deny("apps:*:read")]).policies
         ));
+    }
+
+    #[test]
+    fn a_share_of_one_resource_needs_only_what_it_reaches_on_that_resource() {
+        let catalog = Catalog::builtin();
+        let secrets = catalog.type_ix("secrets").unwrap();
+        let mut roles = RoleSet::new();
+        roles.insert(role(&catalog, 7, &[allow("secrets:*:*")]));
+        roles.insert(role(&catalog, 8, &[allow("apps:*:read")]));
+        // The caller holds every secrets action on `chain-42`'s key only, and apps:read at WS.
+        let bindings = [
+            BindingFact {
+                id: Uuid::from_u128(17),
+                role_id: Uuid::from_u128(7),
+                node_id: ORG,
+                expires_at: None,
+                resource: Some(crate::authz::BoundResource {
+                    resource_type: "secrets".to_owned(),
+                    id: "OPENAI_API_KEY".to_owned(),
+                }),
+            },
+            BindingFact {
+                id: Uuid::from_u128(18),
+                role_id: Uuid::from_u128(8),
+                node_id: WS,
+                expires_at: None,
+                resource: None,
+            },
+        ];
+        let facts = Facts {
+            principal_active: true,
+            bindings: &bindings,
+            roles: &roles,
+        };
+        let path = [ORG, WS];
+        let on = |id| Some((secrets, id));
+        let lacks = |given: &[Policy], resource| {
+            let given = role(&catalog, 99, given);
+            first_lacking(
+                &catalog,
+                &facts,
+                &given.policies,
+                &path,
+                resource,
+                Utc::now(),
+            )
+        };
+        // On that resource: everything a role can do to a secret, even through `*:*:*`.
+        assert_eq!(lacks(&[allow("*:*:*")], on("OPENAI_API_KEY")), None);
+        assert_eq!(
+            lacks(&[allow("secrets:*:read")], on("OPENAI_API_KEY")),
+            None
+        );
+        // On another secret, or on the whole node: not held.
+        assert!(lacks(&[allow("secrets:*:read")], on("OTHER_KEY")).is_some());
+        assert!(lacks(&[allow("secrets:*:read")], None).is_some());
+        // A policy scoped to another resource can never apply through the share.
+        assert_eq!(
+            lacks(&[allow("secrets:OTHER_KEY:delete")], on("OPENAI_API_KEY")),
+            None
+        );
+        // Apps are held at the node, and a share of a secret never reaches them.
+        assert_eq!(lacks(&[allow("apps:*:read")], None), None);
     }
 }

@@ -38,14 +38,74 @@ impl Effect {
 
 /// Where a permission applies: `*` (anywhere the role is bound), or the id of a node (that node
 /// and everything under it) or of one resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Scope {
     Any,
-    Target(Uuid),
+    Target(Target),
+}
+
+/// The id a scope names: a resource id (the application's own string), which names a node too
+/// when it is a UUID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// The id as the gateway writes it (a UUID hyphenated and lowercase).
+    pub id: std::sync::Arc<str>,
+    /// The id as a UUID, when it is one: the node it may name.
+    pub node: Option<Uuid>,
+}
+
+impl Target {
+    /// The target `text` names, if it is a valid resource id (see [`resource_id`]).
+    pub fn parse(text: &str) -> Option<Target> {
+        let id = resource_id(text)?;
+        let node = parse_uuid(&id);
+        Some(Target {
+            id: id.into(),
+            node,
+        })
+    }
+
+    /// A target that is a node's (or a resource's) UUID.
+    pub fn uuid(id: Uuid) -> Target {
+        Target {
+            id: id.hyphenated().to_string().into(),
+            node: Some(id),
+        }
+    }
+
+    /// Whether the target is the checked node, one of its ancestors (`path`), or the checked
+    /// resource.
+    pub fn matches(&self, path: &[Uuid], resource_id: Option<&str>) -> bool {
+        self.node.is_some_and(|n| path.contains(&n)) || resource_id == Some(&*self.id)
+    }
+}
+
+/// Longest resource id, in characters.
+pub const MAX_RESOURCE_ID: usize = 200;
+
+/// A resource id in the gateway's spelling: 1 to 200 printable characters without `:` or
+/// whitespace (SEMANTICS "The hierarchy"), not only stars, a UUID written hyphenated and
+/// lowercase so that one id has one spelling. `None` when `text` is not one.
+pub fn resource_id(text: &str) -> Option<String> {
+    let len = text.chars().count();
+    // Only stars is refused too: `**` is a typo of `*`, and as an id it would make a deny
+    // meant for everything deny nothing.
+    if !(1..=MAX_RESOURCE_ID).contains(&len)
+        || text.chars().all(|c| c == '*')
+        || text
+            .chars()
+            .any(|c| c == ':' || c.is_whitespace() || c.is_control())
+    {
+        return None;
+    }
+    Some(match parse_uuid(text) {
+        Some(id) => id.hyphenated().to_string(),
+        None => text.to_owned(),
+    })
 }
 
 /// A parsed permission. `None` stands for `*`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Permission {
     pub resource: Option<TypeIx>,
     pub scope: Scope,
@@ -87,7 +147,8 @@ impl Catalog {
     /// - `resource` is `*` or a type of the catalog;
     /// - `action` is `*` or one of that type's actions (with a `*` resource, an action of at
     ///   least one type);
-    /// - `scope` is `*` or a UUID in its hyphenated form (either case).
+    /// - `scope` is `*` or an id: a node's UUID (hyphenated, either case) or a resource's id
+    ///   (1 to 200 printable characters without `:` or whitespace).
     ///
     /// Errors name the bad part, e.g. "permission `apps:*:fly`: `apps` has no action `fly`;
     /// it has read, write, manage, delete".
@@ -166,13 +227,13 @@ impl Catalog {
         };
         let scope = match scope {
             "*" => Scope::Any,
-            text => match parse_uuid(text) {
-                Some(id) => Scope::Target(id),
+            text => match Target::parse(text) {
+                Some(target) => Scope::Target(target),
                 None => {
                     return Err(fail(
                         PermissionPart::Scope,
                         format!(
-                            "scope `{}` is neither `*` nor the id (a UUID) of a node or a resource",
+                            "scope `{}` is neither `*` nor the id of a node or a resource (1 to 200 printable characters, without `:` or spaces, not only `*`)",
                             shorten(text)
                         ),
                     ));
@@ -202,14 +263,15 @@ impl Catalog {
         })
     }
 
-    /// The canonical text form, e.g. `apps:*:read`, `*:*:*`, `endpoints:<uuid>:trigger` (the
-    /// UUID hyphenated, lowercase). Parsing it gives back the same permission.
+    /// The canonical text form, e.g. `apps:*:read`, `*:*:*`, `endpoints:<uuid>:trigger` (a
+    /// UUID hyphenated, lowercase), `chains:chain-42:run`. Parsing it gives back the same
+    /// permission.
     pub fn format_permission(&self, p: &Permission) -> String {
         let resource = p.resource.map_or("*", |t| self.type_name(t));
         let action = p.action.map_or("*", |a| self.action_name(a));
-        match p.scope {
+        match &p.scope {
             Scope::Any => format!("{resource}:*:{action}"),
-            Scope::Target(id) => format!("{resource}:{}:{action}", id.hyphenated()),
+            Scope::Target(t) => format!("{resource}:{}:{action}", t.id),
         }
     }
 }

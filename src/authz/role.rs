@@ -38,7 +38,7 @@ impl Policy {
 }
 
 /// A policy with its permission parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompiledPolicy {
     pub effect: Effect,
     pub permission: Permission,
@@ -72,17 +72,20 @@ impl CompiledRole {
             let permission = catalog
                 .parse_permission(&p.permission)
                 .map_err(|e| (index, e))?;
+            // The stored policy first, then the gateway permissions it also means.
+            let aliased = alias_targets(catalog, &permission);
+            let scope = permission.scope.clone();
             compiled.push(CompiledPolicy {
                 effect: p.effect,
                 permission,
                 index,
             });
-            for (resource, action) in alias_targets(catalog, &permission) {
+            for (resource, action) in aliased {
                 compiled.push(CompiledPolicy {
                     effect: p.effect,
                     permission: Permission {
                         resource: Some(resource),
-                        scope: permission.scope,
+                        scope: scope.clone(),
                         action: Some(action),
                     },
                     index,

@@ -199,8 +199,11 @@ impl FactsCache {
         Ok(f)
     }
 
+    /// The key of a principal's facts. The version changes with what facts mean: v3 since a
+    /// binding may name one resource (an entry written before would hold a share as a binding
+    /// on the whole node).
     fn l2_key(organization: Uuid, principal: Uuid) -> String {
-        format!("iam:facts:v2:{organization}:{principal}")
+        format!("iam:facts:v3:{organization}:{principal}")
     }
 
     async fn l2_get(&self, organization: Uuid, principal: Uuid) -> Option<SharedFacts> {

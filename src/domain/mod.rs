@@ -439,6 +439,8 @@ pub struct RoleBinding {
     pub granted_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub source: String,
+    /// The one resource the binding names, if any.
+    pub resource: Option<crate::authz::BoundResource>,
 }
 
 impl RoleBinding {

@@ -47,6 +47,9 @@ pub struct MemberRole {
     pub expires_at: Option<DateTime<Utc>>,
     /// `manual`, `invitation`, `sso`; `invitation` for a pending invitation's grants.
     pub source: String,
+    /// The one resource a share is on (null for the whole node).
+    pub resource_type: Option<String>,
+    pub resource_id: Option<ID>,
 }
 
 /// A member of the organization, or a pending invitation (status `PENDING`, no user yet).
@@ -157,6 +160,8 @@ pub async fn member_page(
                     node_id: ID(b.node_id().to_string()),
                     expires_at: b.expires_at,
                     source: b.source.clone(),
+                    resource_type: b.resource.as_ref().map(|r| r.resource_type.clone()),
+                    resource_id: b.resource.as_ref().map(|r| ID(r.id.clone())),
                 })
                 .collect(),
             invitation: None,
@@ -229,6 +234,8 @@ fn pending_member(i: domain::Invitation, role_name: &impl Fn(Uuid) -> String) ->
                 node_id: ID(g.node_id.to_string()),
                 expires_at: None,
                 source: "invitation".to_owned(),
+                resource_type: None,
+                resource_id: None,
             })
             .collect(),
         organization_id: i.organization_id,
@@ -471,13 +478,16 @@ impl MemberMutation {
         for (role, node) in &wanted_nodes {
             let held = current
                 .iter()
-                .any(|b| b.role_id == role.id && b.node_id() == node.id());
+                .any(|b| b.role_id == role.id && b.node_id() == node.id() && b.resource.is_none());
             if !held {
                 crate::graphql::roles::ensure_bindable_at(role, node, "roles")?;
                 ensure_no_escalation(granted.view(), role, node)?;
             }
         }
-        for b in current.iter().filter(|b| b.source != "sso") {
+        for b in current
+            .iter()
+            .filter(|b| b.source != "sso" && b.resource.is_none())
+        {
             let kept = wanted_nodes
                 .iter()
                 .any(|(r, n)| r.id == b.role_id && n.id() == b.node_id());

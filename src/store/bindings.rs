@@ -34,6 +34,12 @@ impl From<role_binding::Model> for RoleBinding {
             granted_at: m.granted_at,
             expires_at: m.expires_at,
             source: m.source,
+            resource: match (m.resource_type, m.resource_id) {
+                (Some(resource_type), Some(id)) => {
+                    Some(crate::authz::BoundResource { resource_type, id })
+                }
+                _ => None,
+            },
         }
     }
 }
@@ -45,6 +51,8 @@ pub struct NewBinding<'a> {
     pub node: &'a Node,
     pub expires_at: Option<DateTime<Utc>>,
     pub source: &'static str,
+    /// The one resource the binding names (validated: a catalog type, a resource id).
+    pub resource: Option<crate::authz::BoundResource>,
 }
 
 fn binding_json(b: &RoleBinding) -> serde_json::Value {
@@ -74,6 +82,7 @@ pub(super) async fn another_admin_remains<C: ConnectionTrait>(
         .filter(role_binding::Column::WorkspaceId.is_null())
         .filter(role_binding::Column::ProjectId.is_null())
         .filter(role_binding::Column::RoleId.eq(admin_role))
+        .filter(role_binding::Column::ResourceId.is_null())
         .filter(role_binding::Column::ExpiresAt.is_null());
     if let Some(b) = excluding_binding {
         q = q.filter(role_binding::Column::Id.ne(b));
@@ -205,11 +214,16 @@ impl Store {
             .await?
             .into_iter()
             .map(RoleBinding::from)
-            .any(|b| b.node_id() == new.node.id() && b.is_live(now));
+            .any(|b| b.node_id() == new.node.id() && b.resource == new.resource && b.is_live(now));
         if duplicate {
             return Err(StoreError::conflict(format!(
-                "the principal already holds `{}` at this node; revoke that binding first to change its expiry",
-                role.name
+                "the principal already holds `{}` at this node{}; revoke that binding first to change its expiry",
+                role.name,
+                if new.resource.is_some() {
+                    " on this resource"
+                } else {
+                    ""
+                }
             )));
         }
         let created: RoleBinding = role_binding::Entity::insert(role_binding::ActiveModel {
@@ -225,6 +239,8 @@ impl Store {
             expires_at: Set(new.expires_at),
             source: Set(new.source.to_owned()),
             sso_provider_id: Set(None),
+            resource_type: Set(new.resource.as_ref().map(|r| r.resource_type.clone())),
+            resource_id: Set(new.resource.as_ref().map(|r| r.id.clone())),
         })
         .exec_with_returning(&txn)
         .await?
@@ -283,6 +299,7 @@ impl Store {
         )
         .await?;
         let is_org_admin = found.role_id == self.profile.admin_role().id
+            && found.resource.is_none()
             && found.workspace_id.is_none()
             && found.expires_at.is_none();
         if is_org_admin

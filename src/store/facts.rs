@@ -127,6 +127,8 @@ fn facts_query(organization_id: Uuid, principal_id: Uuid) -> sea_orm::sea_query:
         .expr_as(Expr::col((bnd, B::WorkspaceId)), "binding_workspace")
         .expr_as(Expr::col((bnd, B::ProjectId)), "binding_project")
         .expr_as(Expr::col((bnd, B::ExpiresAt)), "binding_expires")
+        .expr_as(Expr::col((bnd, B::ResourceType)), "binding_resource_type")
+        .expr_as(Expr::col((bnd, B::ResourceId)), "binding_resource_id")
         .expr_as(Expr::col((rol, R::Id)), "role_id")
         .expr_as(Expr::col((rol, R::OrganizationId)), "role_org")
         .expr_as(Expr::col((rol, R::Key)), "role_key")
@@ -175,11 +177,19 @@ fn binding_of(row: &QueryResult, organization_id: Uuid) -> Result<Option<Binding
     let workspace: Option<Uuid> = row.try_get("", "binding_workspace")?;
     let project: Option<Uuid> = row.try_get("", "binding_project")?;
     let expires_at: Option<DateTime<Utc>> = row.try_get("", "binding_expires")?;
+    let resource_type: Option<String> = row.try_get("", "binding_resource_type")?;
+    let resource_id: Option<String> = row.try_get("", "binding_resource_id")?;
     Ok(Some(BindingFact {
         id,
         role_id,
         node_id: project.or(workspace).unwrap_or(organization_id),
         expires_at,
+        resource: match (resource_type, resource_id) {
+            (Some(resource_type), Some(id)) => {
+                Some(crate::authz::BoundResource { resource_type, id })
+            }
+            _ => None,
+        },
     }))
 }
 

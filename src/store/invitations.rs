@@ -596,6 +596,8 @@ async fn apply_grants<C: sea_orm::ConnectionTrait>(
             expires_at: Set(None),
             source: Set("invitation".to_owned()),
             sso_provider_id: Set(None),
+            resource_type: Set(None),
+            resource_id: Set(None),
         })
         .exec_without_returning(txn)
         .await?;

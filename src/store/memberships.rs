@@ -306,6 +306,8 @@ impl Store {
             .filter(role_binding::Column::OrganizationId.eq(organization_id))
             .filter(role_binding::Column::PrincipalId.eq(user_id))
             .filter(role_binding::Column::Source.ne("sso"))
+            // Shares of one resource are not the member's roles: they stay.
+            .filter(role_binding::Column::ResourceId.is_null())
             .all(&txn)
             .await?;
         let node_of =
@@ -347,6 +349,8 @@ impl Store {
                 expires_at: Set(None),
                 source: Set("manual".to_owned()),
                 sso_provider_id: Set(None),
+                resource_type: Set(None),
+                resource_id: Set(None),
             })
             .exec_without_returning(&txn)
             .await?;
@@ -386,7 +390,7 @@ impl Store {
                 target_id: Some(user_id),
                 before: Some(serde_json::json!({ "roles": before })),
                 after: Some(serde_json::json!({
-                    "roles": describe(after.iter().filter(|b| b.source != "sso").map(|b| (b.role_id, node_of(b))).collect()),
+                    "roles": describe(after.iter().filter(|b| b.source != "sso" && b.resource_id.is_none()).map(|b| (b.role_id, node_of(b))).collect()),
                 })),
             },
         )

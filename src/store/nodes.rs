@@ -121,6 +121,8 @@ impl Store {
             expires_at: Set(None),
             source: Set("creator".to_owned()),
             sso_provider_id: Set(None),
+            resource_type: Set(None),
+            resource_id: Set(None),
         })
         .exec_without_returning(&txn)
         .await?;

@@ -318,6 +318,8 @@ impl Store {
                 expires_at: Set(None),
                 source: Set("sso".to_owned()),
                 sso_provider_id: Set(Some(provider.id)),
+                resource_type: Set(None),
+                resource_id: Set(None),
             })
             .exec_without_returning(&txn)
             .await?;

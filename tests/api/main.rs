@@ -41,6 +41,7 @@ mod robustness;
 mod roles;
 mod schema;
 mod sessions;
+mod sharing;
 mod sso_config;
 mod sso_oidc;
 mod sso_saml;

@@ -67,7 +67,8 @@ async fn custom_roles_validate_list_update_and_delete() {
         ("apps:*", "apps:*"),
         ("rockets:*:read", "rockets"),
         ("apps:*:fly", "fly"),
-        ("apps:nowhere:read", "nowhere"),
+        // A scope is a node or a resource in the application's words, never with spaces.
+        ("apps:no where:read", "no where"),
         ("apps::read", "apps::read"),
     ] {
         let r = app

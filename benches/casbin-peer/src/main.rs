@@ -482,6 +482,7 @@ impl Gateway {
                         Expiry::Past => Some(now - chrono::Duration::days(1)),
                         Expiry::Future => Some(now + chrono::Duration::days(30)),
                     },
+                    resource: None,
                 })
                 .collect();
             let f = PrincipalFacts {
@@ -532,6 +533,7 @@ impl Gateway {
             },
             &Check {
                 resource_type,
+                resource_type_name: self.authz.catalog.type_name(resource_type),
                 action,
                 path: &r.path,
                 resource_id: None,

@@ -68,6 +68,7 @@ fn allowed_pairs(key: &str) -> BTreeSet<String> {
         .filter(|(t, a)| {
             let check = Check {
                 resource_type: *t,
+                resource_type_name: catalog.type_name(*t),
                 action: *a,
                 path: &path,
                 resource_id: Some(R1),

@@ -19,7 +19,7 @@ pub struct Case {
     pub roles: &'static [&'static [&'static str]],
     pub bindings: &'static [(u128, Node, Option<i64>)],
     /// `type:action`, the checked node, the resource id.
-    pub check: (&'static str, Node, Option<Uuid>),
+    pub check: (&'static str, Node, Option<&'static str>),
     pub allowed: bool,
     pub reasons: &'static [Want],
 }
@@ -526,10 +526,60 @@ fn indexes_from_another_catalog_do_not_panic() {
     let path = Org.path();
     let check = Check {
         resource_type: TypeIx(u16::MAX),
+        resource_type_name: "?",
         action: ActionIx(u16::MAX),
         path: &path,
         resource_id: None,
         now: now(),
     };
     assert!(!decide(&facts, &check).allowed);
+}
+
+/// A binding on one resource applies only to checks of that very resource (type and id), at
+/// its node or below; `explain` says why it did not apply to another.
+#[test]
+fn a_resource_binding_applies_to_that_resource_only() {
+    let catalog = Catalog::builtin();
+    let roles = role_set(&catalog, &[&["allow secrets:*:*", "allow apps:*:read"]]);
+    let mut bindings = bindings(&[(1, WsA, None)]);
+    bindings[0].resource = Some(BoundResource {
+        resource_type: "secrets".to_owned(),
+        id: R2.to_owned(),
+    });
+    let facts = Facts {
+        principal_active: true,
+        bindings: &bindings,
+        roles: &roles,
+    };
+    let pa1 = PA1.path();
+    let pb1 = PB1.path();
+    let rows: [(&str, &[Uuid], Option<&str>, bool); 7] = [
+        ("secrets:read", &pa1, Some(R2), true),
+        ("secrets:delete", &pa1, Some(R2), true),
+        ("secrets:read", &pa1, Some(R1), false),
+        ("secrets:read", &pa1, None, false),
+        // The role also reads apps, but the binding is on a secret.
+        ("apps:read", &pa1, Some(R2), false),
+        // Outside the binding's node.
+        ("secrets:read", &pb1, Some(R2), false),
+        // Ids are compared exactly.
+        ("secrets:read", &pa1, Some("openai_api_key"), false),
+    ];
+    for (type_action, path, resource, want) in rows {
+        let c = check(&catalog, type_action, path, resource);
+        assert_eq!(
+            decide(&facts, &c).allowed,
+            want,
+            "{type_action} {resource:?}"
+        );
+        let e = explain(&facts, &c);
+        assert_eq!(e.decision, decide(&facts, &c));
+        if path == pa1 && !want {
+            assert_eq!(
+                e.bindings[0].status,
+                BindingStatus::OtherResource,
+                "{type_action} {resource:?}"
+            );
+        }
+    }
 }

@@ -57,9 +57,9 @@ impl Node {
     }
 }
 
-/// Two resource ids.
-pub const R1: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0a01);
-pub const R2: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0a02);
+/// Two resource ids, in an application's own words.
+pub const R1: &str = "chain-42";
+pub const R2: &str = "OPENAI_API_KEY";
 
 pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
@@ -80,11 +80,10 @@ pub fn fill(permission: &str) -> String {
         ("{p_a2}", Node::PA2.id()),
         ("{p_b1}", Node::PB1.id()),
         ("{other_org}", Node::OtherOrg.id()),
-        ("{r1}", R1),
-        ("{r2}", R2),
     ] {
         s = s.replace(key, &id.to_string());
     }
+    s = s.replace("{r1}", R1).replace("{r2}", R2);
     s
 }
 
@@ -126,6 +125,7 @@ pub fn bindings(list: &[(u128, Node, Option<i64>)]) -> Vec<BindingFact> {
             role_id: role_id(*role),
             node_id: node.id(),
             expires_at: expires.map(|h| now() + hours(h)),
+            resource: None,
         })
         .collect()
 }
@@ -133,14 +133,15 @@ pub fn bindings(list: &[(u128, Node, Option<i64>)]) -> Vec<BindingFact> {
 /// A check of `type:action` at `path`.
 pub fn check<'a>(
     catalog: &Catalog,
-    type_action: &str,
+    type_action: &'a str,
     path: &'a [Uuid],
-    resource_id: Option<Uuid>,
+    resource_id: Option<&'a str>,
 ) -> Check<'a> {
     let (t, a) = type_action.split_once(':').unwrap();
     let (resource_type, action) = catalog.resolve(t, a).unwrap();
     Check {
         resource_type,
+        resource_type_name: t,
         action,
         path,
         resource_id,

@@ -13,11 +13,16 @@ fn parses_valid_permissions() {
         ("*:*:*".to_owned(), None, Scope::Any, None),
         ("apps:*:*".to_owned(), apps, Scope::Any, None),
         ("*:*:read".to_owned(), None, Scope::Any, read),
-        (format!("apps:{ws}:read"), apps, Scope::Target(ws), read),
+        (
+            format!("apps:{ws}:read"),
+            apps,
+            Scope::Target(Target::uuid(ws)),
+            read,
+        ),
         (
             format!("apps:{}:read", ws.to_string().to_uppercase()),
             apps,
-            Scope::Target(ws),
+            Scope::Target(Target::uuid(ws)),
             read,
         ),
         (
@@ -41,7 +46,6 @@ fn parses_valid_permissions() {
 fn errors_name_the_bad_part() {
     use PermissionPart::*;
     let catalog = Catalog::builtin();
-    let ws = Node::WsA.id();
     let long = "a".repeat(65);
     let cases: Vec<(String, PermissionPart, String)> = vec![
         (
@@ -125,24 +129,19 @@ fn errors_name_the_bad_part() {
             "permission `*:*:fly`: no resource type has action `fly`".into(),
         ),
         (
-            "apps:ws-a:read".into(),
-            Scope,
-            "permission `apps:ws-a:read`: scope `ws-a` is neither `*` nor the id (a UUID) of a node or a resource".into(),
-        ),
-        (
-            format!("apps:{}:read", ws.simple()),
-            Scope,
-            format!("permission `apps:{}:read`: scope `{}` is neither `*` nor the id (a UUID) of a node or a resource", ws.simple(), ws.simple()),
-        ),
-        (
-            format!("apps:{}:read", ws.braced()),
-            Scope,
-            format!("permission `apps:{}:read`: scope `{}` is neither `*` nor the id (a UUID) of a node or a resource", ws.braced(), ws.braced()),
-        ),
-        (
             "apps:**:read".into(),
             Scope,
-            "permission `apps:**:read`: scope `**` is neither `*` nor the id (a UUID) of a node or a resource".into(),
+            "permission `apps:**:read`: scope `**` is neither `*` nor the id of a node or a resource (1 to 200 printable characters, without `:` or spaces, not only `*`)".into(),
+        ),
+        (
+            "apps:a\u{0}b:read".into(),
+            Scope,
+            "permission `apps:a\u{0}b:read`: scope `a\u{0}b` is neither `*` nor the id of a node or a resource (1 to 200 printable characters, without `:` or spaces, not only `*`)".into(),
+        ),
+        (
+            format!("apps:{}:read", "x".repeat(201)),
+            Scope,
+            format!("permission `apps:{}…`: scope `{}…` is neither `*` nor the id of a node or a resource (1 to 200 printable characters, without `:` or spaces, not only `*`)", "x".repeat(75), "x".repeat(80)),
         ),
     ];
     for (text, part, message) in cases {
@@ -174,12 +173,45 @@ fn odd_input_never_panics() {
         "*:*",
         "é:*:read",
         "apps:*:é",
-        "apps:é:read",
         "\0:\0:\0",
-        "apps:00000000-0000-0000-0000-00000000000é:read",
     ] {
         assert!(catalog.parse_permission(text).is_err(), "{text:?}");
     }
+}
+
+#[test]
+fn a_scope_is_a_node_or_a_resource_in_the_applications_own_words() {
+    let catalog = Catalog::builtin();
+    let ws = Node::WsA.id();
+    for (scope, node) in [
+        ("chain-42", None),
+        ("OPENAI_API_KEY", None),
+        ("workspace-123", None),
+        ("é", None),
+        ("00000000-0000-0000-0000-00000000000é", None),
+        // Another spelling of a UUID is a resource id of its own, not the node.
+        (&*ws.simple().to_string(), None),
+        (&*ws.to_string(), Some(ws)),
+        (&*ws.to_string().to_uppercase(), Some(ws)),
+    ] {
+        let p = catalog
+            .parse_permission(&format!("secrets:{scope}:read"))
+            .unwrap_or_else(|e| panic!("{scope}: {e}"));
+        let Scope::Target(t) = &p.scope else {
+            panic!("{scope}: not a target")
+        };
+        assert_eq!(t.node, node, "{scope}");
+        let written = catalog.format_permission(&p);
+        assert_eq!(catalog.parse_permission(&written).unwrap(), p, "{written}");
+    }
+    // A resource binding's id matches only that very id.
+    let p = catalog
+        .parse_permission("secrets:OPENAI_API_KEY:read")
+        .unwrap();
+    let Scope::Target(t) = &p.scope else { panic!() };
+    assert!(t.matches(&[ws], Some("OPENAI_API_KEY")));
+    assert!(!t.matches(&[ws], Some("openai_api_key")));
+    assert!(!t.matches(&[ws], None));
 }
 
 #[test]

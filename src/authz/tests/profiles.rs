@@ -36,6 +36,7 @@ fn allowed(catalog: &Catalog, policies: &[Policy], bindable_at: &[NodeKind]) -> 
         .into_iter()
         .filter(|&(resource_type, action)| {
             let check = Check {
+                resource_type_name: catalog.type_name(resource_type),
                 resource_type,
                 action,
                 path: &path,

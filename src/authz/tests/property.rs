@@ -49,6 +49,8 @@ struct BindingGen {
     node: Option<Index>,
     /// 0: never, 1: an hour ago, 2: exactly now, 3: in an hour.
     expiry: u8,
+    /// On one resource: a type of the catalog and an id of the resource pool.
+    resource: Option<(Index, Index)>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,8 +119,14 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         any::<Index>(),
         prop::option::weighted(0.7, any::<Index>()),
         expiry,
+        prop::option::weighted(0.3, (any::<Index>(), any::<Index>())),
     )
-        .prop_map(|(role, node, expiry)| BindingGen { role, node, expiry });
+        .prop_map(|(role, node, expiry, resource)| BindingGen {
+            role,
+            node,
+            expiry,
+            resource,
+        });
     let pair = prop_oneof![
         1 => any::<Index>().prop_map(PairGen::Any),
         3 => (any::<Index>(), any::<Index>()).prop_map(|(policy, pair)| PairGen::Like { policy, pair }),
@@ -158,7 +166,7 @@ struct World {
     /// Every node of both organizations (the second one is never checked).
     all_nodes: Vec<Uuid>,
     parent: HashMap<Uuid, Uuid>,
-    resources: Vec<Uuid>,
+    resources: Vec<String>,
     /// Per role: id and stored policies.
     roles: Vec<(Uuid, Vec<Policy>)>,
     bindings: Vec<BindingFact>,
@@ -188,9 +196,15 @@ fn build(s: &Scenario) -> World {
     parent.insert(other_ws, other_org);
     let mut all_nodes: Vec<Uuid> = nodes.iter().filter_map(|p| p.last().copied()).collect();
     all_nodes.extend([other_org, other_ws]);
-    let resources = vec![fresh(), fresh(), fresh()];
+    // A UUID and two ids in an application's own words.
+    let resources = vec![
+        fresh().to_string(),
+        "chain-42".to_owned(),
+        "OPENAI_API_KEY".to_owned(),
+    ];
 
     let types = catalog.types();
+    let type_names: Vec<&str> = types.iter().map(|(t, _)| *t).collect();
     let mut global_actions: Vec<&str> = types.iter().flat_map(|(_, a)| a.clone()).collect();
     global_actions.sort_unstable();
     global_actions.dedup();
@@ -217,7 +231,7 @@ fn build(s: &Scenario) -> World {
                         let scope = match &p.scope {
                             ScopeGen::Any => "*".to_owned(),
                             ScopeGen::Node(ix) => ix.get(&all_nodes).to_string(),
-                            ScopeGen::Resource(ix) => ix.get(&resources).to_string(),
+                            ScopeGen::Resource(ix) => ix.get(&resources).clone(),
                             ScopeGen::Stray(n) => Uuid::from_u128(*n).to_string(),
                         };
                         let text = format!("{resource}:{scope}:{action}");
@@ -251,6 +265,10 @@ fn build(s: &Scenario) -> World {
                 2 => Some(now()),
                 _ => Some(now() + hours(1)),
             },
+            resource: b.resource.as_ref().map(|(t, r)| BoundResource {
+                resource_type: (*t.get(&type_names)).to_owned(),
+                id: r.get(&resources).clone(),
+            }),
         })
         .collect();
     World {
@@ -324,6 +342,10 @@ proptest! {
                 role_id: b.role_id,
                 node_id: b.node_id,
                 expires_at: b.expires_at,
+                resource: b
+                    .resource
+                    .as_ref()
+                    .map(|r| (r.resource_type.clone(), r.id.clone())),
             })
             .collect();
         let facts = Facts {
@@ -333,7 +355,7 @@ proptest! {
         };
         let pairs = w.catalog.pairs();
         let mut resource_pool = w.resources.clone();
-        resource_pool.push(Uuid::from_u128(u128::MAX));
+        resource_pool.push("not-in-any-policy".to_owned());
         prop_assert_eq!(w.all_nodes.len(), w.nodes.len() + 2);
 
         let all_policies: Vec<&str> = w
@@ -358,8 +380,15 @@ proptest! {
                 PairGen::Any(pair) | PairGen::Like { pair, .. } => *pair.get(&pairs),
             };
             let path = c.node.get(&w.nodes);
-            let resource_id = c.resource.as_ref().map(|ix| *ix.get(&resource_pool));
-            let check = Check { resource_type: t, action: a, path, resource_id, now: now() };
+            let resource_id = c.resource.as_ref().map(|ix| ix.get(&resource_pool).as_str());
+            let check = Check {
+                resource_type: t,
+                resource_type_name: w.catalog.type_name(t),
+                action: a,
+                path,
+                resource_id,
+                now: now(),
+            };
             let decision = decide(&facts, &check);
 
             let ref_check = RefCheck {

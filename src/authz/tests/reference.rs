@@ -27,6 +27,8 @@ pub struct RefBinding {
     pub role_id: Uuid,
     pub node_id: Uuid,
     pub expires_at: Option<DateTime<Utc>>,
+    /// `(type, id)` of the one resource the binding names.
+    pub resource: Option<(String, String)>,
 }
 
 pub struct RefWorld {
@@ -40,7 +42,7 @@ pub struct RefCheck<'a> {
     pub resource_type: &'a str,
     pub action: &'a str,
     pub node: Uuid,
-    pub resource_id: Option<Uuid>,
+    pub resource_id: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
 
@@ -70,7 +72,8 @@ impl RefWorld {
         let ancestors = self.node_and_ancestors(check.node);
 
         // 2. Every policy of every role bound at the checked node or any of its ancestors,
-        //    skipping expired bindings ("expires_at has passed": at or before now).
+        //    skipping expired bindings ("expires_at has passed": at or before now) and
+        //    bindings that name another resource.
         let mut gathered = Vec::new();
         for binding in bindings {
             let bound_here_or_above = ancestors.contains(&binding.node_id);
@@ -79,6 +82,12 @@ impl RefWorld {
                 None => false,
             };
             if !bound_here_or_above || expired {
+                continue;
+            }
+            // A binding on one resource counts only for a check of that very resource.
+            if let Some((resource_type, id)) = &binding.resource
+                && (resource_type != check.resource_type || check.resource_id != Some(id.as_str()))
+            {
                 continue;
             }
             if let Some(policies) = self.roles.get(&binding.role_id) {
@@ -97,7 +106,7 @@ impl RefWorld {
             let action_ok = action == "*" || action == check.action;
             let scope_ok = scope == "*"
                 || ancestors.iter().any(|n| n.to_string() == scope)
-                || check.resource_id.map(|r| r.to_string()) == Some(scope.to_string());
+                || check.resource_id == Some(scope);
             if type_ok && action_ok && scope_ok {
                 kept.push(RefReason::Policy {
                     binding_id: binding.id,

@@ -186,12 +186,19 @@ impl OrgView {
         path: &[Uuid],
         resource_type: TypeIx,
         action: ActionIx,
-        resource_id: Option<Uuid>,
+        resource_id: Option<&str>,
     ) -> Decision {
         self.metrics.evaluations.inc();
         authz::decide(
             &self.engine_facts(),
-            &check(path, resource_type, action, resource_id, self.clock.now()),
+            &check(
+                &self.authz.catalog,
+                path,
+                resource_type,
+                action,
+                resource_id,
+                self.clock.now(),
+            ),
         )
     }
 
@@ -201,11 +208,18 @@ impl OrgView {
         path: &[Uuid],
         resource_type: TypeIx,
         action: ActionIx,
-        resource_id: Option<Uuid>,
+        resource_id: Option<&str>,
     ) -> Explanation {
         authz::explain(
             &self.engine_facts(),
-            &check(path, resource_type, action, resource_id, self.clock.now()),
+            &check(
+                &self.authz.catalog,
+                path,
+                resource_type,
+                action,
+                resource_id,
+                self.clock.now(),
+            ),
         )
     }
 
@@ -233,17 +247,20 @@ impl OrgView {
     }
 
     /// The first permission this principal lacks to hand out `policies` through a binding at
-    /// the node with `path` (no escalation), if any.
+    /// the node with `path` (on one resource, when given: its type and id), if any (no
+    /// escalation).
     pub fn first_lacking(
         &self,
         policies: &[authz::CompiledPolicy],
         path: &[Uuid],
+        resource: Option<(TypeIx, &str)>,
     ) -> Option<authz::Lacking> {
         authz::first_lacking(
             &self.authz.catalog,
             &self.engine_facts(),
             policies,
             path,
+            resource,
             self.clock.now(),
         )
     }
@@ -264,7 +281,14 @@ impl RoleNames {
 
     /// The text of a role's policy, e.g. `apps:*:read`.
     pub fn policy_text(&self, role_id: Uuid, index: usize) -> Option<String> {
-        let policy = self.compiled.roles.get(role_id)?.policies.get(index)?;
+        // The stored policy `index` compiles first, before any alias it carries.
+        let policy = self
+            .compiled
+            .roles
+            .get(role_id)?
+            .policies
+            .iter()
+            .find(|p| p.index == index)?;
         Some(self.authz.catalog.format_permission(&policy.permission))
     }
 }
@@ -274,15 +298,17 @@ fn role_name(compiled: &CompiledRoles, id: Uuid) -> Option<&str> {
 }
 
 /// A check at `path`, at `now`.
-fn check(
-    path: &[Uuid],
+fn check<'a>(
+    catalog: &'a Catalog,
+    path: &'a [Uuid],
     resource_type: TypeIx,
     action: ActionIx,
-    resource_id: Option<Uuid>,
+    resource_id: Option<&'a str>,
     now: DateTime<Utc>,
-) -> Check<'_> {
+) -> Check<'a> {
     Check {
         resource_type,
+        resource_type_name: catalog.type_name(resource_type),
         action,
         path,
         resource_id,

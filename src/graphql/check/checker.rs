@@ -110,7 +110,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
     pub(super) async fn decide(&mut self, input: &CheckInput) -> Result<Decision, ApiError> {
         let p = self.prepare(input).await?;
         let view = self.view(&p.node, p.principal, p.at_least).await?;
-        let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id);
+        let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id.as_deref());
         Ok(decision(view, d))
     }
 
@@ -124,7 +124,14 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
         let resource_id = input
             .resource_id
             .as_ref()
-            .map(|r| parse_id("resourceId", r))
+            .map(|r| {
+                authz::resource_id(r.as_str()).ok_or_else(|| {
+                    ApiError::bad_input(
+                        "resourceId",
+                        "a resource id has 1 to 200 printable characters, without `:` or spaces",
+                    )
+                })
+            })
             .transpose()?;
         let (t, a) = self
             .services
@@ -154,6 +161,6 @@ pub(super) struct CheckRequest {
     pub(super) node: Path,
     pub(super) resource_type: authz::TypeIx,
     pub(super) action: authz::ActionIx,
-    pub(super) resource_id: Option<Uuid>,
+    pub(super) resource_id: Option<String>,
     pub(super) at_least: i64,
 }

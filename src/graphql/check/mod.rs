@@ -90,7 +90,9 @@ pub struct CheckInput {
     pub resource_type: String,
     /// The organization, workspace or project the resource lives in.
     pub node_id: ID,
-    /// One resource, for permissions scoped to it.
+    /// One resource, in the application's own words (`chain-42`, `OPENAI_API_KEY`, a UUID):
+    /// 1 to 200 printable characters without `:` or spaces. Permissions scoped to it, and
+    /// bindings made on it, apply.
     pub resource_id: Option<ID>,
     /// A revision token (from a mutation or an earlier decision): the answer then reflects
     /// state at least that new, whatever the caches hold.
@@ -201,6 +203,8 @@ pub enum BindingUse {
     Expired,
     /// Bound elsewhere in the organization (a sibling, or below the checked node).
     NotOnPath,
+    /// Bound on one resource, and the check is about another (or none).
+    OtherResource,
     UnknownRole,
 }
 
@@ -222,6 +226,9 @@ pub struct ExplainedBinding {
     pub inherited_from: Option<NodeKind>,
     pub status: BindingUse,
     pub matched: Vec<MatchedPolicy>,
+    /// The one resource the binding is on (null for the whole node).
+    pub resource_type: Option<String>,
+    pub resource_id: Option<ID>,
 }
 
 #[derive(SimpleObject)]

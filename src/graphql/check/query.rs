@@ -62,7 +62,7 @@ impl CheckQuery {
                 ..e
             })?;
             let view = checker.view(&p.node, p.principal, p.at_least).await?;
-            let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id);
+            let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id.as_deref());
             out.push(decision(view, d));
         }
         Ok(out)
@@ -77,7 +77,7 @@ impl CheckQuery {
         let p = checker.prepare(&input).await?;
         let path = p.node.clone();
         let view = checker.view(&p.node, p.principal, p.at_least).await?;
-        let e = view.explain(&path, p.resource_type, p.action, p.resource_id);
+        let e = view.explain(&path, p.resource_type, p.action, p.resource_id.as_deref());
         let catalog = view.catalog();
         let bindings = e
             .bindings
@@ -96,6 +96,7 @@ impl CheckQuery {
                     BindingStatus::Applies => BindingUse::Applies,
                     BindingStatus::Expired => BindingUse::Expired,
                     BindingStatus::NotOnPath => BindingUse::NotOnPath,
+                    BindingStatus::OtherResource => BindingUse::OtherResource,
                     BindingStatus::UnknownRole => BindingUse::UnknownRole,
                 },
                 matched: b
@@ -107,6 +108,8 @@ impl CheckQuery {
                         effect: m.effect.into(),
                     })
                     .collect(),
+                resource_type: b.resource.as_ref().map(|r| r.resource_type.clone()),
+                resource_id: b.resource.as_ref().map(|r| ID(r.id.clone())),
             })
             .collect();
         let decided_by = e.decision.reasons.iter().find_map(|r| match r {

@@ -223,8 +223,12 @@ pub struct RoleBinding {
     pub expires_at: Option<DateTime<Utc>>,
     /// Past `expiresAt`: the binding applies to nothing (it is kept for the record).
     pub expired: bool,
-    /// `creator`, `manual`, `invitation`, later `sso`.
+    /// `creator`, `manual`, `invitation`, `sso`.
     pub source: String,
+    /// The one resource the binding is on (it then applies only to checks of that resource);
+    /// null for the whole node.
+    pub resource_type: Option<String>,
+    pub resource_id: Option<ID>,
 }
 
 /// Dresses bindings with their principals and role names.
@@ -272,6 +276,8 @@ pub(crate) async fn dress_bindings(
             expires_at: b.expires_at,
             expired: !b.is_live(now),
             source: b.source,
+            resource_type: b.resource.as_ref().map(|r| r.resource_type.clone()),
+            resource_id: b.resource.map(|r| ID(r.id)),
         })
         .collect())
 }

@@ -50,6 +50,11 @@ pub struct GrantRoleInput {
     pub node_id: ID,
     /// When the binding stops applying; none means it never expires.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Share one resource only: a type of the catalog, with `resourceId`. The binding then
+    /// applies only to checks of that very resource at the node or below.
+    pub resource_type: Option<String>,
+    /// The resource's id in the application's words (`chain-42`), with `resourceType`.
+    pub resource_id: Option<ID>,
 }
 
 #[derive(InputObject)]
@@ -214,7 +219,15 @@ impl RoleMutation {
         .await?;
         let role = usable_role(ctx, node.organization_id(), &input.role_id, "roleId").await?;
         ensure_bindable_at(&role, &node, "nodeId")?;
-        ensure_no_escalation(granted.view(), &role, &node)?;
+        let resource = read_resource(
+            granted.view().catalog(),
+            input.resource_type.as_deref(),
+            input.resource_id.as_ref(),
+        )?;
+        if let Some(r) = &resource {
+            ensure_role_reaches(granted.view().catalog(), &role, r)?;
+        }
+        ensure_no_escalation_on(granted.view(), &role, &node, resource.as_ref())?;
         let principal_id = parse_id("principalId", &input.principal_id)?;
         let binding = granted
             .store(ctx)
@@ -225,6 +238,7 @@ impl RoleMutation {
                     node: &node,
                     expires_at: input.expires_at,
                     source: "manual",
+                    resource,
                 },
                 &ctx.request().actor,
             )
@@ -268,7 +282,7 @@ impl RoleMutation {
         let store = granted.store(ctx);
         if let Some(role) = store.role(binding.role_id).await? {
             ensure_not_own_restriction(granted.user().id, binding.principal_id, &role)?;
-            ensure_no_escalation(granted.view(), &role, &node)?;
+            ensure_no_escalation_on(granted.view(), &role, &node, binding.resource.as_ref())?;
         }
         let revoked = store
             .revoke_binding(binding.id, &ctx.request().actor)
@@ -282,4 +296,71 @@ impl RoleMutation {
             revision: crate::graphql::check::revision_now(ctx, node.organization_id()).await?,
         })
     }
+}
+
+/// The resource a grant names: both `resourceType` and `resourceId`, or neither.
+fn read_resource(
+    catalog: &crate::authz::Catalog,
+    resource_type: Option<&str>,
+    resource_id: Option<&ID>,
+) -> Result<Option<crate::authz::BoundResource>, ApiError> {
+    match (resource_type.map(str::trim), resource_id) {
+        (None, None) => Ok(None),
+        (Some(t), Some(id)) => {
+            if catalog.type_ix(t).is_none() || t == "*" {
+                return Err(ApiError::bad_input(
+                    "resourceType",
+                    format!(
+                        "unknown resource type `{}`",
+                        t.chars().take(80).collect::<String>()
+                    ),
+                ));
+            }
+            let id = crate::authz::resource_id(id.as_str()).ok_or_else(|| {
+                ApiError::bad_input(
+                    "resourceId",
+                    "a resource id has 1 to 200 printable characters, without `:` or spaces",
+                )
+            })?;
+            Ok(Some(crate::authz::BoundResource {
+                resource_type: t.to_owned(),
+                id,
+            }))
+        }
+        (Some(_), None) => Err(ApiError::bad_input(
+            "resourceId",
+            "`resourceType` names the type of one resource: give its `resourceId` too",
+        )),
+        (None, Some(_)) => Err(ApiError::bad_input(
+            "resourceType",
+            "`resourceId` names one resource: give its `resourceType` too",
+        )),
+    }
+}
+
+/// Refuses a share of one resource through a role that allows nothing on its type: the
+/// binding would give nothing, which is surely not what the caller meant.
+fn ensure_role_reaches(
+    catalog: &crate::authz::Catalog,
+    role: &domain::Role,
+    resource: &crate::authz::BoundResource,
+) -> Result<(), ApiError> {
+    let compiled =
+        crate::authz::CompiledRole::compile(catalog, role.id, &role.name, &role.policies)
+            .map_err(|(_, e)| ApiError::internal(&e))?;
+    let t = catalog.type_ix(&resource.resource_type);
+    let reaches = compiled.policies.iter().any(|p| {
+        p.effect == crate::authz::Effect::Allow
+            && p.permission.resource.is_none_or(|r| Some(r) == t)
+    });
+    if reaches {
+        return Ok(());
+    }
+    Err(ApiError::bad_input(
+        "roleId",
+        format!(
+            "role `{}` gives nothing on a `{}`: share it through a role that allows something on that type",
+            role.name, resource.resource_type
+        ),
+    ))
 }

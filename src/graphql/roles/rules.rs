@@ -3,7 +3,7 @@
 use async_graphql::Result;
 use uuid::Uuid;
 
-use crate::authz::{CompiledRole, Effect as AuthzEffect, Policy as AuthzPolicy};
+use crate::authz::{BoundResource, CompiledRole, Effect as AuthzEffect, Policy as AuthzPolicy};
 use crate::domain;
 use crate::domain::Node;
 use crate::graphql::access::OrgView;
@@ -17,16 +17,34 @@ pub(crate) fn ensure_no_escalation(
     role: &domain::Role,
     node: &Node,
 ) -> Result<(), ApiError> {
+    ensure_no_escalation_on(view, role, node, None)
+}
+
+/// As [`ensure_no_escalation`], for a binding that names one resource (`None`: the whole
+/// node): only what the role can do to that resource is handed out, so that is what the
+/// caller must hold, on that resource.
+pub(crate) fn ensure_no_escalation_on(
+    view: &OrgView,
+    role: &domain::Role,
+    node: &Node,
+    resource: Option<&BoundResource>,
+) -> Result<(), ApiError> {
     let catalog = view.catalog();
     let compiled = CompiledRole::compile(catalog, role.id, &role.name, &role.policies)
         .map_err(|(_, e)| ApiError::internal(&e))?;
-    ensure_may_hand_out(
-        view,
-        &compiled.policies,
-        &node.path_ids(),
-        &role.name,
-        "grant or revoke",
-    )
+    let resource = match resource {
+        None => None,
+        Some(r) => Some((
+            catalog
+                .type_ix(&r.resource_type)
+                .ok_or_else(|| ApiError::internal(&"a bound resource type left the catalog"))?,
+            r.id.as_str(),
+        )),
+    };
+    let Some(lack) = view.first_lacking(&compiled.policies, &node.path_ids(), resource) else {
+        return Ok(());
+    };
+    Err(lacking_error(view, &lack, &role.name, "grant or revoke"))
 }
 
 /// Refuses to bind `role` at `node` when the role says it may be bound only at other kinds of
@@ -76,19 +94,28 @@ pub(crate) fn ensure_may_hand_out(
     role_name: &str,
     doing: &str,
 ) -> Result<(), ApiError> {
-    let Some(lack) = view.first_lacking(policies, path) else {
+    let Some(lack) = view.first_lacking(policies, path, None) else {
         return Ok(());
     };
-    let catalog = view.catalog();
+    Err(lacking_error(view, &lack, role_name, doing))
+}
+
+/// "role `X` allows `apps:*:write`, which you do not hold here; ...".
+fn lacking_error(
+    view: &OrgView,
+    lack: &crate::authz::Lacking,
+    role_name: &str,
+    doing: &str,
+) -> ApiError {
     let verb = match lack.effect {
         AuthzEffect::Allow => "allows",
         AuthzEffect::Deny => "denies",
     };
-    Err(ApiError::forbidden(format!(
+    ApiError::forbidden(format!(
         "role `{}` {verb} `{}`, which you do not hold here; you can only {doing} roles within your own permissions",
         role_name,
-        catalog.format_permission(&lack.permission),
-    )))
+        view.catalog().format_permission(&lack.permission),
+    ))
 }
 
 /// Refuses to write a role of the organization `org` with `policies` unless `view` may hand
