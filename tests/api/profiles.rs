@@ -39,26 +39,6 @@ async fn allowed(
         .unwrap_or_else(|| panic!("{r}"))
 }
 
-/// The id of the built-in role with `key` in `org`.
-async fn role_id(app: &TestApp, token: &str, org: &str, key: &str) -> String {
-    let r = app
-        .gql(
-            Some(token),
-            "query($o: ID!) { roles(organizationId: $o) { id key } }",
-            json!({ "o": org }),
-        )
-        .await;
-    r["data"]["roles"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{r}"))
-        .iter()
-        .find(|x| x["key"] == key)
-        .unwrap_or_else(|| panic!("no role {key}: {r}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Invites `email` with no `roles` field and has `member` accept: the default role's path.
 async fn join_with_default(app: &TestApp, admin: &str, org: &str, email: &str, member: &str) {
     let r = app
@@ -155,7 +135,7 @@ async fn each_profile_serves_its_roles_and_gives_its_default_role_to_an_invitee(
             .map(|r| r["name"].as_str().unwrap())
             .collect();
         assert_eq!(listed, names, "{profile}");
-        let default = role_id(&app, &ada, &org, default_key).await;
+        let default = app.role_id(&ada, &org, default_key).await;
         assert_eq!(info["data"]["profile"]["defaultRoleId"], default.as_str());
         // The creator holds the administrator role.
         let admin = info["data"]["profile"]["adminRoleId"].as_str().unwrap();
@@ -228,10 +208,7 @@ async fn a_database_keeps_the_profile_it_was_first_served_with() {
         .unwrap()
         .to_owned();
     let again = TestApp::start_on(None, &url, None, |c| c.profile = "mar".to_owned()).await;
-    assert_eq!(
-        role_id(&again, &ada, &org, "platform-admin").await.len(),
-        36
-    );
+    assert_eq!(again.role_id(&ada, &org, "platform-admin").await.len(), 36);
     drop(again);
 
     // A name that is neither shipped nor a file is refused with the list of shipped ones.
@@ -285,7 +262,7 @@ allow = ["reports:read", "workspace:read"]
     let app = TestApp::start_with(move |c| c.profile = path).await;
     let ada = app.sign_up("ada@example.com").await;
     let org = app.create_org(&ada, "acme").await;
-    let reader = role_id(&app, &ada, &org, "reader").await;
+    let reader = app.role_id(&ada, &org, "reader").await;
     let r = app
         .gql(
             Some(&ada),
@@ -334,7 +311,7 @@ async fn a_role_is_bound_only_where_it_may_be() {
     let bob_id = app.join(&ada, &org, "bob@example.com", &bob).await;
 
     // MAR's Operator is a project role: refused at the organization and at a workspace.
-    let operator = role_id(&app, &ada, &org, "operator").await;
+    let operator = app.role_id(&ada, &org, "operator").await;
     for node in [&org, &ws] {
         let r = app.grant_raw(&ada, &bob_id, &operator, node, None).await;
         assert_error(&r, "BAD_USER_INPUT");
@@ -352,7 +329,7 @@ async fn a_role_is_bound_only_where_it_may_be() {
         "{r}"
     );
     // Platform Admin only at the organization.
-    let platform_admin = role_id(&app, &ada, &org, "platform-admin").await;
+    let platform_admin = app.role_id(&ada, &org, "platform-admin").await;
     let r = app
         .grant_raw(&ada, &bob_id, &platform_admin, &project, None)
         .await;
@@ -416,7 +393,7 @@ async fn member_count_counts_distinct_principals_with_a_live_binding() {
     let ada = app.sign_up("ada@example.com").await;
     let org = app.create_org(&ada, "acme").await;
     let ws = app.create_workspace(&ada, &org, "dev").await;
-    let viewer = role_id(&app, &ada, &org, "viewer").await;
+    let viewer = app.role_id(&ada, &org, "viewer").await;
     let bob = app.sign_up("bob@example.com").await;
     let bob_id = app.join(&ada, &org, "bob@example.com", &bob).await;
     let carol = app.sign_up("carol@example.com").await;

@@ -13,26 +13,6 @@ async fn start() -> TestApp {
     TestApp::start_with(|c| c.profile = "mentiko".to_owned()).await
 }
 
-/// The id of the built-in role with `key` in `org`.
-async fn role_id(app: &TestApp, token: &str, org: &str, key: &str) -> String {
-    let r = app
-        .gql(
-            Some(token),
-            "query($o: ID!) { roles(organizationId: $o) { id key } }",
-            json!({ "o": org }),
-        )
-        .await;
-    r["data"]["roles"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{r}"))
-        .iter()
-        .find(|x| x["key"] == key)
-        .unwrap_or_else(|| panic!("no role {key}: {r}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn share(
     app: &TestApp,
     token: &str,
@@ -79,7 +59,7 @@ async fn a_share_applies_to_that_very_resource_and_shows_everywhere() {
     let other_ws = app.create_workspace(&ada, &org, "dev").await;
     let bob = app.sign_up("bob@example.com").await;
     let bob_id = app.join(&ada, &org, "bob@example.com", &bob).await;
-    let operator = role_id(&app, &ada, &org, "operator").await;
+    let operator = app.role_id(&ada, &org, "operator").await;
 
     let r = share(&app, &ada, &bob_id, &operator, &ws, ("chains", "chain-42")).await;
     assert_eq!(
@@ -147,7 +127,7 @@ async fn a_share_applies_to_that_very_resource_and_shows_everywhere() {
         "{other}"
     );
     // setMemberRoles replaces roles, not shares.
-    let viewer = role_id(&app, &ada, &org, "viewer").await;
+    let viewer = app.role_id(&ada, &org, "viewer").await;
     let r = app
         .gql(
             Some(&ada),
@@ -187,7 +167,7 @@ async fn a_scope_or_a_share_names_the_applications_own_ids() {
     assert!(!allowed(&app, &bob, "secrets:view", &ws, Some("OPENAI_API_KEY")).await);
 
     // Bad input is refused, naming the field.
-    let operator = role_id(&app, &ada, &org, "operator").await;
+    let operator = app.role_id(&ada, &org, "operator").await;
     for (t, i, field) in [
         (Some("chains"), None, "resourceId"),
         (None, Some("chain-42"), "resourceType"),
@@ -226,9 +206,9 @@ async fn a_share_hands_out_only_what_its_granter_holds_on_that_resource() {
     let carol_id = app.join(&ada, &org, "carol@example.com", &carol).await;
     let dave = app.sign_up("dave@example.com").await;
     let dave_id = app.join(&ada, &org, "dave@example.com", &dave).await;
-    let builder = role_id(&app, &ada, &org, "chain-builder").await;
-    let operator = role_id(&app, &ada, &org, "operator").await;
-    let admin = role_id(&app, &ada, &org, "admin").await;
+    let builder = app.role_id(&ada, &org, "chain-builder").await;
+    let operator = app.role_id(&ada, &org, "operator").await;
+    let admin = app.role_id(&ada, &org, "admin").await;
     // Carol may share (members:invite at the workspace) and builds chain-42 (the owner
     // pattern: the application granted its creator Chain Builder on it).
     let r = app
@@ -307,7 +287,7 @@ async fn admin_on_one_resource_is_not_an_administrator() {
     let org = app.create_org(&ada, "acme").await;
     let bob = app.sign_up("bob@example.com").await;
     let bob_id = app.join(&ada, &org, "bob@example.com", &bob).await;
-    let admin = role_id(&app, &ada, &org, "admin").await;
+    let admin = app.role_id(&ada, &org, "admin").await;
     let r = share(&app, &ada, &bob_id, &admin, &org, ("chains", "chain-42")).await;
     assert!(r["data"]["grantRole"]["binding"]["id"].is_string(), "{r}");
     // Bob administers that chain, not the organization.

@@ -394,6 +394,26 @@ impl TestApp {
         data_str(&r, &["inviteMember", "token"])
     }
 
+    /// The id of the built-in role with `key` (the profile's) in `org`, as `token` sees it.
+    pub async fn role_id(&self, token: &str, org: &str, key: &str) -> String {
+        let r = self
+            .gql(
+                Some(token),
+                "query($o: ID!) { roles(organizationId: $o) { id key } }",
+                json!({ "o": org }),
+            )
+            .await;
+        r["data"]["roles"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .find(|x| x["key"] == key)
+            .unwrap_or_else(|| panic!("no role {key}: {r}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// The id of the user signed in with `token`.
     pub async fn user_id(&self, token: &str) -> String {
         let r = self.gql(Some(token), "{ me { id } }", json!({})).await;
