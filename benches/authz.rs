@@ -77,6 +77,7 @@ impl Fixture {
             role_id,
             node_id,
             expires_at,
+            team: None,
             resource: None,
         };
         let bindings = vec![

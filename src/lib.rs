@@ -41,11 +41,12 @@
 //!                   rate limits per address and per account, governor)
 //!   store/          the only module that touches entity/ and SeaORM. Each change, its audit
 //!                   event (audit.rs) and its organization revision (revision.rs) commit in one
-//!                   transaction. facts.rs reads a principal's facts in one statement (one
-//!                   snapshot); nodes.rs, memberships.rs, invitations.rs, roles.rs, bindings.rs,
-//!                   users.rs, sessions.rs, password_resets.rs, email_verifications.rs,
-//!                   domains.rs; profile.rs (the profile a database serves, its built-in role
-//!                   rows); sso.rs (providers, group mappings, enforce SSO); sso_signins.rs
+//!                   transaction. facts.rs reads a principal's facts, their teams' included, in
+//!                   one statement (one snapshot); nodes.rs, memberships.rs, invitations.rs,
+//!                   roles.rs, bindings.rs, teams.rs (teams and their members), users.rs,
+//!                   sessions.rs, password_resets.rs, email_verifications.rs, domains.rs;
+//!                   profile.rs (the profile a database serves, its built-in role rows);
+//!                   sso.rs (providers, group and team mappings, enforce SSO); sso_signins.rs
 //!                   (pending sign-ins, SAML replay, group sync); sso_identities.rs (which
 //!                   account an SSO sign-in reaches); error.rs (StoreError; why a database
 //!                   cannot be opened, in words). It announces commits through its Publisher
@@ -74,7 +75,8 @@
 //!                   members.rs, invitations.rs, roles/ (mod.rs: objects; rules.rs: who may
 //!                   grant, revoke and write; query.rs; mutation.rs), check/ (mod.rs: objects
 //!                   and revision tokens; checker.rs; query.rs: check, checkMany, explain,
-//!                   effectivePermissions, accessibleNodes), sessions.rs, sso/ (mod.rs;
+//!                   effectivePermissions, accessibleNodes), sessions.rs, teams.rs (teams,
+//!                   their members; who may change them), sso/ (mod.rs;
 //!                   providers.rs; domains.rs: verified email domains), audit.rs,
 //!                   subscription.rs (subscription/feed.rs: the ordered change feed).
 //!                   Around them: mod.rs (the roots; ApiSchema, the one way into the executor),

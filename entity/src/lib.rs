@@ -25,5 +25,8 @@ pub mod sso_group_mapping;
 pub mod sso_identity;
 pub mod sso_provider;
 pub mod sso_request;
+pub mod sso_team_mapping;
+pub mod team;
+pub mod team_member;
 pub mod user;
 pub mod workspace;

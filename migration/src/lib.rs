@@ -12,6 +12,7 @@ mod m20261201_000001_sso_trust;
 mod m20261202_000001_sso_link_confirm;
 mod m20261203_000001_profiles;
 mod m20261203_000002_resource_bindings;
+mod m20261203_000003_teams;
 pub mod seed;
 
 /// Every migration of the gateway, oldest first.
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_sso_link_confirm::Migration),
             Box::new(m20261203_000001_profiles::Migration),
             Box::new(m20261203_000002_resource_bindings::Migration),
+            Box::new(m20261203_000003_teams::Migration),
         ]
     }
 }

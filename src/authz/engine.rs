@@ -21,6 +21,9 @@ pub struct BindingFact {
     pub role_id: Uuid,
     pub node_id: Uuid,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The team the principal holds the binding through; `None` for its own binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<Uuid>,
     /// The one resource the binding names, if any: it then applies only to checks of that
     /// very resource (type and id) at its node or below.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,6 +235,8 @@ pub struct BindingTrace {
     pub matched: Vec<PolicyMatch>,
     /// The one resource the binding names, if any.
     pub resource: Option<BoundResource>,
+    /// The team the principal holds the binding through, if any.
+    pub team: Option<Uuid>,
 }
 
 /// Whether a binding took part in a check. When several apply, the first listed wins: a
@@ -304,6 +309,7 @@ pub fn explain(facts: &Facts<'_>, check: &Check<'_>) -> Explanation {
             status,
             matched,
             resource: binding.resource.clone(),
+            team: binding.team,
         });
     }
     let decision = if facts.principal_active {

@@ -296,6 +296,7 @@ mod tests {
                     role_id: Uuid::from_u128(id),
                     node_id: node,
                     expires_at: expired.then_some(past),
+                    team: None,
                     resource: None,
                 });
             }
@@ -320,6 +321,7 @@ mod tests {
             role_id: Uuid::from_u128(7),
             node_id: ORG,
             expires_at: None,
+            team: None,
             resource: None,
         }];
         let facts = Facts {
@@ -351,6 +353,7 @@ mod tests {
                 role_id: Uuid::from_u128(7),
                 node_id: ORG,
                 expires_at: None,
+                team: None,
                 resource: Some(crate::authz::BoundResource {
                     resource_type: "secrets".to_owned(),
                     id: "OPENAI_API_KEY".to_owned(),
@@ -361,6 +364,7 @@ mod tests {
                 role_id: Uuid::from_u128(8),
                 node_id: WS,
                 expires_at: None,
+                team: None,
                 resource: None,
             },
         ];

@@ -111,10 +111,18 @@ impl Epochs {
         }
     }
 
-    /// The revision facts of `principal` in `organization` (naming `roles`) must have been read
-    /// at, at least, to be valid now; `None` while this instance does not know the
-    /// organization's committed revision (nothing cached of it may be trusted then).
-    pub fn required(&self, organization: Uuid, principal: Uuid, roles: &[Uuid]) -> Option<i64> {
+    /// The revision facts of `principal` in `organization` (a member of `teams`, naming custom
+    /// `roles`) must have been read at, at least, to be valid now; `None` while this instance
+    /// does not know the organization's committed revision (nothing cached of it may be
+    /// trusted then). A team is a principal: a change of its bindings bumps its epoch, which
+    /// every member's facts then need.
+    pub fn required(
+        &self,
+        organization: Uuid,
+        principal: Uuid,
+        teams: &[Uuid],
+        roles: &[Uuid],
+    ) -> Option<i64> {
         let m = self.maps.read().ok()?;
         if !m.cursors.contains_key(&organization) {
             return None;
@@ -126,6 +134,9 @@ impl Epochs {
                 .copied()
                 .unwrap_or(0),
         );
+        for t in teams {
+            need = need.max(m.principals.get(&(organization, *t)).copied().unwrap_or(0));
+        }
         for r in roles {
             need = need.max(m.roles.get(r).copied().unwrap_or(0));
         }
@@ -276,14 +287,14 @@ mod tests {
         assert_eq!(e.heard(org), Some(5), "a hole at 6 keeps the cursor");
         e.apply(&event(org, 6, p));
         assert_eq!(e.heard(org), Some(7), "the hole filled");
-        assert_eq!(e.required(org, p, &[]), Some(7));
+        assert_eq!(e.required(org, p, &[], &[]), Some(7));
         assert_eq!(
-            e.required(Uuid::new_v4(), p, &[]),
+            e.required(Uuid::new_v4(), p, &[], &[]),
             None,
             "an organization never seen is not trusted"
         );
         assert_eq!(
-            e.required(org, Uuid::new_v4(), &[]),
+            e.required(org, Uuid::new_v4(), &[], &[]),
             Some(5),
             "other principals only distrust what was read before the organization was known"
         );
@@ -293,19 +304,19 @@ mod tests {
     fn an_unknown_organization_is_trusted_only_from_its_first_known_revision() {
         let (org, p) = (Uuid::new_v4(), Uuid::new_v4());
         let e = Epochs::new();
-        assert_eq!(e.required(org, p, &[]), None);
+        assert_eq!(e.required(org, p, &[], &[]), None);
         e.apply(&event(org, 12, Uuid::new_v4()));
         assert_eq!(
-            e.required(org, p, &[]),
+            e.required(org, p, &[], &[]),
             Some(12),
             "entries read before the first change heard of are distrusted"
         );
         let other = Uuid::new_v4();
         e.saw(other, 30);
-        assert_eq!(e.required(other, p, &[]), Some(30));
+        assert_eq!(e.required(other, p, &[], &[]), Some(30));
         e.saw(other, 40);
         assert_eq!(
-            e.required(other, p, &[]),
+            e.required(other, p, &[], &[]),
             Some(30),
             "known: loads do not bump"
         );

@@ -94,7 +94,7 @@ impl FactsCache {
         let roles = custom_role_ids(f);
         match self
             .epochs
-            .required(f.organization_id, f.principal_id, &roles)
+            .required(f.organization_id, f.principal_id, &f.teams, &roles)
         {
             Some(need) => f.revision >= need.max(at_least),
             None => false,
@@ -201,9 +201,9 @@ impl FactsCache {
 
     /// The key of a principal's facts. The version changes with what facts mean: v3 since a
     /// binding may name one resource (an entry written before would hold a share as a binding
-    /// on the whole node).
+    /// on the whole node), v4 since facts hold the principal's teams and their bindings.
     fn l2_key(organization: Uuid, principal: Uuid) -> String {
-        format!("iam:facts:v3:{organization}:{principal}")
+        format!("iam:facts:v4:{organization}:{principal}")
     }
 
     async fn l2_get(&self, organization: Uuid, principal: Uuid) -> Option<SharedFacts> {
@@ -237,7 +237,7 @@ impl FactsCache {
     /// served now (the last change this instance heard of that could alter them); `None`
     /// while it does not know the organization.
     pub fn required_revision(&self, organization: Uuid, principal: Uuid) -> Option<i64> {
-        self.epochs.required(organization, principal, &[])
+        self.epochs.required(organization, principal, &[], &[])
     }
 
     /// The L2 key of a principal's facts in an organization, and the revision an L2 entry was
@@ -344,6 +344,7 @@ mod tests {
                 active: true,
                 member: true,
                 bindings: Vec::new(),
+                teams: Vec::new(),
                 custom_roles: Vec::new(),
                 compiled: OnceLock::new(),
             }))

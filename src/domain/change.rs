@@ -41,10 +41,21 @@ pub enum ChangeKind {
     RoleUpdated,
     #[serde(rename = "role.deleted")]
     RoleDeleted,
+    #[serde(rename = "team.created")]
+    TeamCreated,
+    /// A team's name or description changed.
+    #[serde(rename = "team.updated")]
+    TeamUpdated,
+    /// A team and its bindings are gone (`principal_id` names the team).
+    #[serde(rename = "team.deleted")]
+    TeamDeleted,
+    /// A principal joined or left a team (`principal_id` names the member).
+    #[serde(rename = "team.members")]
+    TeamMembers,
 }
 
 impl ChangeKind {
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 19] = [
         Self::OrganizationCreated,
         Self::WorkspaceCreated,
         Self::WorkspaceDeleted,
@@ -60,6 +71,10 @@ impl ChangeKind {
         Self::RoleCreated,
         Self::RoleUpdated,
         Self::RoleDeleted,
+        Self::TeamCreated,
+        Self::TeamUpdated,
+        Self::TeamDeleted,
+        Self::TeamMembers,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +94,10 @@ impl ChangeKind {
             Self::RoleCreated => "role.created",
             Self::RoleUpdated => "role.updated",
             Self::RoleDeleted => "role.deleted",
+            Self::TeamCreated => "team.created",
+            Self::TeamUpdated => "team.updated",
+            Self::TeamDeleted => "team.deleted",
+            Self::TeamMembers => "team.members",
         }
     }
 
@@ -114,7 +133,8 @@ pub struct ChangeEvent {
 /// Whose decisions a change can alter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
-    /// One principal's (their bindings or membership changed).
+    /// One principal's (their bindings or membership changed). A team is a principal: its
+    /// members' facts name it, so a change of the team's bindings reaches them all.
     Principal(Uuid),
     /// The holders of one role (its policies changed, or it is gone).
     Role(Uuid),
@@ -135,9 +155,12 @@ impl ChangeEvent {
         };
         match self.kind {
             // New nodes and unbound roles alter no decision: nothing was bound on them yet.
-            ChangeKind::WorkspaceCreated | ChangeKind::ProjectCreated | ChangeKind::RoleCreated => {
-                Reach::Nothing
-            }
+            // Nor do a new team (no members, no bindings) and a team's new name.
+            ChangeKind::WorkspaceCreated
+            | ChangeKind::ProjectCreated
+            | ChangeKind::RoleCreated
+            | ChangeKind::TeamCreated
+            | ChangeKind::TeamUpdated => Reach::Nothing,
             // The creator's Admin binding is the only binding of a new organization.
             ChangeKind::OrganizationCreated => principal(),
             ChangeKind::BindingGranted
@@ -146,7 +169,9 @@ impl ChangeEvent {
             | ChangeKind::MembershipAdded
             | ChangeKind::MembershipStatus
             | ChangeKind::MembershipRemoved
-            | ChangeKind::SsoSync => principal(),
+            | ChangeKind::SsoSync
+            | ChangeKind::TeamDeleted
+            | ChangeKind::TeamMembers => principal(),
             ChangeKind::RoleUpdated | ChangeKind::RoleDeleted => {
                 self.role_id.map_or(Reach::Organization, Reach::Role)
             }

@@ -433,6 +433,7 @@ pub struct RoleBinding {
     pub organization_id: Uuid,
     pub workspace_id: Option<Uuid>,
     pub project_id: Option<Uuid>,
+    pub principal_kind: PrincipalKind,
     pub principal_id: Uuid,
     pub role_id: Uuid,
     pub granted_by: Option<Uuid>,
@@ -455,6 +456,53 @@ impl RoleBinding {
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         self.expires_at.is_none_or(|e| e > now)
     }
+}
+
+/// What kind of principal a binding names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    User,
+    /// Every member of the team holds the binding.
+    Team,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Team => "team",
+        }
+    }
+
+    /// As stored; an unknown kind reads as a user (the only kind older rows have).
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "team" => Self::Team,
+            _ => Self::User,
+        }
+    }
+}
+
+/// A named set of an organization's users: a binding to the team is held by each member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A principal's membership of a team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamMember {
+    pub team_id: Uuid,
+    pub principal_id: Uuid,
+    /// `manual`, or `sso` (kept in step with an SSO group at each sign-in).
+    pub source: String,
+    pub added_by: Option<Uuid>,
+    pub added_at: DateTime<Utc>,
 }
 
 /// Who made a change and from where: what every audit event records.

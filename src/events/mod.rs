@@ -203,7 +203,9 @@ mod tests {
             let expected = match kind {
                 ChangeKind::WorkspaceCreated
                 | ChangeKind::ProjectCreated
-                | ChangeKind::RoleCreated => Reach::Nothing,
+                | ChangeKind::RoleCreated
+                | ChangeKind::TeamCreated
+                | ChangeKind::TeamUpdated => Reach::Nothing,
                 ChangeKind::OrganizationCreated
                 | ChangeKind::BindingGranted
                 | ChangeKind::BindingRevoked
@@ -211,7 +213,9 @@ mod tests {
                 | ChangeKind::MembershipAdded
                 | ChangeKind::MembershipStatus
                 | ChangeKind::MembershipRemoved
-                | ChangeKind::SsoSync => Reach::Principal(p),
+                | ChangeKind::SsoSync
+                | ChangeKind::TeamDeleted
+                | ChangeKind::TeamMembers => Reach::Principal(p),
                 ChangeKind::RoleUpdated | ChangeKind::RoleDeleted => Reach::Role(r),
                 ChangeKind::WorkspaceDeleted | ChangeKind::ProjectDeleted => Reach::Organization,
             };

@@ -76,6 +76,18 @@ pub struct Member {
 
 #[ComplexObject]
 impl Member {
+    /// The teams the member belongs to, by name. Needs `teams:*:read` at the organization.
+    async fn teams(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::teams::Team>> {
+        let Some(user_id) = self.user_id else {
+            return Ok(Vec::new());
+        };
+        let org = crate::graphql::access::lookups::org_node(ctx, self.organization_id).await?;
+        let granted =
+            crate::graphql::access::authorize(ctx, &org, ApiPermission::TEAMS_READ, "organization")
+                .await?;
+        Ok(crate::graphql::teams::teams_of(&granted, ctx, user_id).await?)
+    }
+
     /// The projects of the organization this member can read (`workspace:*:read` there), as
     /// the engine decides it now. Empty for pending, suspended and inactive members.
     async fn accessible_projects(&self, ctx: &Context<'_>) -> Result<Vec<ID>> {
@@ -496,8 +508,7 @@ impl MemberMutation {
                     (store.role(b.role_id).await?, store.node(b.node_id()).await?)
             {
                 crate::graphql::roles::ensure_not_own_restriction(
-                    granted.user().id,
-                    user_id,
+                    granted.user().id == user_id,
                     &role,
                 )?;
                 ensure_no_escalation(granted.view(), &role, &node)?;

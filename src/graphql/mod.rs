@@ -22,6 +22,7 @@ mod roles;
 mod sessions;
 mod sso;
 pub mod subscription;
+mod teams;
 
 use std::future::ready;
 use std::sync::{Arc, OnceLock};
@@ -43,6 +44,7 @@ pub struct Query(
     roles::RoleQuery,
     check::CheckQuery,
     sessions::SessionQuery,
+    teams::TeamQuery,
 );
 
 /// The mutation root. Each mutation takes an `input` object and returns a payload object;
@@ -59,6 +61,7 @@ pub struct Mutation(
     sso::SsoMutation,
     sso::DomainMutation,
     accounts::VerificationMutation,
+    teams::TeamMutation,
 );
 
 type Inner = Schema<Query, Mutation, Subscription>;

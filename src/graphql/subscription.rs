@@ -164,6 +164,9 @@ struct Watch<'a, 'b> {
     /// Changes of organizations the caller does not follow (yet) that were passed on: the
     /// bus may repeat them.
     others_seen: std::collections::HashMap<Uuid, i64>,
+    /// The teams the caller is in (a change of a team's bindings reaches its members), read
+    /// again whenever their team memberships change.
+    teams: Option<std::collections::HashSet<Uuid>>,
 }
 
 impl<'a, 'b> Watch<'a, 'b> {
@@ -174,7 +177,22 @@ impl<'a, 'b> Watch<'a, 'b> {
             me,
             scope,
             others_seen: std::collections::HashMap::new(),
+            teams: None,
         }
+    }
+
+    /// Reads the caller's teams (in every organization).
+    async fn read_teams(&mut self) -> Result<(), ApiError> {
+        // INVARIANT: the caller's own team memberships.
+        self.teams = Some(
+            self.ctx
+                .unchecked_store()
+                .teams_of_user(self.me)
+                .await?
+                .into_iter()
+                .collect(),
+        );
+        Ok(())
     }
 
     /// The changes, until the bus closes or an error ends the subscription (the error is the
@@ -208,9 +226,16 @@ impl<'a, 'b> Watch<'a, 'b> {
     /// Whether to pass `next` on; re-authorizes or follows memberships on the way.
     async fn consider(&mut self, next: Next) -> Result<Option<ChangeEvent>, ApiError> {
         let me = self.me;
+        // Reached through a team the caller was in before the change, or is in after it.
+        let (Next::Followed(e) | Next::Other(e)) = &next;
+        let mut reached = reaches(e, me, self.teams.as_ref());
+        if self.teams.is_none() || is_my_team_change(e, me) {
+            self.read_teams().await?;
+            reached = reached || reaches(e, me, self.teams.as_ref());
+        }
         match (&mut self.scope, next) {
             (Scope::Organization { id, authorized_at }, Next::Followed(e)) => {
-                if reaches(&e, me) && e.revision > *authorized_at {
+                if reached && e.revision > *authorized_at {
                     *authorized_at = still_reader(self.ctx, *id, me, e.revision).await?;
                 }
                 Ok(Some(e))
@@ -221,7 +246,7 @@ impl<'a, 'b> Watch<'a, 'b> {
                     self.follow_membership(e.organization_id, e.revision)
                         .await?;
                 }
-                Ok(reaches(&e, me).then_some(e))
+                Ok(reached.then_some(e))
             }
             (Scope::Mine, Next::Other(e)) => {
                 if !is_my_membership(&e, me) {
@@ -276,12 +301,26 @@ impl<'a, 'b> Watch<'a, 'b> {
     }
 }
 
-/// Whether `e` can alter `me`'s permissions (a change of any role counts: a superset).
-fn reaches(e: &ChangeEvent, me: Uuid) -> bool {
+/// Whether `e` can alter `me`'s permissions, who is in `teams` (a change of any role counts:
+/// a superset).
+fn reaches(e: &ChangeEvent, me: Uuid, teams: Option<&std::collections::HashSet<Uuid>>) -> bool {
     match e.reach() {
-        Reach::Principal(p) => p == me,
+        Reach::Principal(p) => p == me || teams.is_some_and(|t| t.contains(&p)),
         Reach::Role(_) | Reach::Organization => true,
         Reach::Nothing => false,
+    }
+}
+
+/// Whether `e` changes which teams `me` is in (joining or leaving one, a team deleted, or an
+/// SSO sign-in, which may do either).
+fn is_my_team_change(e: &ChangeEvent, me: Uuid) -> bool {
+    use crate::events::ChangeKind;
+    match e.kind {
+        ChangeKind::TeamMembers | ChangeKind::SsoSync | ChangeKind::MembershipRemoved => {
+            e.principal_id == Some(me)
+        }
+        ChangeKind::TeamDeleted => true,
+        _ => false,
     }
 }
 

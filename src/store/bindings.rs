@@ -14,12 +14,12 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use entity::{membership, role, role_binding, role_policy, user};
+use entity::{membership, role, role_binding, role_policy, team_member, user};
 
 use super::audit::{self, Entry};
 use super::revision::{self, Change};
 use super::{Store, StoreError};
-use crate::domain::{Actor, InvalidInput, MemberStatus, Node, RoleBinding};
+use crate::domain::{Actor, InvalidInput, MemberStatus, Node, PrincipalKind, RoleBinding};
 
 impl From<role_binding::Model> for RoleBinding {
     fn from(m: role_binding::Model) -> Self {
@@ -28,6 +28,7 @@ impl From<role_binding::Model> for RoleBinding {
             organization_id: m.organization_id,
             workspace_id: m.workspace_id,
             project_id: m.project_id,
+            principal_kind: crate::domain::PrincipalKind::from_stored(&m.principal_type),
             principal_id: m.principal_id,
             role_id: m.role_id,
             granted_by: m.granted_by,
@@ -68,7 +69,9 @@ fn binding_json(b: &RoleBinding) -> serde_json::Value {
 /// Whether an effective admin remains (the one last-admin count every path uses, inside the
 /// change's transaction): an active, undeleted user, other than `excluding_principal`, with a
 /// binding of Admin at the organization node other than `excluding_binding` that never
-/// expires, and no live binding at the organization node whose role denies anything.
+/// expires, and no live binding at the organization node whose role denies anything, neither
+/// their own nor one of a team they belong to. Admin held through a team does not count: a
+/// team's membership changes too easily to be what keeps an organization governable.
 pub(super) async fn another_admin_remains<C: ConnectionTrait>(
     conn: &C,
     admin_role: Uuid,
@@ -109,11 +112,24 @@ pub(super) async fn another_admin_remains<C: ConnectionTrait>(
     let restricted: Vec<Uuid> = if denying_roles.is_empty() {
         Vec::new()
     } else {
+        // A deny bound to a team restricts each of its members.
+        let teams: Vec<(Uuid, Uuid)> = team_member::Entity::find()
+            .filter(team_member::Column::OrganizationId.eq(organization_id))
+            .filter(team_member::Column::PrincipalId.is_in(holders.clone()))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|m| (m.team_id, m.principal_id))
+            .collect();
+        let principals = holders
+            .iter()
+            .copied()
+            .chain(teams.iter().map(|(team, _)| *team));
         role_binding::Entity::find()
             .filter(role_binding::Column::OrganizationId.eq(organization_id))
             .filter(role_binding::Column::WorkspaceId.is_null())
             .filter(role_binding::Column::ProjectId.is_null())
-            .filter(role_binding::Column::PrincipalId.is_in(holders.clone()))
+            .filter(role_binding::Column::PrincipalId.is_in(principals))
             .filter(role_binding::Column::RoleId.is_in(denying_roles))
             .filter(
                 Condition::any()
@@ -123,7 +139,13 @@ pub(super) async fn another_admin_remains<C: ConnectionTrait>(
             .all(conn)
             .await?
             .into_iter()
-            .map(|b| b.principal_id)
+            .flat_map(|b| {
+                let via_teams = teams
+                    .iter()
+                    .filter(move |(team, _)| *team == b.principal_id)
+                    .map(|(_, member)| *member);
+                std::iter::once(b.principal_id).chain(via_teams)
+            })
             .collect()
     };
     let holders: Vec<Uuid> = holders
@@ -193,12 +215,19 @@ impl Store {
             .filter(membership::Column::UserId.eq(new.principal_id))
             .one(&txn)
             .await?;
-        if member.is_none() {
+        let principal_kind = if member.is_some() {
+            PrincipalKind::User
+        } else if super::teams::team_in(&txn, organization_id, new.principal_id)
+            .await?
+            .is_some()
+        {
+            PrincipalKind::Team
+        } else {
             return Err(StoreError::Invalid(InvalidInput::new(
                 "principalId",
-                "the principal is not a member of this organization; invite them first",
+                "the principal is neither a member nor a team of this organization; invite them first",
             )));
-        }
+        };
         // A role of another organization is not visible here: it is "not found", never bound.
         let role = role::Entity::find_by_id(new.role_id)
             .one(&txn)
@@ -231,7 +260,7 @@ impl Store {
             organization_id: Set(organization_id),
             workspace_id: Set(workspace_id),
             project_id: Set(project_id),
-            principal_type: Set("user".to_owned()),
+            principal_type: Set(principal_kind.as_str().to_owned()),
             principal_id: Set(new.principal_id),
             role_id: Set(role.id),
             granted_by: Set(actor.user_id),

@@ -6,11 +6,11 @@ use std::collections::hash_map::Entry;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, JoinType, Order, Query, UnionType};
 use sea_orm::{ConnectionTrait, QueryResult};
 use uuid::Uuid;
 
-use entity::{membership, organization, role, role_binding, role_policy, user};
+use entity::{membership, organization, role, role_binding, role_policy, team_member, user};
 
 use super::{Store, StoreError};
 use crate::authz::{BindingFact, CompiledRoles, Effect, Policy};
@@ -28,7 +28,12 @@ pub struct PrincipalFacts {
     /// A member at all, whatever the status (a suspended member may ask about themselves).
     #[serde(default)]
     pub member: bool,
+    /// The principal's own bindings and those of its teams (each saying which team).
     pub bindings: Vec<BindingFact>,
+    /// Every team the principal belongs to in the organization, with bindings or not (their
+    /// epochs decide whether these facts are still valid), sorted.
+    #[serde(default)]
+    pub teams: Vec<Uuid>,
     /// The custom roles named by `bindings` (built-in roles come from code).
     pub custom_roles: Vec<Role>,
     /// The roles compiled against the catalog, made once per loaded snapshot by the first
@@ -53,7 +58,8 @@ impl Store {
     /// exist.
     ///
     /// One statement reads everything: the organization's revision, the membership, the
-    /// account, the bindings and the policies of the custom roles they name. A single statement
+    /// account, the principal's teams, the bindings of the principal and of those teams, and
+    /// the policies of the custom roles they name. A single statement
     /// sees a single snapshot on both PostgreSQL and SQLite, so the revision and the rest agree,
     /// and a cold load costs one round trip.
     pub async fn principal_facts(
@@ -73,8 +79,12 @@ impl Store {
         let live_user = first.try_get::<Option<Uuid>>("", "live_user")?.is_some();
 
         let mut bindings: Vec<BindingFact> = Vec::new();
+        let mut teams: Vec<Uuid> = Vec::new();
         let mut roles: HashMap<Uuid, (Uuid, Role)> = HashMap::new();
         for row in &rows {
+            if let Some(team) = row.try_get::<Option<Uuid>>("", "via_team")? {
+                teams.push(team);
+            }
             let Some(binding) = binding_of(row, organization_id)? else {
                 continue;
             };
@@ -86,6 +96,8 @@ impl Store {
         }
         let mut custom_roles: Vec<Role> = roles.into_values().map(|(_, r)| r).collect();
         custom_roles.sort_by_key(|r| r.id);
+        teams.sort_unstable();
+        teams.dedup();
         Ok(Some(PrincipalFacts {
             organization_id,
             principal_id,
@@ -93,15 +105,18 @@ impl Store {
             active: status == Some(MemberStatus::Active) && live_user,
             member: status.is_some() && live_user,
             bindings,
+            teams,
             custom_roles,
             compiled: OnceLock::new(),
         }))
     }
 }
 
-/// `organizations ⟕ memberships ⟕ users ⟕ role_bindings ⟕ roles (custom) ⟕ role_policies`,
-/// one row per (binding, policy of its custom role), ordered so that a binding's rows are
-/// adjacent and a role's policies come in their order.
+/// `organizations ⋈ holders ⟕ memberships ⟕ users ⟕ role_bindings ⟕ roles (custom) ⟕
+/// role_policies`, where `holders` is the principal itself and each team it belongs to in the
+/// organization: one row per (holder, binding, policy of its custom role), a holder without
+/// bindings giving one row too (so that every team is read). Ordered so that a binding's rows
+/// are adjacent and a role's policies come in their order.
 fn facts_query(organization_id: Uuid, principal_id: Uuid) -> sea_orm::sea_query::SelectStatement {
     use membership::Column as M;
     use organization::Column as O;
@@ -109,6 +124,7 @@ fn facts_query(organization_id: Uuid, principal_id: Uuid) -> sea_orm::sea_query:
     use role_binding::Column as B;
     use role_policy::Column as P;
     use user::Column as U;
+    let holders = holders_query(organization_id, principal_id);
     let (org, mem, usr, bnd, rol, pol) = (
         organization::Entity,
         membership::Entity,
@@ -122,6 +138,7 @@ fn facts_query(organization_id: Uuid, principal_id: Uuid) -> sea_orm::sea_query:
         .expr_as(Expr::col((org, O::Revision)), "revision")
         .expr_as(Expr::col((mem, M::Status)), "member_status")
         .expr_as(Expr::col((usr, U::Id)), "live_user")
+        .expr_as(Expr::col((Holders::Table, Holders::ViaTeam)), "via_team")
         .expr_as(Expr::col((bnd, B::Id)), "binding_id")
         .expr_as(Expr::col((bnd, B::RoleId)), "binding_role")
         .expr_as(Expr::col((bnd, B::WorkspaceId)), "binding_workspace")
@@ -150,11 +167,17 @@ fn facts_query(organization_id: Uuid, principal_id: Uuid) -> sea_orm::sea_query:
                 .add(Expr::col((usr, U::Id)).eq(principal_id))
                 .add(Expr::col((usr, U::DeletedAt)).is_null()),
         )
+        .join_subquery(
+            JoinType::InnerJoin,
+            holders,
+            Holders::Table,
+            Expr::col((Holders::Table, Holders::OrganizationId)).equals((org, O::Id)),
+        )
         .left_join(
             bnd,
             Condition::all()
                 .add(Expr::col((bnd, B::OrganizationId)).equals((org, O::Id)))
-                .add(Expr::col((bnd, B::PrincipalId)).eq(principal_id)),
+                .add(Expr::col((bnd, B::PrincipalId)).equals((Holders::Table, Holders::Holder))),
         )
         .left_join(
             rol,
@@ -166,6 +189,37 @@ fn facts_query(organization_id: Uuid, principal_id: Uuid) -> sea_orm::sea_query:
         .and_where(Expr::col((org, O::Id)).eq(organization_id))
         .order_by((bnd, B::Id), Order::Asc)
         .order_by((pol, P::Position), Order::Asc)
+        .to_owned()
+}
+
+/// The derived table of whose bindings a principal holds.
+#[derive(sea_orm::DeriveIden)]
+enum Holders {
+    #[sea_orm(iden = "holders")]
+    Table,
+    OrganizationId,
+    /// The principal, or one of its teams.
+    Holder,
+    /// The team, on a team's row; null on the principal's own.
+    ViaTeam,
+}
+
+/// `SELECT org, principal, NULL UNION ALL SELECT org, team, team FROM team_members …`
+fn holders_query(organization_id: Uuid, principal_id: Uuid) -> sea_orm::sea_query::SelectStatement {
+    use team_member::Column as T;
+    let teams = Query::select()
+        .from(team_member::Entity)
+        .expr_as(Expr::col(T::OrganizationId), Holders::OrganizationId)
+        .expr_as(Expr::col(T::TeamId), Holders::Holder)
+        .expr_as(Expr::col(T::TeamId), Holders::ViaTeam)
+        .and_where(Expr::col(T::OrganizationId).eq(organization_id))
+        .and_where(Expr::col(T::PrincipalId).eq(principal_id))
+        .to_owned();
+    Query::select()
+        .expr_as(Expr::val(organization_id), Holders::OrganizationId)
+        .expr_as(Expr::val(principal_id), Holders::Holder)
+        .expr_as(Expr::val(Option::<Uuid>::None), Holders::ViaTeam)
+        .union(UnionType::All, teams)
         .to_owned()
 }
 
@@ -181,6 +235,7 @@ fn binding_of(row: &QueryResult, organization_id: Uuid) -> Result<Option<Binding
     let resource_id: Option<String> = row.try_get("", "binding_resource_id")?;
     Ok(Some(BindingFact {
         id,
+        team: row.try_get("", "via_team")?,
         role_id,
         node_id: project.or(workspace).unwrap_or(organization_id),
         expires_at,

@@ -227,6 +227,12 @@ impl Store {
             .filter(role_binding::Column::PrincipalId.eq(user_id))
             .exec(&txn)
             .await?;
+        // Their teams' bindings leave with them: the team memberships go too.
+        entity::team_member::Entity::delete_many()
+            .filter(entity::team_member::Column::OrganizationId.eq(organization_id))
+            .filter(entity::team_member::Column::PrincipalId.eq(user_id))
+            .exec(&txn)
+            .await?;
         membership::Entity::delete_by_id(current.id)
             .exec(&txn)
             .await?;

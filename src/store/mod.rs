@@ -16,7 +16,7 @@ mod sso;
 mod sso_identities;
 mod sso_signins;
 pub use memberships::{MemberOverview, WantedRole};
-pub use sso::{GroupMapping, NewProvider, ProviderChange};
+pub use sso::{GroupMapping, NewProvider, ProviderChange, TeamMapping};
 pub use sso_signins::SsoRequest;
 mod nodes;
 mod password_resets;
@@ -24,6 +24,7 @@ mod profile;
 mod revision;
 mod roles;
 mod sessions;
+mod teams;
 mod users;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub use nodes::NodeChanges;
 pub use password_resets::ResetLookup;
 pub use roles::{RoleChanges, RoleCounts};
 pub use sessions::{NewSession, SessionLookup};
+pub use teams::{MAX_MEMBERS_PER_CALL, MemberSource};
 pub use users::{Attempt, FailedAttempt, LockoutRule};
 
 /// Handle on the database; cheap to clone (it wraps the connection pool).

@@ -53,6 +53,26 @@ pub struct GroupMapping {
     pub node_id: Uuid,
 }
 
+/// A provider's group mapped to a team of its organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamMapping {
+    pub id: Uuid,
+    pub provider_id: Uuid,
+    pub group: String,
+    pub team_id: Uuid,
+}
+
+impl From<entity::sso_team_mapping::Model> for TeamMapping {
+    fn from(m: entity::sso_team_mapping::Model) -> Self {
+        Self {
+            id: m.id,
+            provider_id: m.provider_id,
+            group: m.group_name,
+            team_id: m.team_id,
+        }
+    }
+}
+
 fn provider_of(m: sso_provider::Model) -> Result<Provider, StoreError> {
     let settings: ProviderSettings = serde_json::from_value(m.settings).map_err(|e| {
         StoreError::Db(sea_orm::DbErr::Custom(format!(
@@ -407,6 +427,100 @@ impl Store {
             .await?
             .into_iter()
             .map(|m| mapping_of(m, provider.organization_id))
+            .collect())
+    }
+
+    /// Maps a provider's group to a team of its organization: each sign-in through the
+    /// provider then puts the member into the team, or takes them out.
+    pub async fn add_team_mapping(
+        &self,
+        provider: &Provider,
+        group: &str,
+        team_id: Uuid,
+        actor: &Actor,
+    ) -> Result<TeamMapping, StoreError> {
+        use entity::sso_team_mapping;
+        let txn = self.db.begin().await?;
+        let team = super::teams::team_in(&txn, provider.organization_id, team_id)
+            .await?
+            .ok_or(StoreError::NotFound("team"))?;
+        let id = Uuid::now_v7();
+        let created = sso_team_mapping::Entity::insert(sso_team_mapping::ActiveModel {
+            id: Set(id),
+            provider_id: Set(provider.id),
+            group_name: Set(group.to_owned()),
+            team_id: Set(team.id),
+            created_at: Set(self.clock.now()),
+        })
+        .exec_with_returning(&txn)
+        .await
+        .map_err(|e| {
+            StoreError::unique_or_db(e, || {
+                format!("group `{group}` is already mapped to team `{}`", team.name)
+            })
+        })?;
+        audit::record(
+            &txn,
+            actor,
+            Entry {
+                organization_id: Some(provider.organization_id),
+                action: "sso.team_mapping_add",
+                target_type: "sso_team_mapping",
+                target_id: Some(id),
+                before: None,
+                after: Some(
+                    json!({ "provider_id": provider.id, "group": group, "team_id": team.id }),
+                ),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(created.into())
+    }
+
+    /// Removes a team mapping. Members it added leave the team at their next SSO sign-in.
+    pub async fn remove_team_mapping(
+        &self,
+        provider: &Provider,
+        id: Uuid,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        use entity::sso_team_mapping;
+        let txn = self.db.begin().await?;
+        let found = sso_team_mapping::Entity::find_by_id(id)
+            .filter(sso_team_mapping::Column::ProviderId.eq(provider.id))
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound("team mapping"))?;
+        sso_team_mapping::Entity::delete_by_id(id)
+            .exec(&txn)
+            .await?;
+        audit::record(
+            &txn,
+            actor,
+            Entry {
+                organization_id: Some(provider.organization_id),
+                action: "sso.team_mapping_remove",
+                target_type: "sso_team_mapping",
+                target_id: Some(id),
+                before: Some(json!({ "group": found.group_name, "team_id": found.team_id })),
+                after: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    pub async fn team_mappings(&self, provider: &Provider) -> Result<Vec<TeamMapping>, StoreError> {
+        use entity::sso_team_mapping;
+        Ok(sso_team_mapping::Entity::find()
+            .filter(sso_team_mapping::Column::ProviderId.eq(provider.id))
+            .order_by_asc(sso_team_mapping::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Into::into)
             .collect())
     }
 }

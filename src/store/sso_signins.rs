@@ -6,12 +6,16 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
 
-use entity::{membership, role, role_binding, sso_assertion, sso_group_mapping, sso_request};
+use entity::{
+    membership, role, role_binding, sso_assertion, sso_group_mapping, sso_request,
+    sso_team_mapping, team_member,
+};
 
 use super::audit::{self, Entry};
 use super::revision::{self, Change};
@@ -293,7 +297,13 @@ impl Store {
             .iter()
             .filter(|w| !held.iter().any(|b| key(b) == **w))
             .collect();
-        if !joined && revoke.is_empty() && grant.is_empty() {
+        let (teams_joined, teams_left) = sync_teams(&txn, provider, user.id, &groups).await?;
+        if !joined
+            && revoke.is_empty()
+            && grant.is_empty()
+            && teams_joined.is_empty()
+            && teams_left.is_empty()
+        {
             // Nothing changed: no revision, no event (the bump is rolled back).
             txn.rollback().await?;
             return Ok(());
@@ -324,6 +334,47 @@ impl Store {
             .exec_without_returning(&txn)
             .await?;
         }
+        for team_id in &teams_joined {
+            team_member::Entity::insert(team_member::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                team_id: Set(*team_id),
+                organization_id: Set(organization_id),
+                principal_type: Set("user".to_owned()),
+                principal_id: Set(user.id),
+                source: Set("sso".to_owned()),
+                sso_provider_id: Set(Some(provider.id)),
+                added_by: Set(None),
+                added_at: Set(now),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        if !teams_left.is_empty() {
+            team_member::Entity::delete_many()
+                .filter(team_member::Column::PrincipalId.eq(user.id))
+                .filter(team_member::Column::TeamId.is_in(teams_left.iter().copied()))
+                .exec(&txn)
+                .await?;
+        }
+        // A team's deny at the organization, or losing a directly mapped Admin, could leave
+        // no effective admin: the sign-in is refused rather than the organization lost.
+        let admin = self.profile.admin_role().id;
+        let loses_admin = revoke
+            .iter()
+            .any(|b| b.role_id == admin && b.workspace_id.is_none() && b.project_id.is_none());
+        if (!teams_joined.is_empty() || loses_admin)
+            && !super::bindings::another_admin_remains(
+                &txn,
+                self.profile.admin_role().id,
+                organization_id,
+                None,
+                None,
+                now,
+            )
+            .await?
+        {
+            return Err(super::bindings::last_admin_error());
+        }
         let describe = |r: &Uuid, w: &Option<Uuid>, p: &Option<Uuid>| json!({ "role_id": r, "node_id": p.or(*w).unwrap_or(organization_id) });
         audit::record(
             &txn,
@@ -341,6 +392,8 @@ impl Store {
                     "joined": joined,
                     "granted": grant.iter().map(|(r, w, p)| describe(r, w, p)).collect::<Vec<_>>(),
                     "revoked": revoke.iter().map(|b| describe(&b.role_id, &b.workspace_id, &b.project_id)).collect::<Vec<_>>(),
+                    "teams_joined": teams_joined,
+                    "teams_left": teams_left,
                 })),
             },
         )
@@ -349,4 +402,42 @@ impl Store {
         self.publish(std::slice::from_ref(&event));
         Ok(())
     }
+}
+
+/// The teams `user` must join and leave so that their teams from `provider` are those its
+/// team mappings give `groups`: `(join, leave)`. Memberships added by hand, or by another
+/// provider, are left alone.
+async fn sync_teams<C: ConnectionTrait>(
+    conn: &C,
+    provider: &Provider,
+    user: Uuid,
+    groups: &HashSet<&str>,
+) -> Result<(Vec<Uuid>, Vec<Uuid>), StoreError> {
+    let mut wanted: Vec<Uuid> = sso_team_mapping::Entity::find()
+        .filter(sso_team_mapping::Column::ProviderId.eq(provider.id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|m| groups.contains(m.group_name.as_str()))
+        .map(|m| m.team_id)
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let memberships = team_member::Entity::find()
+        .filter(team_member::Column::OrganizationId.eq(provider.organization_id))
+        .filter(team_member::Column::PrincipalId.eq(user))
+        .all(conn)
+        .await?;
+    let join = wanted
+        .iter()
+        .copied()
+        .filter(|t| !memberships.iter().any(|m| m.team_id == *t))
+        .collect();
+    let leave = memberships
+        .iter()
+        .filter(|m| m.source == "sso" && m.sso_provider_id == Some(provider.id))
+        .filter(|m| !wanted.contains(&m.team_id))
+        .map(|m| m.team_id)
+        .collect();
+    Ok((join, leave))
 }

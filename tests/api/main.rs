@@ -46,3 +46,4 @@ mod sso_config;
 mod sso_oidc;
 mod sso_saml;
 mod subscriptions;
+mod teams;

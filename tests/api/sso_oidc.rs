@@ -408,3 +408,105 @@ async fn test_connection_says_what_is_wrong() {
         .unwrap_err();
     assert!(e.contains("is not a URL"), "{e}");
 }
+
+#[tokio::test]
+async fn a_group_mapped_to_a_team_puts_the_member_in_it_at_each_sign_in() {
+    let sso = Sso::start(json!({
+        "alice": { "email": "alice@example.com", "name": "Alice", "groups": ["platform"] }
+    }))
+    .await;
+    let ws = sso.app.create_workspace(&sso.admin, &sso.org, "prod").await;
+    let provider = sso.provider(CLIENT_SECRET, true, None).await;
+    let team = sso
+        .app
+        .gql(
+            Some(&sso.admin),
+            "mutation($o: ID!) { createTeam(input: {organizationId: $o, name: \"Platform\"}) { team { id } } }",
+            json!({ "o": sso.org }),
+        )
+        .await;
+    let team = data_str(&team, &["createTeam", "team", "id"]);
+    sso.app.grant(&sso.admin, &team, DEVELOPER, &ws).await;
+    let map = sso
+        .app
+        .gql(
+            Some(&sso.admin),
+            "mutation($p: ID!, $t: ID!) { addSsoTeamMapping(input: {providerId: $p, group: \"platform\", teamId: $t}) { id group teamId } }",
+            json!({ "p": provider.id, "t": team }),
+        )
+        .await;
+    assert_eq!(
+        map["data"]["addSsoTeamMapping"]["teamId"],
+        team.as_str(),
+        "{map}"
+    );
+    // A team of another organization is not found.
+    let outsider = sso.app.sign_up("mallory@example.com").await;
+    let other_org = sso.app.create_org(&outsider, "other").await;
+    let foreign = sso
+        .app
+        .gql(
+            Some(&outsider),
+            "mutation($o: ID!) { createTeam(input: {organizationId: $o, name: \"Crew\"}) { team { id } } }",
+            json!({ "o": other_org }),
+        )
+        .await;
+    let foreign = data_str(&foreign, &["createTeam", "team", "id"]);
+    let r = sso
+        .app
+        .gql(
+            Some(&sso.admin),
+            "mutation($p: ID!, $t: ID!) { addSsoTeamMapping(input: {providerId: $p, group: \"x\", teamId: $t}) { id } }",
+            json!({ "p": provider.id, "t": foreign }),
+        )
+        .await;
+    crate::common::assert_error(&r, "NOT_FOUND");
+
+    let members = |token: String| {
+        let app = &sso.app;
+        let team = team.clone();
+        async move {
+            let r = app
+                .gql(
+                    Some(&token),
+                    "query($t: ID!) { team(id: $t) { members { user { email } source } } }",
+                    json!({ "t": team }),
+                )
+                .await;
+            r["data"]["team"]["members"].clone()
+        }
+    };
+    let check = "query($n: ID!) { check(input: {resourceType: \"apps\", action: \"write\", nodeId: $n}) { allowed } }";
+    let token = sso.signed_in(&provider, "alice").await;
+    assert_eq!(
+        members(sso.admin.clone()).await,
+        json!([{ "user": { "email": "alice@example.com" }, "source": "sso" }])
+    );
+    let r = sso.app.gql(Some(&token), check, json!({ "n": ws })).await;
+    assert_eq!(r["data"]["check"]["allowed"], true, "{r}");
+
+    // Out of the group at the next sign-in: out of the team, and the access gone.
+    sso.idp
+        .set_account(
+            "alice",
+            json!({ "email": "alice@example.com", "groups": [] }),
+        )
+        .await;
+    let token = sso.signed_in(&provider, "alice").await;
+    assert_eq!(members(sso.admin.clone()).await, json!([]));
+    let r = sso.app.gql(Some(&token), check, json!({ "n": ws })).await;
+    assert_eq!(r["data"]["check"]["allowed"], false, "{r}");
+    let listed = sso
+        .app
+        .gql(
+            Some(&sso.admin),
+            "query($o: ID!) { organization(id: $o) { ssoProviders { teamMappings { group teamId } } } }",
+            json!({ "o": sso.org }),
+        )
+        .await;
+    assert_eq!(
+        listed["data"]["organization"]["ssoProviders"][0]["teamMappings"],
+        json!([{ "group": "platform", "teamId": team }]),
+        "{listed}"
+    );
+}

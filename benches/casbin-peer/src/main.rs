@@ -482,6 +482,7 @@ impl Gateway {
                         Expiry::Past => Some(now - chrono::Duration::days(1)),
                         Expiry::Future => Some(now + chrono::Duration::days(30)),
                     },
+                    team: None,
                     resource: None,
                 })
                 .collect();
@@ -492,6 +493,7 @@ impl Gateway {
                 active: true,
                 member: true,
                 bindings,
+                teams: Vec::new(),
                 custom_roles: Vec::new(),
                 compiled: OnceLock::new(),
             };

@@ -125,6 +125,7 @@ pub fn bindings(list: &[(u128, Node, Option<i64>)]) -> Vec<BindingFact> {
             role_id: role_id(*role),
             node_id: node.id(),
             expires_at: expires.map(|h| now() + hours(h)),
+            team: None,
             resource: None,
         })
         .collect()

@@ -265,6 +265,7 @@ fn build(s: &Scenario) -> World {
                 2 => Some(now()),
                 _ => Some(now() + hours(1)),
             },
+            team: None,
             resource: b.resource.as_ref().map(|(t, r)| BoundResource {
                 resource_type: (*t.get(&type_names)).to_owned(),
                 id: r.get(&resources).clone(),

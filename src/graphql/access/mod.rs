@@ -49,9 +49,11 @@ impl ApiPermission {
     pub const ROLES_WRITE: Self = Self::new("roles", "write");
     pub const AUDIT_READ: Self = Self::new("audit", "read");
     pub const SSO_MANAGE: Self = Self::new("sso", "manage");
+    pub const TEAMS_READ: Self = Self::new("teams", "read");
+    pub const TEAMS_MANAGE: Self = Self::new("teams", "manage");
 
     /// Every permission the API itself relies on: a deployment's catalog must contain them.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 13] = [
         Self::WORKSPACE_READ,
         Self::WORKSPACE_WRITE,
         Self::WORKSPACE_MANAGE,
@@ -63,6 +65,8 @@ impl ApiPermission {
         Self::ROLES_WRITE,
         Self::AUDIT_READ,
         Self::SSO_MANAGE,
+        Self::TEAMS_READ,
+        Self::TEAMS_MANAGE,
     ];
 
     const fn new(resource: &'static str, action: &'static str) -> Self {

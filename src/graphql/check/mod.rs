@@ -229,6 +229,9 @@ pub struct ExplainedBinding {
     /// The one resource the binding is on (null for the whole node).
     pub resource_type: Option<String>,
     pub resource_id: Option<ID>,
+    /// The team the principal holds the binding through (null for their own binding).
+    pub team_id: Option<ID>,
+    pub team_name: Option<String>,
 }
 
 #[derive(SimpleObject)]

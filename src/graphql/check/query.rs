@@ -79,6 +79,18 @@ impl CheckQuery {
         let view = checker.view(&p.node, p.principal, p.at_least).await?;
         let e = view.explain(&path, p.resource_type, p.action, p.resource_id.as_deref());
         let catalog = view.catalog();
+        let team_names: std::collections::HashMap<uuid::Uuid, String> =
+            if e.bindings.iter().any(|b| b.team.is_some()) {
+                // INVARIANT: the checker authorized this explanation of the organization.
+                ctx.unchecked_store()
+                    .teams(view.facts.organization_id)
+                    .await?
+                    .into_iter()
+                    .map(|t| (t.id, t.name))
+                    .collect()
+            } else {
+                std::collections::HashMap::new()
+            };
         let bindings = e
             .bindings
             .iter()
@@ -110,6 +122,8 @@ impl CheckQuery {
                     .collect(),
                 resource_type: b.resource.as_ref().map(|r| r.resource_type.clone()),
                 resource_id: b.resource.as_ref().map(|r| ID(r.id.clone())),
+                team_id: b.team.map(|t| ID(t.to_string())),
+                team_name: b.team.and_then(|t| team_names.get(&t).cloned()),
             })
             .collect();
         let decided_by = e.decision.reasons.iter().find_map(|r| match r {

@@ -12,7 +12,7 @@
 
 mod mutation;
 mod query;
-mod rules;
+pub(crate) mod rules;
 
 pub use mutation::RoleMutation;
 pub use query::RoleQuery;
@@ -207,10 +207,19 @@ fn read_bindable_at(kinds: Vec<NodeKind>) -> Result<Vec<crate::authz::NodeKind>,
     Ok(kinds)
 }
 
+/// What kind of principal a binding names.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalType {
+    User,
+    /// Each member of the team holds the binding.
+    Team,
+}
+
 /// A role granted to a principal at a node.
 #[derive(SimpleObject)]
 pub struct RoleBinding {
     pub id: ID,
+    pub principal_type: PrincipalType,
     pub principal_id: ID,
     /// The principal's account (when it is a user who still exists).
     pub principal: Option<User>,
@@ -259,6 +268,10 @@ pub(crate) async fn dress_bindings(
         .into_iter()
         .map(|b| RoleBinding {
             id: ID(b.id.to_string()),
+            principal_type: match b.principal_kind {
+                domain::PrincipalKind::User => PrincipalType::User,
+                domain::PrincipalKind::Team => PrincipalType::Team,
+            },
             principal_id: ID(b.principal_id.to_string()),
             principal: users.get(&b.principal_id).cloned().map(User::from),
             role_id: ID(b.role_id.to_string()),

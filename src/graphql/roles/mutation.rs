@@ -43,7 +43,8 @@ pub struct DeleteRoleInput {
 
 #[derive(InputObject)]
 pub struct GrantRoleInput {
-    /// The member to grant the role to.
+    /// The member, or the team of the organization, to grant the role to (a team's members
+    /// all hold it).
     pub principal_id: ID,
     pub role_id: ID,
     /// The organization, workspace or project where the role applies (and below it).
@@ -281,7 +282,8 @@ impl RoleMutation {
         .await?;
         let store = granted.store(ctx);
         if let Some(role) = store.role(binding.role_id).await? {
-            ensure_not_own_restriction(granted.user().id, binding.principal_id, &role)?;
+            let held = crate::graphql::teams::holds(ctx, &granted, &binding).await?;
+            ensure_not_own_restriction(held, &role)?;
             ensure_no_escalation_on(granted.view(), &role, &node, binding.resource.as_ref())?;
         }
         let revoked = store

@@ -133,14 +133,11 @@ pub(crate) fn ensure_role_within_caller(
     ensure_may_hand_out(view, &compiled.policies, &org.path_ids(), name, "write")
 }
 
-/// Refuses when `binding` is held by the caller and its role denies anything: nobody removes or
-/// replaces a restriction placed on themselves (SEMANTICS "Revoke").
-pub(crate) fn ensure_not_own_restriction(
-    caller: Uuid,
-    principal_id: Uuid,
-    role: &domain::Role,
-) -> Result<(), ApiError> {
-    if principal_id == caller && role.policies.iter().any(|p| p.effect == AuthzEffect::Deny) {
+/// Refuses when a binding of `role` is held by the caller (`held`: theirs, or a team's they
+/// are in) and the role denies anything: nobody removes or replaces a restriction placed on
+/// themselves (SEMANTICS "Revoke").
+pub(crate) fn ensure_not_own_restriction(held: bool, role: &domain::Role) -> Result<(), ApiError> {
+    if held && role.policies.iter().any(|p| p.effect == AuthzEffect::Deny) {
         return Err(ApiError::forbidden(format!(
             "role `{}` restricts you; you cannot remove or replace a binding whose denies apply to yourself",
             role.name

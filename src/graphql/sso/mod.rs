@@ -95,8 +95,34 @@ impl From<GroupMapping> for SsoGroupMapping {
     }
 }
 
+/// An IdP group mapped to a team: each sign-in puts the member into it or takes them out.
+#[derive(SimpleObject)]
+pub struct SsoTeamMapping {
+    pub id: ID,
+    pub group: String,
+    pub team_id: ID,
+}
+
+impl From<crate::store::TeamMapping> for SsoTeamMapping {
+    fn from(m: crate::store::TeamMapping) -> Self {
+        Self {
+            id: ID(m.id.to_string()),
+            group: m.group,
+            team_id: ID(m.team_id.to_string()),
+        }
+    }
+}
+
 #[ComplexObject]
 impl SsoProvider {
+    /// IdP group → team mappings, applied at every sign-in.
+    #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
+    async fn team_mappings(&self, ctx: &Context<'_>) -> Result<Vec<SsoTeamMapping>> {
+        // INVARIANT: its callers authorized for the organization first.
+        let list = ctx.unchecked_store().team_mappings(&self.inner).await?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+
     /// IdP group → role mappings, applied at every sign-in.
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn group_mappings(&self, ctx: &Context<'_>) -> Result<Vec<SsoGroupMapping>> {
@@ -255,6 +281,15 @@ pub struct AddSsoGroupMappingInput {
     pub node_id: ID,
 }
 
+#[derive(InputObject)]
+pub struct AddSsoTeamMappingInput {
+    pub provider_id: ID,
+    /// The group name exactly as the IdP sends it.
+    pub group: String,
+    pub team_id: ID,
+}
+
+/// Which mapping of a provider (a group → role or a group → team mapping).
 #[derive(InputObject)]
 pub struct RemoveSsoGroupMappingInput {
     pub provider_id: ID,

@@ -432,6 +432,48 @@ impl SsoMutation {
         Ok(mapping.into())
     }
 
+    /// Maps an IdP group to a team of the organization: each sign-in through the provider
+    /// puts the member into the team, or takes them out when the group is gone. Needs
+    /// `sso:*:manage`, and what adding members to the team needs (granting its roles).
+    async fn add_sso_team_mapping(
+        &self,
+        ctx: &Context<'_>,
+        input: AddSsoTeamMappingInput,
+    ) -> Result<SsoTeamMapping> {
+        let (provider, _, granted) = managed_provider(ctx, &input.provider_id).await?;
+        let team = granted
+            .store(ctx)
+            .team(parse_id("teamId", &input.team_id)?)
+            .await?
+            .filter(|t| t.organization_id == provider.organization_id)
+            .ok_or_else(|| ApiError::not_found("team"))?;
+        crate::graphql::teams::ensure_may_hand_out_team(ctx, &granted, &team).await?;
+        let group = non_empty("group", &input.group)?;
+        let mapping = granted
+            .store(ctx)
+            .add_team_mapping(&provider, &group, team.id, &ctx.request().actor)
+            .await?;
+        Ok(mapping.into())
+    }
+
+    /// Removes a team mapping; members it added leave the team at their next sign-in. Needs
+    /// `sso:*:manage`.
+    async fn remove_sso_team_mapping(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveSsoGroupMappingInput,
+    ) -> Result<DeletedSsoProvider> {
+        let (provider, _, granted) = managed_provider(ctx, &input.provider_id).await?;
+        let id = parse_id("id", &input.id)?;
+        granted
+            .store(ctx)
+            .remove_team_mapping(&provider, id, &ctx.request().actor)
+            .await?;
+        Ok(DeletedSsoProvider {
+            deleted_id: ID(id.to_string()),
+        })
+    }
+
     /// Removes a group mapping; the bindings it made are revoked at each member's next
     /// sign-in. Needs `sso:*:manage`.
     async fn remove_sso_group_mapping(
