@@ -1,5 +1,6 @@
-//! Property test: on random hierarchies, roles, bindings and checks, `decide` agrees with the
-//! naive string evaluator of `reference.rs` (allowed and the multiset of reasons), and
+//! Property test: on random hierarchies, roles, bindings (to the principal, to teams it is or
+//! is not in, to someone else; on nodes or on one resource) and checks, `decide` agrees with
+//! the naive string evaluator of `reference.rs` (allowed and the multiset of reasons), and
 //! `explain` agrees with `decide`. Failing inputs are saved next to this file
 //! (`property.proptest-regressions`) and replayed first on the next run.
 
@@ -51,6 +52,8 @@ struct BindingGen {
     expiry: u8,
     /// On one resource: a type of the catalog and an id of the resource pool.
     resource: Option<(Index, Index)>,
+    /// 0: the checked principal; 1–3: one of three teams; 4: another principal.
+    holder: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +81,8 @@ struct Scenario {
     workspaces: Vec<usize>,
     roles: Vec<RoleGen>,
     bindings: Vec<BindingGen>,
+    /// Which of the three teams the checked principal belongs to.
+    member_of: [bool; 3],
     active: bool,
     checks: Vec<CheckGen>,
 }
@@ -120,12 +125,14 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         prop::option::weighted(0.7, any::<Index>()),
         expiry,
         prop::option::weighted(0.3, (any::<Index>(), any::<Index>())),
+        prop_oneof![4 => Just(0u8), 4 => 1u8..=3, 1 => Just(4u8)],
     )
-        .prop_map(|(role, node, expiry, resource)| BindingGen {
+        .prop_map(|(role, node, expiry, resource, holder)| BindingGen {
             role,
             node,
             expiry,
             resource,
+            holder,
         });
     let pair = prop_oneof![
         1 => any::<Index>().prop_map(PairGen::Any),
@@ -143,15 +150,17 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         vec(0usize..=3, 1..=3),
         vec(role_gen(), 1..=5),
         vec(binding, 1..=7),
+        any::<[bool; 3]>(),
         prop::bool::weighted(0.85),
         vec(check, 1..=8),
     )
         .prop_map(
-            |(salt, workspaces, roles, bindings, active, checks)| Scenario {
+            |(salt, workspaces, roles, bindings, member_of, active, checks)| Scenario {
                 salt,
                 workspaces,
                 roles,
                 bindings,
+                member_of,
                 active,
                 checks,
             },
@@ -169,7 +178,27 @@ struct World {
     resources: Vec<String>,
     /// Per role: id and stored policies.
     roles: Vec<(Uuid, Vec<Policy>)>,
-    bindings: Vec<BindingFact>,
+    /// The checked principal, the three teams and the teams it belongs to.
+    principal: Uuid,
+    teams: Vec<Uuid>,
+    member_of: Vec<Uuid>,
+    /// Every binding of the organization, each with whom it is bound to.
+    bindings: Vec<(Uuid, BindingFact)>,
+}
+
+impl World {
+    /// The facts the store gives the engine: the principal's own bindings and those of its
+    /// teams (marked with the team), as `store::facts` reads them.
+    fn facts_bindings(&self) -> Vec<BindingFact> {
+        self.bindings
+            .iter()
+            .filter(|(holder, _)| *holder == self.principal || self.member_of.contains(holder))
+            .map(|(holder, b)| BindingFact {
+                team: (*holder != self.principal).then_some(*holder),
+                ..b.clone()
+            })
+            .collect()
+    }
 }
 
 fn build(s: &Scenario) -> World {
@@ -252,24 +281,46 @@ fn build(s: &Scenario) -> World {
         .map(|(id, _)| *id)
         .chain([unknown_role])
         .collect();
+    let principal = fresh();
+    let teams = vec![fresh(), fresh(), fresh()];
+    let stranger = fresh();
+    let member_of: Vec<Uuid> = teams
+        .iter()
+        .zip(s.member_of)
+        .filter(|(_, member)| *member)
+        .map(|(t, _)| *t)
+        .collect();
     let bindings = s
         .bindings
         .iter()
-        .map(|b| BindingFact {
-            id: fresh(),
-            role_id: *b.role.get(&role_ids),
-            node_id: b.node.as_ref().map_or(org, |ix| *ix.get(&all_nodes)),
-            expires_at: match b.expiry {
-                0 => None,
-                1 => Some(now() - hours(1)),
-                2 => Some(now()),
-                _ => Some(now() + hours(1)),
-            },
-            team: None,
-            resource: b.resource.as_ref().map(|(t, r)| BoundResource {
-                resource_type: (*t.get(&type_names)).to_owned(),
-                id: r.get(&resources).clone(),
-            }),
+        .map(|b| {
+            let holder = match b.holder {
+                0 => principal,
+                1..=3 => teams[usize::from(b.holder - 1)],
+                _ => stranger,
+            };
+            (holder, b)
+        })
+        .map(|(holder, b)| {
+            (
+                holder,
+                BindingFact {
+                    id: fresh(),
+                    role_id: *b.role.get(&role_ids),
+                    node_id: b.node.as_ref().map_or(org, |ix| *ix.get(&all_nodes)),
+                    expires_at: match b.expiry {
+                        0 => None,
+                        1 => Some(now() - hours(1)),
+                        2 => Some(now()),
+                        _ => Some(now() + hours(1)),
+                    },
+                    team: None,
+                    resource: b.resource.as_ref().map(|(t, r)| BoundResource {
+                        resource_type: (*t.get(&type_names)).to_owned(),
+                        id: r.get(&resources).clone(),
+                    }),
+                },
+            )
         })
         .collect();
     World {
@@ -279,6 +330,9 @@ fn build(s: &Scenario) -> World {
         parent,
         resources,
         roles,
+        principal,
+        teams,
+        member_of,
         bindings,
     }
 }
@@ -334,12 +388,15 @@ proptest! {
                     (*id, texts)
                 })
                 .collect(),
+            teams: HashMap::from([(w.principal, w.member_of.clone())]),
         };
+        prop_assert_eq!(w.teams.len(), 3);
         let ref_bindings: Vec<RefBinding> = w
             .bindings
             .iter()
-            .map(|b| RefBinding {
+            .map(|(holder, b)| RefBinding {
                 id: b.id,
+                holder: *holder,
                 role_id: b.role_id,
                 node_id: b.node_id,
                 expires_at: b.expires_at,
@@ -349,9 +406,10 @@ proptest! {
                     .map(|r| (r.resource_type.clone(), r.id.clone())),
             })
             .collect();
+        let held = w.facts_bindings();
         let facts = Facts {
             principal_active: s.active,
-            bindings: &w.bindings,
+            bindings: &held,
             roles: &roles,
         };
         let pairs = w.catalog.pairs();
@@ -400,7 +458,7 @@ proptest! {
                 now: now(),
             };
             let (ref_allowed, mut ref_reasons) =
-                reference.decide(s.active, &ref_bindings, &ref_check);
+                reference.decide(w.principal, s.active, &ref_bindings, &ref_check);
             let mut reasons: Vec<RefReason> = decision.reasons.iter().map(as_ref_reason).collect();
             reasons.sort();
             ref_reasons.sort();

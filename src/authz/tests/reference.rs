@@ -24,6 +24,8 @@ pub enum RefReason {
 
 pub struct RefBinding {
     pub id: Uuid,
+    /// Whom the role is bound to: a principal, or a team.
+    pub holder: Uuid,
     pub role_id: Uuid,
     pub node_id: Uuid,
     pub expires_at: Option<DateTime<Utc>>,
@@ -36,6 +38,8 @@ pub struct RefWorld {
     pub parent: HashMap<Uuid, Uuid>,
     /// role id → `(effect, permission)` as stored, e.g. `("deny", "apps:*:read")`.
     pub roles: HashMap<Uuid, Vec<(String, String)>>,
+    /// principal → the teams it belongs to.
+    pub teams: HashMap<Uuid, Vec<Uuid>>,
 }
 
 pub struct RefCheck<'a> {
@@ -61,6 +65,7 @@ impl RefWorld {
     /// Returns (allowed, reasons).
     pub fn decide(
         &self,
+        principal: Uuid,
         active: bool,
         bindings: &[RefBinding],
         check: &RefCheck<'_>,
@@ -74,8 +79,13 @@ impl RefWorld {
         // 2. Every policy of every role bound at the checked node or any of its ancestors,
         //    skipping expired bindings ("expires_at has passed": at or before now) and
         //    bindings that name another resource.
+        //    Those bound to the principal, or to a team it belongs to.
+        let teams = self.teams.get(&principal).cloned().unwrap_or_default();
         let mut gathered = Vec::new();
         for binding in bindings {
+            if binding.holder != principal && !teams.contains(&binding.holder) {
+                continue;
+            }
             let bound_here_or_above = ancestors.contains(&binding.node_id);
             let expired = match binding.expires_at {
                 Some(at) => at <= check.now,
