@@ -17,7 +17,8 @@ use std::hint::black_box;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use iam_gateway::authz::{
-    BindingFact, Catalog, Check, CompiledRole, Facts, Policy, RoleSet, builtin_policies, decide,
+    BindingFact, BoundResource, Catalog, Check, CompiledRole, Facts, Policy, RoleSet,
+    builtin_policies, decide,
 };
 use uuid::Uuid;
 
@@ -185,6 +186,56 @@ fn decisions(c: &mut Criterion) {
     });
 }
 
+/// A member holding three roles through three teams and two shares, against one holding the
+/// same five bindings directly: the engine reads both alike (a team binding is a binding; a
+/// share adds one comparison of the resource), so the two must cost about the same.
+fn teams_and_shares(c: &mut Criterion) {
+    let f = Fixture::new();
+    let viewer = f.bindings[0].role_id;
+    let developer = f.bindings[1].role_id;
+    let operator = f.bindings[2].role_id;
+    let binding =
+        |role_id, node_id, team: Option<Uuid>, resource: Option<(&str, &str)>| BindingFact {
+            id: Uuid::now_v7(),
+            role_id,
+            node_id,
+            expires_at: None,
+            team,
+            resource: resource.map(|(t, id)| BoundResource {
+                resource_type: t.to_owned(),
+                id: id.to_owned(),
+            }),
+        };
+    let shares = |team_of: &dyn Fn(usize) -> Option<Uuid>| {
+        vec![
+            binding(viewer, f.org, team_of(0), None),
+            binding(developer, f.ws, team_of(1), None),
+            binding(operator, f.project, team_of(2), None),
+            binding(developer, f.ws, None, Some(("augmentations", "aug-42"))),
+            binding(operator, f.project, None, Some(("endpoints", "ep-7"))),
+        ]
+    };
+    let teams = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+    let direct = shares(&|_| None);
+    let through_teams = shares(&|i| Some(teams[i]));
+    let project_path = [f.org, f.ws, f.project];
+    let on_node = f.check(("apps", "read"), &project_path, None);
+    let on_share = f.check(("endpoints", "trigger"), &project_path, Some("ep-7"));
+    for (name, bindings) in [("direct", &direct), ("teams", &through_teams)] {
+        let facts = Facts {
+            principal_active: true,
+            bindings,
+            roles: &f.roles,
+        };
+        for (what, check) in [("node", &on_node), ("shared_resource", &on_share)] {
+            assert!(decide(&facts, check).allowed);
+            c.bench_function(&format!("decide/{name}/{what}"), |b| {
+                b.iter(|| decide(black_box(&facts), black_box(check)))
+            });
+        }
+    }
+}
+
 fn parsing(c: &mut Criterion) {
     let catalog = Catalog::builtin();
     let scoped = format!("endpoints:{}:trigger", Uuid::now_v7());
@@ -197,5 +248,5 @@ fn parsing(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, decisions, parsing);
+criterion_group!(benches, decisions, teams_and_shares, parsing);
 criterion_main!(benches);

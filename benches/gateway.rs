@@ -3,6 +3,8 @@
 //! - `http`: the warm `check` query over HTTP next to a bare async-graphql `{ ping }` served by
 //!   a minimal axum + async-graphql-axum router (the same stack, nothing of the gateway), and
 //!   `checkMany` of 50 inputs; one load generator for all three;
+//! - `teams`: the warm `check` of a member who holds three roles through three teams and two
+//!   shares, next to a member who holds the same five bindings directly;
 //! - `propagation`: two instances over one database and one Redis; for each of many
 //!   revocations on A, how long after the mutation returned B first answers "deny";
 //! - `cold`: single checks whose facts no cache holds (a new principal each time), on
@@ -11,7 +13,7 @@
 //!   (no sockets, no load generator): what each costs the server alone.
 //!
 //! ```text
-//! cargo bench --bench gateway -- [http|propagation|cold|stack|all] [--seconds N] [--concurrency N] ...
+//! cargo bench --bench gateway -- [http|teams|propagation|cold|stack|all] [--seconds N] [--concurrency N] ...
 //! ```
 //!
 //! `--help` lists the flags. The database is SQLite (in memory, or a temporary file when two
@@ -79,8 +81,8 @@ const CHECK: &str = "query($i: CheckInput!) { check(input: $i) { allowed } }";
 const CHECK_MANY: &str = "query($is: [CheckInput!]!) { checkMany(inputs: $is) { allowed } }";
 
 const USAGE: &str = "\
-usage: cargo bench --bench gateway -- [http|propagation|cold|stack|all]... [flags]
-  --seconds N       http: measured seconds per target (default 10)
+usage: cargo bench --bench gateway -- [http|teams|propagation|cold|stack|all]... [flags]
+  --seconds N       http, teams: measured seconds per target (default 10)
   --warmup N        http: warm-up seconds per target (default 2)
   --rounds N        http: the measured time is cut into N slices, targets alternating (default 2)
   --concurrency N   http: concurrent clients, one keep-alive connection each (default 8)
@@ -130,6 +132,9 @@ async fn run(args: Args, loadgen: Handle) -> Res<()> {
     if args.http {
         with_db(false, |db| http(db, &args, &loadgen)).await?;
     }
+    if args.teams {
+        with_db(false, |db| teams(db, &args, &loadgen)).await?;
+    }
     if args.propagation {
         with_db(true, |db| propagation(db, &args, &loadgen)).await?;
     }
@@ -151,6 +156,7 @@ async fn run(args: Args, loadgen: Handle) -> Res<()> {
 
 struct Args {
     http: bool,
+    teams: bool,
     propagation: bool,
     cold: bool,
     stack: bool,
@@ -172,6 +178,7 @@ impl Args {
     fn parse() -> Res<Option<Self>> {
         let mut a = Self {
             http: false,
+            teams: false,
             propagation: false,
             cold: false,
             stack: false,
@@ -193,10 +200,14 @@ impl Args {
                 // cargo bench passes `--bench` to every bench binary.
                 "--bench" => {}
                 "http" => a.http = true,
+                "teams" => a.teams = true,
                 "propagation" => a.propagation = true,
                 "cold" => a.cold = true,
                 "stack" => a.stack = true,
-                "all" => (a.http, a.propagation, a.cold, a.stack) = (true, true, true, true),
+                "all" => {
+                    (a.http, a.teams, a.propagation, a.cold, a.stack) =
+                        (true, true, true, true, true)
+                }
                 "--calls" => a.calls = value::<usize>(&mut it, &arg)?.max(100),
                 "--only" => a.only = Some(value(&mut it, &arg)?),
                 "--seconds" => a.seconds = value(&mut it, &arg)?,
@@ -212,8 +223,8 @@ impl Args {
                 other => return Err(fail(format!("unknown argument `{other}`\n{USAGE}"))),
             }
         }
-        if !(a.http || a.propagation || a.cold || a.stack) {
-            (a.http, a.propagation, a.cold, a.stack) = (true, true, true, true);
+        if !(a.http || a.teams || a.propagation || a.cold || a.stack) {
+            (a.http, a.teams, a.propagation, a.cold, a.stack) = (true, true, true, true, true);
         }
         Ok(Some(a))
     }
@@ -531,6 +542,44 @@ impl Api {
         let vars = json!({ "p": principal, "r": role, "n": node });
         self.string(Some(admin), q, vars, &["grantRole", "binding", "id"])
             .await
+    }
+
+    /// Shares `resource` (type, id) with `principal` through `role` at `node`.
+    async fn share(
+        &self,
+        admin: &str,
+        principal: &str,
+        role: &str,
+        node: &str,
+        resource: (&str, &str),
+    ) -> Res<String> {
+        let q = "mutation($p: ID!, $r: ID!, $n: ID!, $t: String, $i: ID) { grantRole(input: {principalId: $p, roleId: $r, nodeId: $n, resourceType: $t, resourceId: $i}) { binding { id } } }";
+        let vars =
+            json!({ "p": principal, "r": role, "n": node, "t": resource.0, "i": resource.1 });
+        self.string(Some(admin), q, vars, &["grantRole", "binding", "id"])
+            .await
+    }
+
+    async fn create_team(&self, admin: &str, org: &str, name: &str) -> Res<String> {
+        let q = "mutation($o: ID!, $n: String!) { createTeam(input: {organizationId: $o, name: $n}) { team { id } } }";
+        self.string(
+            Some(admin),
+            q,
+            json!({ "o": org, "n": name }),
+            &["createTeam", "team", "id"],
+        )
+        .await
+    }
+
+    async fn add_team_member(&self, admin: &str, team: &str, principal: &str) -> Res<()> {
+        let q = "mutation($t: ID!, $p: [ID!]!) { addTeamMembers(input: {teamId: $t, principalIds: $p}) { changed } }";
+        let body = self
+            .gql(Some(admin), q, json!({ "t": team, "p": [principal] }))
+            .await?;
+        if body["data"]["addTeamMembers"]["changed"] != json!([principal]) {
+            return Err(fail(format!("addTeamMembers: {body}")));
+        }
+        Ok(())
     }
 
     async fn revoke(&self, admin: &str, binding: &str) -> Res<()> {
@@ -924,10 +973,28 @@ async fn http(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
     let gateway = Gateway::start(&db.url(), None).await?;
     let noop = start_noop().await?;
     let targets = targets(&gateway, noop.url(), args).await?.map(Arc::new);
-    let measured = http_measure(&gateway, &targets, &db, args, loadgen).await;
+    let measured = http_measure(&gateway, &targets, &db, args, loadgen, &http_summary).await;
     noop.stop().await;
     gateway.server.stop().await;
     measured
+}
+
+/// The ratios of `http`: `check` against the no-ops, and `checkMany`'s rate.
+fn http_summary(rates: &[f64], args: &Args) {
+    if let [noop_rate, typename_rate, check_rate, many_rate] = rates[..] {
+        println!(
+            "\ncheck / bare no-op, requests/s: {:.2} (target >= 0.8)",
+            check_rate / noop_rate
+        );
+        println!(
+            "check / no-op on the gateway's own stack, requests/s: {:.2}",
+            check_rate / typename_rate
+        );
+        println!(
+            "checkMany: {} checks/s (target >= 50,000)",
+            thousands(many_rate * args.batch as f64)
+        );
+    }
 }
 
 /// The four targets of `http` and `stack`: the bare no-op (served at `noop_url`), the no-op on
@@ -993,12 +1060,15 @@ async fn targets(gateway: &Gateway, noop_url: String, args: &Args) -> Res<[Targe
     ])
 }
 
+/// Measures `targets` in alternating slices and prints a table; `summary` gets the rates
+/// (requests/s) of the measured targets, in order, for the ratios the mode is about.
 async fn http_measure(
     gateway: &Gateway,
-    targets: &[Arc<Target>; 4],
+    targets: &[Arc<Target>],
     db: &Db,
     args: &Args,
     loadgen: &Handle,
+    summary: &dyn Fn(&[f64], &Args),
 ) -> Res<()> {
     let targets: Vec<&Arc<Target>> = targets.iter().filter(|t| args.times(t)).collect();
     let slice = Duration::from_secs_f64(args.seconds / f64::from(args.rounds));
@@ -1071,20 +1141,7 @@ async fn http_measure(
             stats.cells()
         );
     }
-    if let [noop_rate, typename_rate, check_rate, many_rate] = rates[..] {
-        println!(
-            "\ncheck / bare no-op, requests/s: {:.2} (target >= 0.8)",
-            check_rate / noop_rate
-        );
-        println!(
-            "check / no-op on the gateway's own stack, requests/s: {:.2}",
-            check_rate / typename_rate
-        );
-        println!(
-            "checkMany: {} checks/s (target >= 50,000)",
-            thousands(many_rate * args.batch as f64)
-        );
-    }
+    summary(&rates, args);
     println!();
     for (target, result) in targets.iter().zip(&results).filter(|(t, _)| t.checks > 0) {
         println!("gateway during {}: {}", target.name, result.3.describe());
@@ -1097,6 +1154,82 @@ async fn http_measure(
         println!("{}", result.4.row(target.name));
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1a. teams: roles held through teams and shares against the same roles bound directly
+
+/// Two members of one organization with the same five bindings: Viewer at the organization,
+/// Developer at the workspace and Operator at a project, plus two shares (Developer on one
+/// augmentation at the workspace, Operator on one endpoint at the project). One holds them
+/// directly; the other holds the three node-wide roles through three teams, and the shares
+/// directly. Each asks `check` about itself, on a node and on a shared resource.
+async fn teams(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
+    let gateway = Gateway::start(&db.url(), None).await?;
+    let api = Api::new(gateway.server.addr)?;
+    let o = Org::create(&api).await?;
+    let tag = &Uuid::new_v4().simple().to_string()[..8];
+    let email = format!("teamed-{tag}@example.com");
+    let teamed = api.sign_up(&email).await?;
+    api.join(&o.admin, &o.org, &email, &teamed).await?;
+    let teamed_id = api.user_id(&teamed).await?;
+    let roles = [(VIEWER, &o.org), (DEVELOPER, &o.ws), (OPERATOR, &o.project)];
+    for (i, (role, node)) in roles.iter().enumerate() {
+        api.grant(&o.admin, &o.member_id, role, node).await?;
+        let team = api
+            .create_team(&o.admin, &o.org, &format!("team-{i}"))
+            .await?;
+        api.grant(&o.admin, &team, role, node).await?;
+        api.add_team_member(&o.admin, &team, &teamed_id).await?;
+    }
+    for principal in [&o.member_id, &teamed_id] {
+        api.share(
+            &o.admin,
+            principal,
+            DEVELOPER,
+            &o.ws,
+            ("augmentations", "aug-42"),
+        )
+        .await?;
+        api.share(
+            &o.admin,
+            principal,
+            OPERATOR,
+            &o.project,
+            ("endpoints", "ep-7"),
+        )
+        .await?;
+    }
+    let on_node = json!({ "resourceType": "apps", "action": "read", "nodeId": o.project });
+    let on_share = json!({ "resourceType": "endpoints", "action": "trigger", "nodeId": o.project, "resourceId": "ep-7" });
+    let target = |name: &'static str, token: &str, input: &Value| Target {
+        name,
+        url: gateway.server.url(),
+        token: Some(token.to_owned()),
+        body: leak(&json!({ "query": CHECK, "variables": { "i": input } })),
+        expect: b"\"allowed\":true",
+        times: 1,
+        checks: 1,
+    };
+    let targets = [
+        target("direct: `check` on a node", &o.member, &on_node),
+        target("teams: `check` on a node", &teamed, &on_node),
+        target("direct: `check` of a shared resource", &o.member, &on_share),
+        target("teams: `check` of a shared resource", &teamed, &on_share),
+    ]
+    .map(Arc::new);
+    let measured = http_measure(&gateway, &targets, &db, args, loadgen, &|rates, _| {
+        if let [direct, teams, direct_share, teams_share] = rates[..] {
+            println!(
+                "\ndirect / teams, requests/s: on a node {:.2}, on a shared resource {:.2} (target <= 1.2)",
+                direct / teams,
+                direct_share / teams_share
+            );
+        }
+    })
+    .await;
+    gateway.server.stop().await;
+    measured
 }
 
 // ---------------------------------------------------------------------------------------------
