@@ -78,6 +78,20 @@ pub(crate) async fn bump<C: ConnectionTrait>(
     })
 }
 
+/// Takes the organization row's lock (PostgreSQL: `SELECT … FOR UPDATE`, the lock [`bump`]
+/// takes) before a change reads what it decides on, so that no concurrent change of the
+/// organization commits between those reads and the change. SQLite runs one writer at a
+/// time and has no row locks.
+pub(crate) async fn lock<C: ConnectionTrait>(conn: &C, organization_id: Uuid) -> Result<(), DbErr> {
+    use sea_orm::QuerySelect;
+    organization::Entity::find_by_id(organization_id)
+        .lock_exclusive()
+        .one(conn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("organization".to_owned()))?;
+    Ok(())
+}
+
 impl TryFrom<change_log::Model> for ChangeEvent {
     type Error = DbErr;
 

@@ -425,11 +425,19 @@ pub(super) async fn add_members<C: ConnectionTrait>(
     actor: &Actor,
 ) -> Result<(Vec<Uuid>, Vec<ChangeEvent>), StoreError> {
     let now = store.clock.now();
+    let organization_id = team::Entity::find_by_id(team_id)
+        .one(conn)
+        .await?
+        .ok_or(StoreError::NotFound("team"))?
+        .organization_id;
+    // INVARIANT: locked before the reads below, so that a member removed from the
+    // organization (or the team deleted) meanwhile is seen, and no team membership outlives
+    // its organization membership.
+    revision::lock(conn, organization_id).await?;
     let found = team::Entity::find_by_id(team_id)
         .one(conn)
         .await?
         .ok_or(StoreError::NotFound("team"))?;
-    let organization_id = found.organization_id;
     let members: Vec<Uuid> = membership::Entity::find()
         .filter(membership::Column::OrganizationId.eq(organization_id))
         .filter(membership::Column::UserId.is_in(principals.iter().copied()))
