@@ -520,9 +520,11 @@ impl Api {
             .await
     }
 
-    /// Invites `email` into `org` and has `member` (signed in with that email) accept.
+    /// Invites `email` into `org` without roles and has `member` (signed in with that email)
+    /// accept.
     async fn join(&self, admin: &str, org: &str, email: &str, member: &str) -> Res<()> {
-        let q = "mutation($o: ID!, $e: String!) { inviteMember(input: {organizationId: $o, email: $e}) { token } }";
+        // `roles: []`: no role at all (an invitation naming none gives the default role).
+        let q = "mutation($o: ID!, $e: String!) { inviteMember(input: {organizationId: $o, email: $e, roles: []}) { token } }";
         let invitation = self
             .string(
                 Some(admin),
