@@ -1,6 +1,8 @@
 //! Check latency at scale, on PostgreSQL: a small data set (1 organization, 2,000 members,
 //! 10,000 bindings) next to a large one (100 organizations, 100,000 users each a member of two,
-//! 1,000,000 bindings), measured in the same run, in alternating slices.
+//! 1,000,000 bindings), measured in the same run, in alternating slices. Since issue 14 every
+//! member is also in 3 of their organization's 20 teams, each team holding 2 bindings, so a
+//! member's facts hold 5 bindings of their own and 6 through teams (`workload::teams`).
 //!
 //! ```text
 //! IAM_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench scale
@@ -60,7 +62,9 @@ use uuid::Uuid;
 
 use report::{Stats, machine, mib, nanos, rss, slice_of, t, thousands, timer_overhead, turns};
 use scratch::ScratchDb;
-use workload::{BINDINGS_PER_MEMBERSHIP, CheckSpec, Expiry, Kind, LARGE, ROLES, Rng, SMALL, Shape};
+use workload::{
+    BINDINGS_PER_MEMBERSHIP, CheckSpec, Expiry, Kind, LARGE, ROLES, Rng, SMALL, Shape, teams,
+};
 
 type BoxError = Box<dyn Error + Send + Sync>;
 type Res<T> = Result<T, BoxError>;
@@ -460,6 +464,66 @@ fn seed_statements(shape: &Shape) -> Vec<(&'static str, String)> {
                 series("j", BINDINGS_PER_MEMBERSHIP)
             ),
         ),
+        // The formulas of `workload::teams`.
+        (
+            "teams",
+            format!(
+                "INSERT INTO teams (id, organization_id, name, name_key, description, created_at, updated_at) \
+                 SELECT {}, {}, 'Team ' || t, 'team ' || t, NULL, now(), now() FROM {}, {}",
+                Kind::Team.sql(&format!("o * {} + t", teams::PER_ORG)),
+                Kind::Org.sql("o"),
+                series("o", o),
+                series("t", teams::PER_ORG)
+            ),
+        ),
+        (
+            "team_members",
+            format!(
+                "INSERT INTO team_members (id, team_id, organization_id, principal_type, principal_id, source, \
+                 sso_provider_id, added_by, added_at) \
+                 SELECT {}, {}, {}, 'user', {}, 'manual', NULL, NULL, now() \
+                 FROM (SELECT s, {org_of_s} AS o, s * {} % {} AS h FROM {}) AS m, {}",
+                Kind::TeamMember.sql(&format!("s * {} + k", teams::PER_MEMBER)),
+                Kind::Team.sql(&format!(
+                    "o * {n} + (h / 7 + 7 * k) % {n}",
+                    n = teams::PER_ORG
+                )),
+                Kind::Org.sql("o"),
+                Kind::User.sql(&format!("s / {m}")),
+                workload::MIX_FACTOR,
+                workload::MIX_MODULUS,
+                series("s", shape.memberships()),
+                series("k", teams::PER_MEMBER)
+            ),
+        ),
+        (
+            "role_bindings (teams)",
+            format!(
+                "INSERT INTO role_bindings (id, organization_id, workspace_id, project_id, principal_type, \
+                 principal_id, role_id, granted_by, granted_at, expires_at, source) \
+                 SELECT {id}, {org}, {ws}, CASE WHEN b = 1 THEN {project} END, 'team', {team}, \
+                 CASE 1 + (t + b) % 3{role_ids} END, NULL, now(), NULL, 'manual' FROM {}, {}, {}",
+                series("o", o),
+                series("t", teams::PER_ORG),
+                series("b", teams::BINDINGS),
+                id = Kind::TeamBinding.sql(&format!(
+                    "(o * {} + t) * {} + b",
+                    teams::PER_ORG,
+                    teams::BINDINGS
+                )),
+                org = Kind::Org.sql("o"),
+                ws = Kind::Workspace.sql(&format!(
+                    "o * {w} + CASE WHEN b = 0 THEN t % {w} ELSE (t * 3) % {w} END"
+                )),
+                project = Kind::Project.sql(&format!("(o * {w} + (t * 3) % {w}) * {p} + t % {p}")),
+                team = Kind::Team.sql(&format!("o * {} + t", teams::PER_ORG)),
+                role_ids = ROLES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, id))| format!(" WHEN {i} THEN '{id}'::uuid"))
+                    .collect::<String>(),
+            ),
+        ),
     ]
 }
 
@@ -475,6 +539,7 @@ async fn check_counts(sql: &DatabaseConnection, shape: &Shape) -> Res<(i64, i64,
                     (SELECT count(*) FROM users) AS users, \
                     (SELECT count(*) FROM memberships WHERE status = 'active') AS memberships, \
                     (SELECT count(*) FROM role_bindings) AS bindings, \
+                    (SELECT count(*) FROM team_members) AS team_members, \
                     pg_total_relation_size('role_bindings') AS bindings_bytes, \
                     pg_database_size(current_database()) AS database_bytes, \
                     current_setting('shared_buffers') AS shared_buffers",
@@ -487,7 +552,8 @@ async fn check_counts(sql: &DatabaseConnection, shape: &Shape) -> Res<(i64, i64,
         ("projects", shape.all_projects()),
         ("users", shape.users),
         ("memberships", shape.memberships()),
-        ("bindings", shape.bindings()),
+        ("bindings", shape.bindings() + teams::count(shape)),
+        ("team_members", shape.memberships() * teams::PER_MEMBER),
     ];
     for (column, n) in want {
         let got: i64 = row.try_get("", column)?;
@@ -508,27 +574,47 @@ async fn check_counts(sql: &DatabaseConnection, shape: &Shape) -> Res<(i64, i64,
 /// The facts read back must be exactly the formulas' (`workload.rs`).
 fn verify_facts(shape: &Shape, s: u64, facts: &PrincipalFacts) -> Res<()> {
     let now = Utc::now();
-    let expected: Vec<_> = shape.bindings_of(s).collect();
-    let fits = facts.active
+    // Own bindings, then the teams' (their ids sort after): the order the facts statement
+    // reads them in.
+    let expected: Vec<_> = shape
+        .bindings_of(s)
+        .map(|b| (Kind::Binding, b, None))
+        .chain(
+            teams::bindings_of(shape, s)
+                .into_iter()
+                .map(|b| (Kind::TeamBinding, b, Some(b.index / teams::BINDINGS))),
+        )
+        .collect();
+    let mut want_teams: Vec<Uuid> = (0..teams::PER_MEMBER)
+        .map(|k| Kind::Team.id(teams::team_of(shape, s, k)))
+        .collect();
+    want_teams.sort_unstable();
+    let fits = facts.teams == want_teams
+        && facts.active
         && facts.member
         && facts.custom_roles.is_empty()
         && facts.revision == 1
         && facts.organization_id == shape.org_id(shape.org_of(s))
         && facts.principal_id == shape.user_id(shape.user_of(s))
         && facts.bindings.len() == expected.len()
-        && facts.bindings.iter().zip(&expected).all(|(got, want)| {
-            let expiry = match got.expires_at {
-                None => Expiry::Never,
-                Some(at) if at <= now => Expiry::Past,
-                Some(_) => Expiry::Future,
-            };
-            got.id == Kind::Binding.id(want.index)
-                && ROLES
-                    .get(want.role)
-                    .is_some_and(|(_, id)| *id == got.role_id)
-                && got.node_id == shape.node_id(want)
-                && expiry == want.expiry
-        });
+        && facts
+            .bindings
+            .iter()
+            .zip(&expected)
+            .all(|(got, (kind, want, team))| {
+                let expiry = match got.expires_at {
+                    None => Expiry::Never,
+                    Some(at) if at <= now => Expiry::Past,
+                    Some(_) => Expiry::Future,
+                };
+                got.id == kind.id(want.index)
+                    && got.team == (*team).map(|g| Kind::Team.id(g))
+                    && ROLES
+                        .get(want.role)
+                        .is_some_and(|(_, id)| *id == got.role_id)
+                    && got.node_id == shape.node_id(want)
+                    && expiry == want.expiry
+            });
     if fits {
         Ok(())
     } else {
@@ -541,7 +627,10 @@ fn verify_facts(shape: &Shape, s: u64, facts: &PrincipalFacts) -> Res<()> {
 
 /// A decision must be the one the formulas give.
 fn verify_decision(engine: &Engine, shape: &Shape, c: &CheckSpec, allowed: bool) -> Res<()> {
-    let want = shape.expected(c, &engine.allows);
+    let want = shape.expected(c, &engine.allows)
+        || teams::bindings_of(shape, c.membership)
+            .iter()
+            .any(|b| Shape::allows(b, c, &engine.allows));
     if allowed == want {
         Ok(())
     } else {
@@ -888,7 +977,7 @@ fn print_sets(sets: &[&Set; 2]) {
             thousands(s.all_projects() as f64),
             thousands(s.users as f64),
             thousands(s.memberships() as f64),
-            thousands(s.bindings() as f64),
+            thousands((s.bindings() + teams::count(s)) as f64),
             set.seeded.as_secs_f64(),
             set.vacuumed.as_secs_f64(),
             mib(u64::try_from(set.bindings_bytes).unwrap_or(0)),

@@ -57,6 +57,14 @@ pub enum Kind {
     User = 0x0d00_0000,
     Membership = 0x0e00_0000,
     Binding = 0x0f00_0000,
+    /// Teams, their memberships and bindings: written by `scale.rs` only (the casbin-rs peer
+    /// has no teams), see [`teams`].
+    #[allow(dead_code)]
+    Team = 0x1000_0000,
+    #[allow(dead_code)]
+    TeamMember = 0x1100_0000,
+    #[allow(dead_code)]
+    TeamBinding = 0x1200_0000,
 }
 
 impl Kind {
@@ -264,20 +272,25 @@ impl Shape {
     /// The expected answer, from this file's formulas and `allows[role][pair]` alone: a
     /// binding on the check's path, not expired, whose role allows the pair.
     pub fn expected(&self, c: &CheckSpec, allows: &[Vec<bool>]) -> bool {
-        self.bindings_of(c.membership).any(|b| {
-            let on_path = match (b.workspace, b.project) {
-                (None, _) => true,
-                (Some(w), None) => w == c.workspace,
-                (Some(w), Some(p)) => w == c.workspace && p == c.project,
-            };
-            on_path
-                && b.expiry != Expiry::Past
-                && allows
-                    .get(b.role)
-                    .and_then(|r| r.get(c.pair))
-                    .copied()
-                    .unwrap_or(false)
-        })
+        self.bindings_of(c.membership)
+            .any(|b| Self::allows(&b, c, allows))
+    }
+
+    /// Whether binding `b` allows check `c`: on its path, not expired, its role allowing the
+    /// pair.
+    pub fn allows(b: &Binding, c: &CheckSpec, allows: &[Vec<bool>]) -> bool {
+        let on_path = match (b.workspace, b.project) {
+            (None, _) => true,
+            (Some(w), None) => w == c.workspace,
+            (Some(w), Some(p)) => w == c.workspace && p == c.project,
+        };
+        on_path
+            && b.expiry != Expiry::Past
+            && allows
+                .get(b.role)
+                .and_then(|r| r.get(c.pair))
+                .copied()
+                .unwrap_or(false)
     }
 }
 
@@ -348,5 +361,58 @@ impl Rng {
             let j = self.below(i as u64 + 1) as usize;
             v.swap(i, j);
         }
+    }
+}
+
+/// Teams of the scale data sets (`benches/scale.rs`): every organization has
+/// [`teams::PER_ORG`] teams, each with [`teams::BINDINGS`] bindings (one at a workspace, one at
+/// a project), and every membership is in [`teams::PER_MEMBER`] of its organization's teams.
+/// So a member's facts hold 5 bindings of their own and 6 through teams. `scale.rs` writes the
+/// same formulas in SQL: change both or neither.
+#[allow(dead_code)]
+pub mod teams {
+    use super::{Binding, Expiry, MIX_FACTOR, MIX_MODULUS, Shape};
+
+    pub const PER_ORG: u64 = 20;
+    pub const PER_MEMBER: u64 = 3;
+    pub const BINDINGS: u64 = 2;
+
+    /// The global index of the `k`-th team of membership `s` (in its organization).
+    pub fn team_of(shape: &Shape, s: u64, k: u64) -> u64 {
+        let h = s * MIX_FACTOR % MIX_MODULUS;
+        shape.org_of(s) * PER_ORG + (h / 7 + 7 * k) % PER_ORG
+    }
+
+    /// Binding `b` of team `g` (a global index).
+    pub fn binding(shape: &Shape, g: u64, b: u64) -> Binding {
+        let t = g % PER_ORG;
+        let workspace = if b == 0 {
+            t % shape.workspaces
+        } else {
+            (t * 3) % shape.workspaces
+        };
+        Binding {
+            index: g * BINDINGS + b,
+            role: (1 + (t + b) % 3) as usize,
+            org: g / PER_ORG,
+            workspace: Some(workspace),
+            project: (b == 1).then_some(t % shape.projects),
+            expiry: Expiry::Never,
+        }
+    }
+
+    /// The team bindings membership `s` holds, ordered by their ids.
+    pub fn bindings_of(shape: &Shape, s: u64) -> Vec<Binding> {
+        let mut teams: Vec<u64> = (0..PER_MEMBER).map(|k| team_of(shape, s, k)).collect();
+        teams.sort_unstable();
+        teams
+            .into_iter()
+            .flat_map(|g| (0..BINDINGS).map(move |b| binding(shape, g, b)))
+            .collect()
+    }
+
+    /// Every team binding of the data set.
+    pub fn count(shape: &Shape) -> u64 {
+        shape.orgs * PER_ORG * BINDINGS
     }
 }
