@@ -1497,7 +1497,16 @@ struct Member {
 /// Creates a member: the account and its session through the library (one password hash
 /// for all, instead of an argon2 hash per sign-up), the invitation, its acceptance and the
 /// grant through the API.
-async fn member(gateway: &Gateway, api: &Api, o: &Org, phc: &str, i: usize) -> Res<Member> {
+/// Member `i` of the `cold` run: holds Developer at the workspace; every other pair of members
+/// (`i / 2` odd) is also in each of `teams`.
+async fn member(
+    gateway: &Gateway,
+    api: &Api,
+    o: &Org,
+    phc: &str,
+    i: usize,
+    teams: &[String],
+) -> Res<Member> {
     let services = &gateway.state.services;
     let email = Email::parse("email", &format!("m{i}@{}.example.com", &o.org[..8]))
         .map_err(|e| fail(e.message))?;
@@ -1516,15 +1525,21 @@ async fn member(gateway: &Gateway, api: &Api, o: &Org, phc: &str, i: usize) -> R
     api.join(&o.admin, &o.org, email.as_str(), &signed_in.token)
         .await?;
     api.grant(&o.admin, &user_id, DEVELOPER, &o.ws).await?;
+    if (i / 2) % 2 == 1 {
+        for team in teams {
+            api.add_team_member(&o.admin, team, &user_id).await?;
+        }
+    }
     Ok(Member {
         token: signed_in.token,
     })
 }
 
 #[derive(Default)]
+/// Per group: instance with Redis / without, member without teams / in three teams.
 struct Cold {
-    cold: [Vec<u64>; 2],
-    warm: [Vec<u64>; 2],
+    cold: [Vec<u64>; 4],
+    warm: [Vec<u64>; 4],
     took: Duration,
 }
 
@@ -1539,10 +1554,22 @@ async fn cold(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
     let phc = iam_gateway::auth::password::hash(PASSWORD.to_owned())
         .await
         .map_err(|e| fail(e.to_string()))?;
-    let total = WARMUP + 2 * args.members;
+    // Three teams, each holding a role at a node: half the members are in all three.
+    let mut teams = Vec::new();
+    for (i, (role, node)) in [(VIEWER, &o.org), (OPERATOR, &o.ws), (VIEWER, &o.project)]
+        .into_iter()
+        .enumerate()
+    {
+        let team = api
+            .create_team(&o.admin, &o.org, &format!("team-{i}"))
+            .await?;
+        api.grant(&o.admin, &team, role, node).await?;
+        teams.push(team);
+    }
+    let total = WARMUP + 4 * args.members;
     let made = Instant::now();
     let results: Vec<Res<Member>> = futures::stream::iter(0..total)
-        .map(|i| member(&with_redis, &api, &o, &phc, i))
+        .map(|i| member(&with_redis, &api, &o, &phc, i, &teams))
         .buffered(4)
         .collect()
         .await;
@@ -1597,8 +1624,9 @@ async fn cold(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
                     return Err(fail("a member with Developer at the workspace was denied"));
                 }
                 if i >= WARMUP {
-                    c.cold[which].push(cold);
-                    c.warm[which].push(warm);
+                    let group = which + 2 * ((i / 2) % 2);
+                    c.cold[group].push(cold);
+                    c.warm[group].push(warm);
                 }
             }
             c.took = start.elapsed();
@@ -1608,7 +1636,7 @@ async fn cold(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
     let cpu = Cpu::now().since(cpu);
 
     println!(
-        "\n## cold: {} principals per instance, each checked once cold and once at once after (warm), one request at a time, in {:.1} s\n",
+        "\n## cold: {} principals per instance and group, each checked once cold and once at once after (warm), one request at a time, in {:.1} s\n",
         c.cold[0].len(),
         c.took.as_secs_f64()
     );
@@ -1623,13 +1651,26 @@ async fn cold(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
             &c.cold[0],
         ),
         ("cold, no Redis (L1 miss → PostgreSQL)", &c.cold[1]),
+        ("cold, Redis configured, member in 3 teams", &c.cold[2]),
+        ("cold, no Redis, member in 3 teams", &c.cold[3]),
         ("warm repeat, Redis configured (L1 hit)", &c.warm[0]),
         ("warm repeat, no Redis (L1 hit)", &c.warm[1]),
+        (
+            "warm repeat, Redis configured, member in 3 teams",
+            &c.warm[2],
+        ),
+        ("warm repeat, no Redis, member in 3 teams", &c.warm[3]),
     ];
     for (name, v) in rows {
         let s = Stats::of(v);
         println!("| {name} | {} | {} |", s.n, s.cells());
     }
+    let median = |v: &Vec<u64>| Stats::of(v).p50 as f64;
+    println!(
+        "\ncold, in 3 teams ÷ without, p50: {:.2} with Redis, {:.2} without",
+        median(&c.cold[2]) / median(&c.cold[0]).max(1.0),
+        median(&c.cold[3]) / median(&c.cold[1]).max(1.0)
+    );
     println!();
     for (name, (g, before)) in ["with Redis", "without Redis"]
         .iter()
