@@ -72,6 +72,9 @@ pub struct Member {
     organization_id: Uuid,
     #[graphql(skip)]
     user_id: Option<Uuid>,
+    /// The member's teams, read for the whole page at once when the query asks for them.
+    #[graphql(skip)]
+    teams: Option<Vec<domain::Team>>,
 }
 
 #[ComplexObject]
@@ -85,6 +88,9 @@ impl Member {
         let granted =
             crate::graphql::access::authorize(ctx, &org, ApiPermission::TEAMS_READ, "organization")
                 .await?;
+        if let Some(teams) = &self.teams {
+            return Ok(teams.iter().cloned().map(Into::into).collect());
+        }
         Ok(crate::graphql::teams::teams_of(&granted, ctx, user_id).await?)
     }
 
@@ -180,6 +186,7 @@ pub async fn member_page(
             organization_id,
             user_id: Some(o.member.user.id),
             user: Some(o.member.user.into()),
+            teams: None,
         });
     }
     let pending = store
@@ -221,6 +228,16 @@ pub async fn member_page(
     let mut page: Vec<Member> = all.into_iter().skip(start).collect();
     let has_next_page = page.len() > size;
     page.truncate(size);
+    if ctx.look_ahead().field("members").field("teams").exists() {
+        // One read for the page (each member's field still checks `teams:*:read`).
+        let ids: Vec<Uuid> = page.iter().filter_map(|m| m.user_id).collect();
+        let mut of = store.teams_of(organization_id, &ids).await?;
+        for m in &mut page {
+            if let Some(id) = m.user_id {
+                m.teams = Some(of.remove(&id).unwrap_or_default());
+            }
+        }
+    }
     Ok(MemberPage {
         end_cursor: page.last().map(|m| encode_cursor(&m.email)),
         has_next_page,
@@ -252,6 +269,7 @@ fn pending_member(i: domain::Invitation, role_name: &impl Fn(Uuid) -> String) ->
             .collect(),
         organization_id: i.organization_id,
         user_id: None,
+        teams: None,
         user: None,
         invitation: Some(i.into()),
     }

@@ -334,6 +334,31 @@ async fn attack_changing_a_teams_members_hands_out_only_what_the_caller_holds() 
         )
         .await;
     assert_error(&r, "FORBIDDEN");
+    // Reading members is not reading teams: the members list does not tell whose team is whose.
+    let developer_at_org = app.grant(&ada, &bob_id, &developer, &org).await;
+    let r = app
+        .gql(
+            Some(&bob),
+            "query($o: ID!) { organization(id: $o) { members { members { email teams { name } } } } }",
+            json!({ "o": org }),
+        )
+        .await;
+    assert_eq!(
+        crate::common::error_code(&r).as_deref(),
+        Some("FORBIDDEN"),
+        "{r}"
+    );
+    assert!(!r["data"].to_string().contains("Readers"), "{r}");
+    let r = app
+        .gql(
+            Some(&bob),
+            "query($o: ID!) { organization(id: $o) { members { members { email } } } }",
+            json!({ "o": org }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    app.gql(Some(&ada), REVOKE, json!({ "id": developer_at_org }))
+        .await;
 }
 
 #[tokio::test]
