@@ -251,11 +251,14 @@ fn read_principals(ids: &[ID]) -> Result<Vec<Uuid>, ApiError> {
 }
 
 /// Refuses unless the caller may grant (and so revoke) every live binding of the team: adding
-/// or removing a member hands it out or takes it back.
-pub(crate) async fn ensure_may_hand_out_team(
+/// or removing a member hands it out or takes it back. With `caller_leaves` (the caller takes
+/// themselves out, or deletes a team they are in), also refuses when one of its roles denies
+/// something: nobody removes a restriction placed on themselves (SEMANTICS "Revoke").
+pub(crate) async fn ensure_may_change_members(
     ctx: &Context<'_>,
     granted: &Granted,
     team: &domain::Team,
+    caller_leaves: bool,
 ) -> Result<(), ApiError> {
     let store = granted.store(ctx);
     let now = store.clock().now();
@@ -263,36 +266,17 @@ pub(crate) async fn ensure_may_hand_out_team(
         if !b.is_live(now) {
             continue;
         }
-        let (Some(role), Some(node)) =
-            (store.role(b.role_id).await?, store.node(b.node_id()).await?)
-        else {
+        let Some(role) = store.role(b.role_id).await? else {
             continue;
         };
-        ensure_no_escalation_on(granted.view(), &role, &node, b.resource.as_ref())?;
-    }
-    Ok(())
-}
-
-/// Refuses when the caller would take themselves out of a team whose roles deny them
-/// something (SEMANTICS "Revoke": nobody removes a restriction placed on themselves).
-async fn ensure_not_own_team_restriction(
-    ctx: &Context<'_>,
-    granted: &Granted,
-    team: &domain::Team,
-) -> Result<(), ApiError> {
-    let store = granted.store(ctx);
-    let now = store.clock().now();
-    for b in store.bindings_of(team.organization_id, team.id).await? {
-        if !b.is_live(now) {
-            continue;
-        }
-        if let Some(role) = store.role(b.role_id).await?
-            && role.policies.iter().any(|p| p.effect == Effect::Deny)
-        {
+        if caller_leaves && role.policies.iter().any(|p| p.effect == Effect::Deny) {
             return Err(ApiError::forbidden(format!(
                 "team `{}` holds role `{}`, which restricts you; you cannot take yourself out of it",
                 team.name, role.name
             )));
+        }
+        if let Some(node) = store.node(b.node_id()).await? {
+            ensure_no_escalation_on(granted.view(), &role, &node, b.resource.as_ref())?;
         }
     }
     Ok(())
@@ -356,7 +340,6 @@ impl TeamMutation {
     /// cannot delete it while its roles deny them something.
     async fn delete_team(&self, ctx: &Context<'_>, input: DeleteTeamInput) -> Result<TeamPayload> {
         let (team, granted) = team_for(ctx, &input.id, "id", ApiPermission::TEAMS_MANAGE).await?;
-        ensure_may_hand_out_team(ctx, &granted, &team).await?;
         let caller = granted.user().id;
         let store = granted.store(ctx);
         let is_member = store
@@ -364,9 +347,7 @@ impl TeamMutation {
             .await?
             .get(&caller)
             .is_some_and(|ts| ts.iter().any(|t| t.id == team.id));
-        if is_member {
-            ensure_not_own_team_restriction(ctx, &granted, &team).await?;
-        }
+        ensure_may_change_members(ctx, &granted, &team, is_member).await?;
         let deleted = store.delete_team(team.id, &ctx.request().actor).await?;
         Ok(TeamPayload {
             team: deleted.into(),
@@ -385,7 +366,7 @@ impl TeamMutation {
         let (team, granted) =
             team_for(ctx, &input.team_id, "teamId", ApiPermission::TEAMS_MANAGE).await?;
         let principals = read_principals(&input.principal_ids)?;
-        ensure_may_hand_out_team(ctx, &granted, &team).await?;
+        ensure_may_change_members(ctx, &granted, &team, false).await?;
         let added = granted
             .store(ctx)
             .add_team_members(
@@ -413,10 +394,8 @@ impl TeamMutation {
         let (team, granted) =
             team_for(ctx, &input.team_id, "teamId", ApiPermission::TEAMS_MANAGE).await?;
         let principals = read_principals(&input.principal_ids)?;
-        ensure_may_hand_out_team(ctx, &granted, &team).await?;
-        if principals.contains(&granted.user().id) {
-            ensure_not_own_team_restriction(ctx, &granted, &team).await?;
-        }
+        let caller_leaves = principals.contains(&granted.user().id);
+        ensure_may_change_members(ctx, &granted, &team, caller_leaves).await?;
         let removed = granted
             .store(ctx)
             .remove_team_members(team.id, &principals, &ctx.request().actor)

@@ -414,8 +414,30 @@ impl Store {
     }
 }
 
-/// Adds members inside `conn`'s transaction: one revision per member added (each member's
-/// cached facts must be invalidated: their facts did not name the team yet).
+/// One revision per member who joins or leaves a team: each member's cached facts must be
+/// invalidated (joining, their facts did not name the team yet).
+async fn bump_members<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    members: &[Uuid],
+    actor: &Actor,
+) -> Result<Vec<ChangeEvent>, StoreError> {
+    let mut events = Vec::with_capacity(members.len());
+    for p in members {
+        let change = Change {
+            organization_id,
+            kind: ChangeKind::TeamMembers,
+            principal_id: Some(*p),
+            node_id: None,
+            role_id: None,
+            actor_id: actor.user_id,
+        };
+        events.push(revision::bump(conn, change).await?);
+    }
+    Ok(events)
+}
+
+/// Adds members inside `conn`'s transaction, one revision per member added.
 pub(super) async fn add_members<C: ConnectionTrait>(
     conn: &C,
     store: &Store,
@@ -465,22 +487,8 @@ pub(super) async fn add_members<C: ConnectionTrait>(
             added.push(*p);
         }
     }
-    let mut events = Vec::with_capacity(added.len());
+    let events = bump_members(conn, organization_id, &added, actor).await?;
     for p in &added {
-        events.push(
-            revision::bump(
-                conn,
-                Change {
-                    organization_id,
-                    kind: ChangeKind::TeamMembers,
-                    principal_id: Some(*p),
-                    node_id: None,
-                    role_id: None,
-                    actor_id: actor.user_id,
-                },
-            )
-            .await?,
-        );
         let (source_name, provider) = match source {
             MemberSource::Manual => ("manual", None),
             MemberSource::Sso(provider) => ("sso", Some(provider)),
@@ -558,23 +566,7 @@ pub(super) async fn remove_members<C: ConnectionTrait>(
         .into_iter()
         .map(|m| m.principal_id)
         .collect();
-    let mut events = Vec::with_capacity(removed.len());
-    for p in &removed {
-        events.push(
-            revision::bump(
-                conn,
-                Change {
-                    organization_id: found.organization_id,
-                    kind: ChangeKind::TeamMembers,
-                    principal_id: Some(*p),
-                    node_id: None,
-                    role_id: None,
-                    actor_id: actor.user_id,
-                },
-            )
-            .await?,
-        );
-    }
+    let events = bump_members(conn, found.organization_id, &removed, actor).await?;
     if !removed.is_empty() {
         team_member::Entity::delete_many()
             .filter(team_member::Column::TeamId.eq(team_id))

@@ -62,6 +62,23 @@ async fn custom_role(app: &TestApp, token: &str, org: &str, name: &str, allow: &
     data_str(&r, &["createRole", "role", "id"])
 }
 
+/// A custom role that manages teams and reads apps, nothing more.
+async fn team_lead(app: &TestApp, admin: &str, org: &str) -> String {
+    custom_role(
+        app,
+        admin,
+        org,
+        "Team lead",
+        &[
+            "teams:*:read",
+            "teams:*:manage",
+            "apps:*:read",
+            "workspace:*:read",
+        ],
+    )
+    .await
+}
+
 /// An organization with a workspace, its admin Ada, and a member Bob who holds no role.
 struct Org {
     ada: String,
@@ -274,19 +291,7 @@ async fn attack_changing_a_teams_members_hands_out_only_what_the_caller_holds() 
     let carol = app.sign_up("carol@example.com").await;
     let carol_id = app.join(&ada, &org, "carol@example.com", &carol).await;
     // Carol may manage teams and read apps, nothing more.
-    let lead = custom_role(
-        &app,
-        &ada,
-        &org,
-        "Team lead",
-        &[
-            "teams:*:read",
-            "teams:*:manage",
-            "apps:*:read",
-            "workspace:*:read",
-        ],
-    )
-    .await;
+    let lead = team_lead(&app, &ada, &org).await;
     app.grant(&ada, &carol_id, &lead, &org).await;
     let readers = custom_role(&app, &ada, &org, "App readers", &["apps:*:read"]).await;
     let developer = app.role_id(&ada, &org, "developer").await;
@@ -372,19 +377,7 @@ async fn attack_nobody_sheds_a_restriction_or_the_last_admin_through_a_team() {
         bob_id,
     } = org_on(&app).await;
     // Bob may manage teams and read apps, but his team forbids him the workspace's apps.
-    let lead = custom_role(
-        &app,
-        &ada,
-        &org,
-        "Team lead",
-        &[
-            "teams:*:read",
-            "teams:*:manage",
-            "apps:*:read",
-            "workspace:*:read",
-        ],
-    )
-    .await;
+    let lead = team_lead(&app, &ada, &org).await;
     app.grant(&ada, &bob_id, &lead, &org).await;
     let no_apps = custom_role(&app, &ada, &org, "No apps", &["!apps:*:read"]).await;
     let contractors = create_team(&app, &ada, &org, "Contractors").await;

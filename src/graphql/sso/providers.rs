@@ -447,7 +447,7 @@ impl SsoMutation {
             .await?
             .filter(|t| t.organization_id == provider.organization_id)
             .ok_or_else(|| ApiError::not_found("team"))?;
-        crate::graphql::teams::ensure_may_hand_out_team(ctx, &granted, &team).await?;
+        crate::graphql::teams::ensure_may_change_members(ctx, &granted, &team, false).await?;
         let group = non_empty("group", &input.group)?;
         let mapping = granted
             .store(ctx)
