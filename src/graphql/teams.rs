@@ -24,8 +24,6 @@ use crate::graphql::roles::rules::ensure_no_escalation_on;
 use crate::graphql::roles::{RoleBinding, dress_bindings};
 use crate::store::{MAX_MEMBERS_PER_CALL, MemberSource};
 
-const MAX_DESCRIPTION: usize = 1000;
-
 /// A named set of the organization's members. Roles bound to it are held by each member.
 #[derive(SimpleObject)]
 #[graphql(complex)]
@@ -221,17 +219,10 @@ pub struct TeamMembersPayload {
     pub revision: String,
 }
 
+/// A team's description: as a role's is read, an empty one meaning none.
 fn read_description(raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(d) = raw.map(str::trim) else {
-        return Ok(None);
-    };
-    if d.chars().count() > MAX_DESCRIPTION {
-        return Err(ApiError::bad_input(
-            "description",
-            format!("a description may have at most {MAX_DESCRIPTION} characters"),
-        ));
-    }
-    Ok((!d.is_empty()).then(|| d.to_owned()))
+    let d = crate::graphql::roles::read_description(raw)?;
+    Ok((!d.is_empty()).then_some(d))
 }
 
 fn read_principals(ids: &[ID]) -> Result<Vec<Uuid>, ApiError> {

@@ -71,6 +71,14 @@ pub(super) async fn team_in<C: ConnectionTrait>(
         .filter(|t| t.organization_id == organization_id))
 }
 
+/// The team `id`, or NOT_FOUND.
+async fn team_row<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<team::Model, StoreError> {
+    team::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or(StoreError::NotFound("team"))
+}
+
 fn name_key(name: &Name) -> String {
     name.as_str().to_lowercase()
 }
@@ -180,10 +188,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Team, StoreError> {
         let txn = self.db.begin().await?;
-        let before = team::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound("team"))?;
+        let before = team_row(&txn, id).await?;
         let event = revision::bump(
             &txn,
             Change {
@@ -244,10 +249,7 @@ impl Store {
     /// Deletes a team, its memberships, its SSO group mappings and every binding made to it.
     pub async fn delete_team(&self, id: Uuid, actor: &Actor) -> Result<Team, StoreError> {
         let txn = self.db.begin().await?;
-        let found = team::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound("team"))?;
+        let found = team_row(&txn, id).await?;
         let event = revision::bump(
             &txn,
             Change {
@@ -447,19 +449,12 @@ pub(super) async fn add_members<C: ConnectionTrait>(
     actor: &Actor,
 ) -> Result<(Vec<Uuid>, Vec<ChangeEvent>), StoreError> {
     let now = store.clock.now();
-    let organization_id = team::Entity::find_by_id(team_id)
-        .one(conn)
-        .await?
-        .ok_or(StoreError::NotFound("team"))?
-        .organization_id;
+    let organization_id = team_row(conn, team_id).await?.organization_id;
     // INVARIANT: locked before the reads below, so that a member removed from the
     // organization (or the team deleted) meanwhile is seen, and no team membership outlives
     // its organization membership.
     revision::lock(conn, organization_id).await?;
-    let found = team::Entity::find_by_id(team_id)
-        .one(conn)
-        .await?
-        .ok_or(StoreError::NotFound("team"))?;
+    let found = team_row(conn, team_id).await?;
     let members: Vec<Uuid> = membership::Entity::find()
         .filter(membership::Column::OrganizationId.eq(organization_id))
         .filter(membership::Column::UserId.is_in(principals.iter().copied()))
@@ -554,10 +549,7 @@ pub(super) async fn remove_members<C: ConnectionTrait>(
     principals: &[Uuid],
     actor: &Actor,
 ) -> Result<(Vec<Uuid>, Vec<ChangeEvent>), StoreError> {
-    let found = team::Entity::find_by_id(team_id)
-        .one(conn)
-        .await?
-        .ok_or(StoreError::NotFound("team"))?;
+    let found = team_row(conn, team_id).await?;
     let removed: Vec<Uuid> = team_member::Entity::find()
         .filter(team_member::Column::TeamId.eq(team_id))
         .filter(team_member::Column::PrincipalId.is_in(principals.iter().copied()))

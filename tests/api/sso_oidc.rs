@@ -510,3 +510,75 @@ async fn a_group_mapped_to_a_team_puts_the_member_in_it_at_each_sign_in() {
         "{listed}"
     );
 }
+
+/// The team a group maps to denies something at the organization: a sign-in that would put the
+/// only admin into it is refused, and nothing of it is kept.
+#[tokio::test]
+async fn attack_a_team_mapping_cannot_take_away_the_last_admin() {
+    let sso = Sso::start(json!({})).await;
+    let provider = sso.provider(CLIENT_SECRET, true, None).await;
+    let store = sso.app.state.services.store();
+    let r = sso
+        .app
+        .gql(
+            Some(&sso.admin),
+            "mutation($o: ID!) { createRole(input: {organizationId: $o, name: \"No audit\", policies: [{effect: DENY, permission: \"audit:*:read\"}]}) { role { id } } }",
+            json!({ "o": sso.org }),
+        )
+        .await;
+    let no_audit = data_str(&r, &["createRole", "role", "id"]);
+    let r = sso
+        .app
+        .gql(
+            Some(&sso.admin),
+            "mutation($o: ID!) { createTeam(input: {organizationId: $o, name: \"Restricted\"}) { team { id } } }",
+            json!({ "o": sso.org }),
+        )
+        .await;
+    let team = data_str(&r, &["createTeam", "team", "id"]);
+    sso.app.grant(&sso.admin, &team, &no_audit, &sso.org).await;
+    let r = sso
+        .app
+        .gql(
+            Some(&sso.admin),
+            "mutation($p: ID!, $t: ID!) { addSsoTeamMapping(input: {providerId: $p, group: \"restricted\", teamId: $t}) { id } }",
+            json!({ "p": provider.id, "t": team }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+
+    // The only admin signs in through the provider with that group.
+    let admin_id: Uuid = sso.app.user_id(&sso.admin).await.parse().unwrap();
+    let admin = store.user(admin_id).await.unwrap().unwrap();
+    let identity = iam_gateway::sso::Identity {
+        subject: "admin-subject".to_owned(),
+        email: admin.email.clone(),
+        name: None,
+        groups: vec!["restricted".to_owned()],
+    };
+    let refused = store
+        .sso_sync(&provider, &admin, &identity, &Actor::default())
+        .await;
+    assert!(
+        matches!(refused, Err(iam_gateway::store::StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    let members = sso
+        .app
+        .gql(
+            Some(&sso.admin),
+            "query($t: ID!) { team(id: $t) { members { principalId } } }",
+            json!({ "t": team }),
+        )
+        .await;
+    assert_eq!(members["data"]["team"]["members"], json!([]), "{members}");
+    // Without the group the sign-in goes through.
+    let fine = iam_gateway::sso::Identity {
+        groups: Vec::new(),
+        ..identity
+    };
+    store
+        .sso_sync(&provider, &admin, &fine, &Actor::default())
+        .await
+        .unwrap();
+}

@@ -319,7 +319,8 @@ fn read_policies(ctx: &Context<'_>, input: Vec<PolicyInput>) -> Result<Vec<Authz
         .collect()
 }
 
-fn read_description(raw: Option<&str>) -> Result<String, ApiError> {
+/// A description as given (trimmed; none is empty), at most [`MAX_DESCRIPTION`] characters.
+pub(crate) fn read_description(raw: Option<&str>) -> Result<String, ApiError> {
     let d = raw.unwrap_or_default().trim();
     if d.chars().count() > MAX_DESCRIPTION {
         return Err(ApiError::bad_input(
