@@ -1,12 +1,13 @@
-//! The decision cache: a principal's facts in an organization, cached in process (moka, L1)
+//! The decision cache: a principal's facts in an organization, cached in process (L1)
 //! and in Redis (L2, shared by instances), each entry tagged with the revision it was read at.
 //!
 //! The cache stores facts, never decisions it made up: every answer is the engine's, computed
 //! from facts that are valid by the epoch rule (see `epochs.rs`), or freshly read from the
 //! store. `atLeast` raises the bar: facts older than the caller's revision token are never
-//! used. Concurrent misses of one key are loaded once (moka coalesces them).
+//! used. Concurrent misses of one key are loaded once (`L1::get_or_try_load`).
 
 mod epochs;
+mod l1;
 mod nodes;
 mod sessions;
 
@@ -16,6 +17,8 @@ use std::time::Duration;
 use ::redis::AsyncCommands;
 use ::redis::aio::ConnectionManager;
 use uuid::Uuid;
+
+use l1::L1;
 
 pub use epochs::Epochs;
 pub use nodes::NodeCache;
@@ -58,7 +61,7 @@ pub type SharedFacts = Arc<PrincipalFacts>;
 
 #[derive(Clone)]
 pub struct FactsCache {
-    l1: moka::future::Cache<(Uuid, Uuid), SharedFacts>,
+    l1: Arc<L1<(Uuid, Uuid), SharedFacts>>,
     /// Filled once Redis answers (it may be down when the instance starts).
     l2: Arc<OnceLock<ConnectionManager>>,
     epochs: Arc<Epochs>,
@@ -79,10 +82,7 @@ impl FactsCache {
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            l1: moka::future::Cache::builder()
-                .max_capacity(max_entries)
-                .time_to_live(L1_TTL)
-                .build(),
+            l1: Arc::new(L1::new(max_entries, L1_TTL)),
             l2,
             epochs,
             metrics,
@@ -116,37 +116,26 @@ impl FactsCache {
             self.metrics.cache_bypassed.inc();
             return self.read_through(store, key).await;
         }
-        if let Some(hit) = self.l1.get(&key).await {
+        if let Some(hit) = self.l1.get(&key) {
             if self.valid(&hit, at_least) {
                 self.metrics.cache_hits.l1.inc();
                 return Ok(Some(hit));
             }
             self.metrics.invalidations.inc();
-            self.l1.invalidate(&key).await;
+            self.l1.remove(&key);
         }
         self.metrics.cache_misses.l1.inc();
-        let this = self.clone();
-        let loader_store = store.clone();
         let loaded = self
             .l1
-            .try_get_with(key, async move {
-                this.load(&loader_store, organization, principal, at_least)
-                    .await
-            })
+            .get_or_try_load(&key, || self.load(store, organization, principal, at_least))
             .await;
         match loaded {
             Ok(f) if self.valid(&f, at_least) => Ok(Some(f)),
             // Joined a load that started before a newer change: read again, for this caller.
             Ok(_) => self.read_through(store, key).await,
-            Err(e) => match &*e {
-                LoadError::Missing => Ok(None),
-                // The error belongs to the coalesced load; read again so that this caller gets
-                // its own answer (or its own error).
-                LoadError::Store(e) => {
-                    tracing::debug!(error = ?e, "coalesced facts load failed; reading again");
-                    self.read_through(store, key).await
-                }
-            },
+            // A failed load is this caller's own (a waiter whose load failed loads again).
+            Err(LoadError::Missing) => Ok(None),
+            Err(LoadError::Store(e)) => Err(e),
         }
     }
 
@@ -161,7 +150,7 @@ impl FactsCache {
         if let Some(f) = &fresh {
             self.epochs.saw(key.0, f.revision);
             if self.epochs.trusted() {
-                self.l1.insert(key, f.clone()).await;
+                self.l1.insert(key, f.clone());
                 self.l2_put(f).await;
             }
         }
@@ -276,8 +265,7 @@ impl FactsCache {
 
     /// Empties L1 (tests and operators; correctness never needs it).
     pub async fn clear(&self) {
-        self.l1.invalidate_all();
-        self.l1.run_pending_tasks().await;
+        self.l1.clear();
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::Epochs;
+use super::l1::L1;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
@@ -21,7 +22,7 @@ struct Entry {
 
 #[derive(Clone)]
 pub struct NodeCache {
-    l1: moka::future::Cache<Uuid, Entry>,
+    l1: Arc<L1<Uuid, Entry>>,
     epochs: Arc<Epochs>,
     metrics: Arc<Metrics>,
 }
@@ -29,10 +30,7 @@ pub struct NodeCache {
 impl NodeCache {
     pub fn new(max_entries: u64, epochs: Arc<Epochs>, metrics: Arc<Metrics>) -> Self {
         Self {
-            l1: moka::future::Cache::builder()
-                .max_capacity(max_entries)
-                .time_to_live(TTL)
-                .build(),
+            l1: Arc::new(L1::new(max_entries, TTL)),
             epochs,
             metrics,
         }
@@ -40,7 +38,7 @@ impl NodeCache {
 
     /// The path of node `id`, root first; `None` when there is no such node.
     pub async fn path(&self, store: &Store, id: Uuid) -> Result<Option<Arc<[Uuid]>>, StoreError> {
-        if let Some(hit) = self.l1.get(&id).await
+        if let Some(hit) = self.l1.get(&id)
             && let Some(org) = hit.path.first()
             && self.epochs.tree_valid(*org, hit.loaded)
         {
@@ -54,15 +52,13 @@ impl NodeCache {
         };
         let path: Arc<[Uuid]> = node.path_ids().into();
         if self.epochs.trusted() {
-            self.l1
-                .insert(
-                    id,
-                    Entry {
-                        path: path.clone(),
-                        loaded,
-                    },
-                )
-                .await;
+            self.l1.insert(
+                id,
+                Entry {
+                    path: path.clone(),
+                    loaded,
+                },
+            );
         }
         Ok(Some(path))
     }

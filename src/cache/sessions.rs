@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Epochs;
+use super::l1::L1;
 use crate::domain::{Session, User};
 use crate::metrics::Metrics;
 use crate::store::{SessionLookup, Store, StoreError};
@@ -21,7 +22,7 @@ struct Entry {
 
 #[derive(Clone)]
 pub struct SessionCache {
-    l1: moka::future::Cache<String, Arc<Entry>>,
+    l1: Arc<L1<String, Arc<Entry>>>,
     epochs: Arc<Epochs>,
     metrics: Arc<Metrics>,
 }
@@ -29,10 +30,7 @@ pub struct SessionCache {
 impl SessionCache {
     pub fn new(max_entries: u64, epochs: Arc<Epochs>, metrics: Arc<Metrics>) -> Self {
         Self {
-            l1: moka::future::Cache::builder()
-                .max_capacity(max_entries)
-                .time_to_live(TTL)
-                .build(),
+            l1: Arc::new(L1::new(max_entries, TTL)),
             epochs,
             metrics,
         }
@@ -46,13 +44,13 @@ impl SessionCache {
     ) -> Result<SessionLookup, StoreError> {
         let now = store.clock().now();
         if self.epochs.trusted()
-            && let Some(hit) = self.l1.get(token_hash).await
+            && let Some(hit) = self.l1.get(token_hash)
         {
             if hit.session.expires_at > now && self.epochs.session_valid(hit.user.id, hit.loaded) {
                 self.metrics.cache_hits.session.inc();
                 return Ok(SessionLookup::Valid(hit.session.clone(), hit.user.clone()));
             }
-            self.l1.invalidate(token_hash).await;
+            self.l1.remove(token_hash);
         }
         self.metrics.cache_misses.session.inc();
         let loaded = Instant::now();
@@ -65,7 +63,7 @@ impl SessionCache {
                     user: user.clone(),
                     loaded,
                 };
-                self.l1.insert(token_hash.to_owned(), Arc::new(entry)).await;
+                self.l1.insert(token_hash.to_owned(), Arc::new(entry));
             }
         }
         Ok(found)
