@@ -104,6 +104,7 @@ impl Fixture {
     fn facts(&self) -> Facts<'_> {
         Facts {
             principal_active: true,
+            scopes: None,
             bindings: &self.bindings,
             roles: &self.roles,
         }
@@ -224,6 +225,7 @@ fn teams_and_shares(c: &mut Criterion) {
     for (name, bindings) in [("direct", &direct), ("teams", &through_teams)] {
         let facts = Facts {
             principal_active: true,
+            scopes: None,
             bindings,
             roles: &f.roles,
         };

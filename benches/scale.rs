@@ -257,6 +257,7 @@ impl Engine {
         Ok(decide(
             &Facts {
                 principal_active: facts.active && !compiled.broken,
+                scopes: None,
                 bindings: &facts.bindings,
                 roles: &compiled.roles,
             },

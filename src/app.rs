@@ -106,10 +106,13 @@ impl AppState {
         };
         let sessions = SessionCache::new(config.cache_max_entries, epochs.clone(), metrics.clone());
         let nodes = NodeCache::new(config.cache_max_entries, epochs.clone(), metrics.clone());
+        let keys =
+            crate::cache::KeyCache::new(config.cache_max_entries, epochs.clone(), metrics.clone());
         let cache = FactsCache::new(config.cache_max_entries, epochs, l2, metrics.clone());
         let auth = Auth::new(
             store.clone(),
             sessions,
+            keys,
             config.allow_signup,
             config.session_ttl,
         );
@@ -296,6 +299,8 @@ pub async fn serve(
         }
         None => None,
     };
+    let services = state.services.clone();
+    let jobs = tokio::spawn(crate::auth::api_key_jobs::run(services.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -304,6 +309,9 @@ pub async fn serve(
     if let Some(metrics) = metrics {
         metrics.abort();
     }
+    jobs.abort();
+    // The uses seen since the last batch are written before the pool closes.
+    crate::auth::api_key_jobs::flush_uses(&services).await;
     served?;
     if let Err(e) = store.close().await {
         tracing::warn!(error = ?e, "closing the database pool");

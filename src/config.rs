@@ -43,6 +43,13 @@ pub struct Config {
     /// How long a session lasts after sign-in (e.g. `14d`, `12h`).
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
+    /// The longest lifetime an API key may be given (e.g. `366d`); every key has an expiry.
+    #[serde(with = "humantime_serde")]
+    pub api_key_max_ttl: Duration,
+    /// How often this instance writes the API key uses it saw (last use, client IPs) and
+    /// looks for keys to warn about or record as expired (e.g. `1m`).
+    #[serde(with = "humantime_serde")]
+    pub api_key_jobs_interval: Duration,
     /// How long an invitation can be accepted when the inviter does not say (e.g. `7d`; at
     /// most 30 days). An inviter may choose 1 to 30 days per invitation.
     #[serde(with = "humantime_serde")]
@@ -161,6 +168,8 @@ impl Default for Config {
             permission_catalog: None,
             allow_signup: true,
             session_ttl: Duration::from_secs(14 * 24 * 3600),
+            api_key_max_ttl: Duration::from_secs(366 * 24 * 3600),
+            api_key_jobs_interval: Duration::from_secs(60),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
             public_url: "http://127.0.0.1:8080".to_owned(),
             smtp_url: None,
@@ -275,6 +284,12 @@ impl Config {
                 "`permission_catalog` replaces the catalog of the default profile only; with `profile` = `{}` leave it out",
                 self.profile
             ));
+        }
+        if self.api_key_max_ttl.as_secs() < 3600 {
+            return Err("`api_key_max_ttl` must be at least one hour".to_owned());
+        }
+        if self.api_key_jobs_interval.is_zero() {
+            return Err("`api_key_jobs_interval` must be longer than zero".to_owned());
         }
         if self.lockout_threshold == 0 {
             return Err("`lockout_threshold` must be at least 1".to_owned());

@@ -35,15 +35,19 @@
 //!                   service.rs (Authz: the profile with its built-in roles compiled once);
 //!                   tests/ checks it against a naive reference evaluator (proptest) and each
 //!                   shipped profile against its platform's role matrix
-//!   auth/           who is calling: mod.rs (sign-in, sessions, Caller), password.rs (argon2id),
-//!                   token.rs (mint; SHA-256 at rest), accounts.rs (lockout, password reset and
-//!                   change; accounts/verification.rs: email proofs), limits.rs (credential-check
-//!                   rate limits per address and per account, governor)
+//!   auth/           who is calling: mod.rs (sign-in, sessions, API key verification, Caller),
+//!                   password.rs (argon2id), token.rs (mint; SHA-256 at rest),
+//!                   api_key_format.rs (iam_k_ keys with a checksum), api_key_jobs.rs (key uses
+//!                   written in batches, expiry notices, expiry audit), accounts.rs (lockout,
+//!                   password reset and change; accounts/verification.rs: email proofs),
+//!                   limits.rs (credential-check rate limits per address and per account,
+//!                   governor)
 //!   store/          the only module that touches entity/ and SeaORM. Each change, its audit
 //!                   event (audit.rs) and its organization revision (revision.rs) commit in one
 //!                   transaction. facts.rs reads a principal's facts, their teams' included, in
 //!                   one statement (one snapshot); nodes.rs, memberships.rs, invitations.rs,
-//!                   roles.rs, bindings.rs, teams.rs (teams and their members), users.rs,
+//!                   roles.rs, bindings.rs, teams.rs (teams and their members),
+//!                   service_accounts.rs, api_keys.rs (keys, rotation, uses, notices), users.rs,
 //!                   sessions.rs, password_resets.rs, email_verifications.rs, domains.rs;
 //!                   profile.rs (the profile a database serves, its built-in role rows);
 //!                   sso.rs (providers, group and team mappings, enforce SSO); sso_signins.rs
@@ -51,9 +55,11 @@
 //!                   account an SSO sign-in reaches); error.rs (StoreError; why a database
 //!                   cannot be opened, in words). It announces commits through its Publisher
 //!                   trait, and depends on domain, authz and clock only
-//!   cache/          epochs.rs (validity by revision), mod.rs (facts: moka L1 + Redis L2, read
-//!                   from a FactsSource: the store, or a fake in its unit tests), sessions.rs
-//!                   (sessions by token), nodes.rs (node paths)
+//!   cache/          epochs.rs (validity by revision), l1.rs (the in-process tier: quick_cache,
+//!                   TTL on read, coalesced loads), mod.rs (facts: L1 + Redis L2, read from a
+//!                   FactsSource: the store, or a fake in its unit tests), sessions.rs (sessions
+//!                   by token), keys.rs (API keys by hash; their uses until written), nodes.rs
+//!                   (node paths)
 //!   events/         change events: mod.rs (the in-process bus, the store's Publisher: changes,
 //!                   and session revocations for live connections), redis.rs (pub/sub between
 //!                   instances, heartbeat, change-log replay)
@@ -76,7 +82,8 @@
 //!                   grant, revoke and write; query.rs; mutation.rs), check/ (mod.rs: objects
 //!                   and revision tokens; checker.rs; query.rs: check, checkMany, explain,
 //!                   effectivePermissions, accessibleNodes), sessions.rs, teams.rs (teams,
-//!                   their members; who may change them), sso/ (mod.rs;
+//!                   their members; who may change them), machines.rs (service accounts, API
+//!                   keys; who may mint what), sso/ (mod.rs;
 //!                   providers.rs; domains.rs: verified email domains), audit.rs,
 //!                   subscription.rs (subscription/feed.rs: the ordered change feed).
 //!                   Around them: mod.rs (the roots; ApiSchema, the one way into the executor),

@@ -49,6 +49,7 @@ pub struct PerLayer {
     pub l2: IntCounter,
     pub node: IntCounter,
     pub session: IntCounter,
+    pub api_key: IntCounter,
 }
 
 fn per_layer(registry: &Registry, name: &str, help: &str) -> Result<PerLayer, prometheus::Error> {
@@ -60,6 +61,7 @@ fn per_layer(registry: &Registry, name: &str, help: &str) -> Result<PerLayer, pr
         l2: layer("l2")?,
         node: layer("node")?,
         session: layer("session")?,
+        api_key: layer("api_key")?,
     })
 }
 

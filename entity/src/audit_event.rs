@@ -9,6 +9,10 @@ pub struct Model {
     pub id: Uuid,
     pub organization_id: Option<Uuid>,
     pub actor_id: Option<Uuid>,
+    /// `user`, `service_account`, `api_key`; `None` on rows older than machine identities.
+    pub actor_kind: Option<String>,
+    /// The API key the actor acted through.
+    pub actor_credential_id: Option<Uuid>,
     pub action: String,
     pub target_type: String,
     pub target_id: Option<String>,

@@ -4,6 +4,7 @@
 //! `iam_gateway::domain`. The tables are created by the `migration` crate: when a model changes,
 //! a new migration file changes its table.
 
+pub mod api_key;
 pub mod audit_event;
 pub mod change_log;
 pub mod credential;
@@ -19,6 +20,7 @@ pub mod project;
 pub mod role;
 pub mod role_binding;
 pub mod role_policy;
+pub mod service_account;
 pub mod session;
 pub mod sso_assertion;
 pub mod sso_group_mapping;

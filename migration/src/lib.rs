@@ -13,6 +13,7 @@ mod m20261202_000001_sso_link_confirm;
 mod m20261203_000001_profiles;
 mod m20261203_000002_resource_bindings;
 mod m20261203_000003_teams;
+mod m20261203_000004_machine_identities;
 pub mod seed;
 
 /// Every migration of the gateway, oldest first.
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_profiles::Migration),
             Box::new(m20261203_000002_resource_bindings::Migration),
             Box::new(m20261203_000003_teams::Migration),
+            Box::new(m20261203_000004_machine_identities::Migration),
         ]
     }
 }

@@ -6,6 +6,8 @@
 //! password sign-in with lockout, password reset by email and password change.
 
 pub mod accounts;
+pub mod api_key_format;
+pub mod api_key_jobs;
 pub mod limits;
 pub mod password;
 pub mod token;
@@ -14,7 +16,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::cache::SessionCache;
+use crate::cache::{KeyCache, KeyEntry, SessionCache};
 
 use crate::domain::{Actor, Email, InvalidInput, Name, NewPassword, Session, User};
 use crate::store::{NewSession, SessionLookup, Store, StoreError};
@@ -81,6 +83,8 @@ pub enum Caller {
         user: Arc<User>,
         session: Arc<Session>,
     },
+    /// An API key that may be used now (its owner's standing is decided with each check).
+    Key(Arc<KeyEntry>),
     /// A token was presented but opens nothing; the reason is safe to show to the client.
     Rejected(&'static str),
 }
@@ -89,6 +93,7 @@ pub enum Caller {
 pub struct Auth {
     store: Store,
     sessions: SessionCache,
+    pub keys: KeyCache,
     allow_signup: bool,
     session_ttl: Duration,
 }
@@ -97,12 +102,14 @@ impl Auth {
     pub fn new(
         store: Store,
         sessions: SessionCache,
+        keys: KeyCache,
         allow_signup: bool,
         session_ttl: std::time::Duration,
     ) -> Self {
         Self {
             store,
             sessions,
+            keys,
             allow_signup,
             session_ttl: Duration::from_std(session_ttl).unwrap_or(Duration::days(14)),
         }
@@ -202,11 +209,19 @@ impl Auth {
         })
     }
 
-    /// Resolves a bearer token into the calling user, and records the activity.
-    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Caller, StoreError> {
+    /// Resolves a bearer token (a session's or an API key) into the caller, and records the
+    /// activity. `actor` is the request's (its address is where a key's networks are checked).
+    pub async fn authenticate(
+        &self,
+        bearer: Option<&str>,
+        actor: &Actor,
+    ) -> Result<Caller, StoreError> {
         let Some(bearer) = bearer else {
             return Ok(Caller::Anonymous);
         };
+        if api_key_format::looks_like_key(bearer) {
+            return self.authenticate_key(bearer, actor).await;
+        }
         match self
             .sessions
             .lookup(&self.store, &token::hash(bearer))
@@ -223,8 +238,57 @@ impl Auth {
         }
     }
 
+    /// An API key: its shape (no database read for a typo), then the cached or stored key and
+    /// whether it may be used now from the request's address. A refusal is audited (once a
+    /// minute per key and reason); the first use of a rotated key's successor ends the old
+    /// key's overlap.
+    async fn authenticate_key(&self, secret: &str, actor: &Actor) -> Result<Caller, StoreError> {
+        if !api_key_format::well_formed(secret) {
+            return Ok(Caller::Rejected(
+                "the API key is malformed (its checksum does not match): copy it again, whole",
+            ));
+        }
+        let hash = token::hash(secret);
+        let Some(entry) = self.keys.lookup(&self.store, &hash).await? else {
+            return Ok(Caller::Rejected("the bearer token is not valid"));
+        };
+        let now = self.store.clock().now();
+        let ip = actor.ip.as_deref().and_then(|ip| ip.parse().ok());
+        if let Some(why) = entry.key.refusal(now, ip) {
+            if self.keys.refusal_to_audit(entry.key.id, why) {
+                let actor = key_actor(&entry, actor);
+                if let Err(e) = self.store.audit_key_refusal(&entry.key, why, &actor).await {
+                    tracing::warn!(error = ?e, key = %entry.key.id, "could not audit a refused API key");
+                }
+            }
+            return Ok(Caller::Rejected(why.message()));
+        }
+        if entry.key.rotated_from.is_some() && entry.key.first_used_at.is_none() {
+            self.store
+                .first_use_of_successor(&entry.key, &key_actor(&entry, actor))
+                .await?;
+            // Read again next time: it has a first use now.
+            self.keys.forget(&hash);
+        }
+        self.keys.used(&entry.key, actor.ip.as_deref(), now);
+        Ok(Caller::Key(entry))
+    }
+
     /// Ends a session (sign-out).
     pub async fn sign_out(&self, session: &Session, actor: &Actor) -> Result<(), StoreError> {
         self.store.sign_out(session, actor).await
+    }
+}
+
+/// The audit actor of a request made with `key`: its owner, through the key.
+pub fn key_actor(key: &KeyEntry, request: &Actor) -> Actor {
+    Actor {
+        user_id: Some(key.key.owner.principal_id()),
+        kind: match key.key.owner {
+            crate::domain::KeyOwner::User(_) => crate::domain::ActorKind::User,
+            crate::domain::KeyOwner::ServiceAccount(_) => crate::domain::ActorKind::ServiceAccount,
+        },
+        credential_id: Some(key.key.id),
+        ..request.clone()
     }
 }

@@ -62,6 +62,9 @@ pub struct Facts<'a> {
     /// The principal's bindings; bindings on nodes outside the checked path are ignored.
     pub bindings: &'a [BindingFact],
     pub roles: &'a RoleSet,
+    /// For a check made with an API key that has scopes: the key allows only what one of
+    /// them matches (step 5), whatever its owner holds. `None`: no narrowing.
+    pub scopes: Option<&'a [Permission]>,
 }
 
 /// One check. `path` is the checked node's ancestors and itself, ROOT (organization) FIRST,
@@ -86,6 +89,8 @@ pub struct Check<'a> {
 pub enum Reason {
     /// Step 1: the principal is not an active member.
     Inactive,
+    /// Step 5: the owner is allowed, but none of the API key's scopes matches the check.
+    OutsideKeyScopes,
     /// No kept policy allows or denies (including: no binding applies).
     NoPolicyMatched,
     /// A policy that decided: for a deny, every matching deny policy; for an allow, every
@@ -103,7 +108,7 @@ pub enum Reason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub allowed: bool,
-    // INVARIANT: never empty. Exactly `[Inactive]`, or exactly `[NoPolicyMatched]`, or only
+    // INVARIANT: never empty. Exactly `[Inactive]`, `[OutsideKeyScopes]` or `[NoPolicyMatched]`, or only
     // `Policy` reasons, all with the effect the decision has, in binding then policy order.
     pub reasons: Vec<Reason>,
 }
@@ -115,6 +120,21 @@ impl Decision {
             reasons: vec![Reason::Inactive],
         }
     }
+
+    /// Step 5: an allow stands only if one of the key's scopes matches the check.
+    fn narrowed(self, scopes: Option<&[Permission]>, check: &Check<'_>) -> Self {
+        match scopes {
+            Some(scopes)
+                if self.allowed && !scopes.iter().any(|p| permission_matches(p, check)) =>
+            {
+                Decision {
+                    allowed: false,
+                    reasons: vec![Reason::OutsideKeyScopes],
+                }
+            }
+            _ => self,
+        }
+    }
 }
 
 /// Decides exactly as SEMANTICS.md "The decision" says:
@@ -124,7 +144,8 @@ impl Decision {
 ///    checked one, nor bindings whose role is not in the [`RoleSet`];
 /// 3. a policy matches when its type is the checked type or `*`, its action the checked
 ///    action or `*`, and its scope `*`, a node of `check.path` or `check.resource_id`;
-/// 4. any matching deny denies; otherwise any matching allow allows; otherwise deny.
+/// 4. any matching deny denies; otherwise any matching allow allows; otherwise deny;
+/// 5. with an API key's scopes, an allow stands only if one of them matches the check.
 pub fn decide(facts: &Facts<'_>, check: &Check<'_>) -> Decision {
     if !facts.principal_active {
         return Decision::inactive();
@@ -140,7 +161,7 @@ pub fn decide(facts: &Facts<'_>, check: &Check<'_>) -> Decision {
             }
         }
     }
-    tally.finish()
+    tally.finish().narrowed(facts.scopes, check)
 }
 
 /// The role of a binding that applies to `check` (step 2), if any.
@@ -313,7 +334,7 @@ pub fn explain(facts: &Facts<'_>, check: &Check<'_>) -> Explanation {
         });
     }
     let decision = if facts.principal_active {
-        tally.finish()
+        tally.finish().narrowed(facts.scopes, check)
     } else {
         Decision::inactive()
     };

@@ -302,6 +302,7 @@ mod tests {
             }
             let facts = Facts {
                 principal_active: true,
+                scopes: None,
                 bindings: &bindings,
                 roles: &roles,
             };
@@ -326,6 +327,7 @@ mod tests {
         }];
         let facts = Facts {
             principal_active: false,
+            scopes: None,
             bindings: &bindings,
             roles: &roles,
         };
@@ -370,6 +372,7 @@ mod tests {
         ];
         let facts = Facts {
             principal_active: true,
+            scopes: None,
             bindings: &bindings,
             roles: &roles,
         };

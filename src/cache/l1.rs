@@ -134,10 +134,14 @@ mod tests {
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
 
-        let failed = cache.get_or_try_load(&2, || async { Err::<u32, _>("down") }).await;
+        let failed = cache
+            .get_or_try_load(&2, || async { Err::<u32, _>("down") })
+            .await;
         assert_eq!(failed, Err("down"));
         assert_eq!(cache.get(&2), None);
-        let next = cache.get_or_try_load(&2, || async { Ok::<_, &str>(9) }).await;
+        let next = cache
+            .get_or_try_load(&2, || async { Ok::<_, &str>(9) })
+            .await;
         assert_eq!(next, Ok(9));
         assert_eq!(cache.get(&2), Some(9));
     }

@@ -7,6 +7,7 @@
 //! used. Concurrent misses of one key are loaded once (`L1::get_or_try_load`).
 
 mod epochs;
+mod keys;
 mod l1;
 mod nodes;
 mod sessions;
@@ -21,6 +22,7 @@ use uuid::Uuid;
 use l1::L1;
 
 pub use epochs::Epochs;
+pub use keys::{KeyCache, KeyEntry};
 pub use nodes::NodeCache;
 pub use sessions::SessionCache;
 

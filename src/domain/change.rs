@@ -52,10 +52,27 @@ pub enum ChangeKind {
     /// A principal joined or left a team (`principal_id` names the member).
     #[serde(rename = "team.members")]
     TeamMembers,
+    #[serde(rename = "service_account.created")]
+    ServiceAccountCreated,
+    /// Renamed, enabled or disabled (`principal_id` names the account).
+    #[serde(rename = "service_account.updated")]
+    ServiceAccountUpdated,
+    /// The account, its keys, team memberships and bindings are gone.
+    #[serde(rename = "service_account.deleted")]
+    ServiceAccountDeleted,
+    #[serde(rename = "api_key.created")]
+    ApiKeyCreated,
+    /// `principal_id` names the key.
+    #[serde(rename = "api_key.revoked")]
+    ApiKeyRevoked,
+    /// The key was replaced, or its overlap with its replacement ended (`principal_id`
+    /// names the replaced key).
+    #[serde(rename = "api_key.rotated")]
+    ApiKeyRotated,
 }
 
 impl ChangeKind {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 25] = [
         Self::OrganizationCreated,
         Self::WorkspaceCreated,
         Self::WorkspaceDeleted,
@@ -75,6 +92,12 @@ impl ChangeKind {
         Self::TeamUpdated,
         Self::TeamDeleted,
         Self::TeamMembers,
+        Self::ServiceAccountCreated,
+        Self::ServiceAccountUpdated,
+        Self::ServiceAccountDeleted,
+        Self::ApiKeyCreated,
+        Self::ApiKeyRevoked,
+        Self::ApiKeyRotated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -98,6 +121,12 @@ impl ChangeKind {
             Self::TeamUpdated => "team.updated",
             Self::TeamDeleted => "team.deleted",
             Self::TeamMembers => "team.members",
+            Self::ServiceAccountCreated => "service_account.created",
+            Self::ServiceAccountUpdated => "service_account.updated",
+            Self::ServiceAccountDeleted => "service_account.deleted",
+            Self::ApiKeyCreated => "api_key.created",
+            Self::ApiKeyRevoked => "api_key.revoked",
+            Self::ApiKeyRotated => "api_key.rotated",
         }
     }
 
@@ -161,6 +190,14 @@ impl ChangeEvent {
             | ChangeKind::RoleCreated
             | ChangeKind::TeamCreated
             | ChangeKind::TeamUpdated => Reach::Nothing,
+            // A new account holds nothing yet; a new key's secret was never cached.
+            ChangeKind::ServiceAccountCreated | ChangeKind::ApiKeyCreated => Reach::Nothing,
+            // The account as a principal, or the key (cached keys are checked against the
+            // epoch of their own id).
+            ChangeKind::ServiceAccountUpdated
+            | ChangeKind::ServiceAccountDeleted
+            | ChangeKind::ApiKeyRevoked
+            | ChangeKind::ApiKeyRotated => principal(),
             // The creator's Admin binding is the only binding of a new organization.
             ChangeKind::OrganizationCreated => principal(),
             ChangeKind::BindingGranted

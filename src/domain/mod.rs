@@ -464,6 +464,7 @@ pub enum PrincipalKind {
     User,
     /// Every member of the team holds the binding.
     Team,
+    ServiceAccount,
 }
 
 impl PrincipalKind {
@@ -471,6 +472,7 @@ impl PrincipalKind {
         match self {
             Self::User => "user",
             Self::Team => "team",
+            Self::ServiceAccount => "service_account",
         }
     }
 
@@ -478,6 +480,7 @@ impl PrincipalKind {
     pub fn from_stored(s: &str) -> Self {
         match s {
             "team" => Self::Team,
+            "service_account" => Self::ServiceAccount,
             _ => Self::User,
         }
     }
@@ -505,10 +508,144 @@ pub struct TeamMember {
     pub added_at: DateTime<Utc>,
 }
 
+/// A principal of one organization that is no person (an agent, a pipeline, a CI job): bound
+/// to roles and teams like a user, acting through its API keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub disabled: bool,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Whose power an API key carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyOwner {
+    /// A member's personal key, in the key's organization.
+    User(Uuid),
+    ServiceAccount(Uuid),
+}
+
+impl KeyOwner {
+    /// The principal the key acts as.
+    pub fn principal_id(self) -> Uuid {
+        match self {
+            Self::User(id) | Self::ServiceAccount(id) => id,
+        }
+    }
+}
+
+/// An API key as stored (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub owner: KeyOwner,
+    pub name: String,
+    /// The secret's first characters, to recognise it in lists.
+    pub display_prefix: String,
+    /// `resource:scope:action` permissions; `None`: everything its owner holds.
+    pub scopes: Option<Vec<String>>,
+    /// Networks a request must come from; `None`: any.
+    pub allowed_cidrs: Option<Vec<ipnet::IpNet>>,
+    pub expires_at: DateTime<Utc>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_reason: Option<String>,
+    pub rotated_from: Option<Uuid>,
+    /// On a key replaced by rotation: the end of its overlap with its successor.
+    pub overlap_until: Option<DateTime<Utc>>,
+    pub first_used_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// The last distinct client IPs, newest first.
+    pub last_ips: Vec<String>,
+}
+
+/// Why a key opens nothing now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefusal {
+    Revoked,
+    Expired,
+    /// Replaced by rotation, and the overlap is over.
+    Replaced,
+    /// The request came from outside `allowed_cidrs`.
+    Network,
+}
+
+impl KeyRefusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::Replaced => "replaced",
+            Self::Network => "network",
+        }
+    }
+
+    /// What the client is told.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Revoked => "the API key has been revoked",
+            Self::Expired => "the API key has expired",
+            Self::Replaced => {
+                "the API key was rotated and its overlap has ended: use its replacement"
+            }
+            Self::Network => "the API key is not allowed from this network (see its allowedCidrs)",
+        }
+    }
+}
+
+impl ApiKey {
+    /// Why the key may not be used at `now` from `ip`, if it may not.
+    pub fn refusal(&self, now: DateTime<Utc>, ip: Option<std::net::IpAddr>) -> Option<KeyRefusal> {
+        if self.revoked_at.is_some_and(|at| at <= now) {
+            return Some(KeyRefusal::Revoked);
+        }
+        if self.expires_at <= now {
+            return Some(KeyRefusal::Expired);
+        }
+        if self.overlap_until.is_some_and(|at| at <= now) {
+            return Some(KeyRefusal::Replaced);
+        }
+        if let Some(nets) = &self.allowed_cidrs
+            && !ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+        {
+            return Some(KeyRefusal::Network);
+        }
+        None
+    }
+}
+
+/// What kind of principal acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ActorKind {
+    #[default]
+    User,
+    ServiceAccount,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::ServiceAccount => "service_account",
+        }
+    }
+}
+
 /// Who made a change and from where: what every audit event records.
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
+    /// The acting principal: a user, or a service account (`kind` says which).
     pub user_id: Option<Uuid>,
+    pub kind: ActorKind,
+    /// The API key the principal acted through, if any.
+    pub credential_id: Option<Uuid>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,

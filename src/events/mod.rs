@@ -205,7 +205,9 @@ mod tests {
                 | ChangeKind::ProjectCreated
                 | ChangeKind::RoleCreated
                 | ChangeKind::TeamCreated
-                | ChangeKind::TeamUpdated => Reach::Nothing,
+                | ChangeKind::TeamUpdated
+                | ChangeKind::ServiceAccountCreated
+                | ChangeKind::ApiKeyCreated => Reach::Nothing,
                 ChangeKind::OrganizationCreated
                 | ChangeKind::BindingGranted
                 | ChangeKind::BindingRevoked
@@ -215,7 +217,11 @@ mod tests {
                 | ChangeKind::MembershipRemoved
                 | ChangeKind::SsoSync
                 | ChangeKind::TeamDeleted
-                | ChangeKind::TeamMembers => Reach::Principal(p),
+                | ChangeKind::TeamMembers
+                | ChangeKind::ServiceAccountUpdated
+                | ChangeKind::ServiceAccountDeleted
+                | ChangeKind::ApiKeyRevoked
+                | ChangeKind::ApiKeyRotated => Reach::Principal(p),
                 ChangeKind::RoleUpdated | ChangeKind::RoleDeleted => Reach::Role(r),
                 ChangeKind::WorkspaceDeleted | ChangeKind::ProjectDeleted => Reach::Organization,
             };

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::auth::Caller;
+use crate::cache::KeyEntry;
 use crate::domain::{Actor, Session, User};
 use crate::services::Services;
 
@@ -19,7 +20,15 @@ pub struct RequestCtx {
 pub trait ContextExt {
     fn services(&self) -> &Services;
     fn request(&self) -> &RequestCtx;
-    /// The signed-in user and session, or UNAUTHENTICATED.
+    /// Who acts: a person through a session, or an owner through an API key; or
+    /// UNAUTHENTICATED.
+    fn acting(&self) -> Result<Acting<'_>, ApiError>;
+    /// UNAUTHENTICATED unless a session or an API key acts.
+    fn authenticated(&self) -> Result<(), ApiError> {
+        self.acting().map(|_| ())
+    }
+    /// The signed-in user and session, or UNAUTHENTICATED; FORBIDDEN for an API key, which
+    /// acts in its organization only (what needs a person's account needs a session).
     fn signed_in(&self) -> Result<(&User, &Session), ApiError>;
     /// As [`ContextExt::signed_in`], for what acts on the whole account (its password, its
     /// sessions, new organizations, invitations): FORBIDDEN for a session opened through an
@@ -40,13 +49,16 @@ impl ContextExt for Context<'_> {
         self.data_unchecked::<RequestCtx>()
     }
 
+    fn acting(&self) -> Result<Acting<'_>, ApiError> {
+        acting_of(&self.request().caller)
+    }
+
     fn signed_in(&self) -> Result<(&User, &Session), ApiError> {
-        match &self.request().caller {
-            Caller::User { user, session } => Ok((&**user, &**session)),
-            Caller::Anonymous => Err(ApiError::unauthenticated(
-                "sign in first: send `Authorization: Bearer <token>`",
+        match self.acting()? {
+            Acting::Person { user, session } => Ok((user, session)),
+            Acting::Key(_) => Err(ApiError::forbidden(
+                "an API key acts only in its organization (checks, members, roles, teams, keys): this needs a person's session",
             )),
-            Caller::Rejected(why) => Err(ApiError::unauthenticated(*why)),
         }
     }
 
@@ -63,6 +75,63 @@ impl ContextExt for Context<'_> {
             ));
         }
         Ok((user, session))
+    }
+}
+
+/// Who acts in a request.
+#[derive(Clone, Copy)]
+pub enum Acting<'a> {
+    Person {
+        user: &'a User,
+        session: &'a Session,
+    },
+    /// The key's owner, narrowed by the key's scopes, in the key's organization only.
+    Key(&'a KeyEntry),
+}
+
+impl Acting<'_> {
+    /// The principal whose bindings decide: the person, or the key's owner.
+    pub fn principal_id(&self) -> Uuid {
+        match self {
+            Self::Person { user, .. } => user.id,
+            Self::Key(key) => key.key.owner.principal_id(),
+        }
+    }
+
+    /// The one organization the credential acts in, if it is bound to one (an SSO session,
+    /// an API key).
+    pub fn bound_to(&self) -> Option<Uuid> {
+        match self {
+            Self::Person { session, .. } => session.organization_id,
+            Self::Key(key) => Some(key.key.organization_id),
+        }
+    }
+
+    pub fn reaches(&self, organization_id: Uuid) -> bool {
+        self.bound_to().is_none_or(|own| own == organization_id)
+    }
+
+    /// The key's scopes, compiled against `catalog` (`None`: no narrowing).
+    pub fn scopes(
+        &self,
+        catalog: &crate::authz::Catalog,
+    ) -> Option<std::sync::Arc<[crate::authz::Permission]>> {
+        match self {
+            Self::Person { .. } => None,
+            Self::Key(key) => key.scopes(catalog),
+        }
+    }
+}
+
+/// Who acts for `caller`, or UNAUTHENTICATED.
+pub fn acting_of(caller: &Caller) -> Result<Acting<'_>, ApiError> {
+    match caller {
+        Caller::User { user, session } => Ok(Acting::Person { user, session }),
+        Caller::Key(key) => Ok(Acting::Key(key)),
+        Caller::Anonymous => Err(ApiError::unauthenticated(
+            "sign in first: send `Authorization: Bearer <token>`",
+        )),
+        Caller::Rejected(why) => Err(ApiError::unauthenticated(*why)),
     }
 }
 

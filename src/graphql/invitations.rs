@@ -11,7 +11,7 @@ use crate::graphql::access::lookups::{grant_node, org_node, usable_role};
 use crate::graphql::access::{ApiPermission, Granted, authorize};
 use crate::graphql::accounts::User;
 use crate::graphql::check::revision_now;
-use crate::graphql::context::{ContextExt, parse_id};
+use crate::graphql::context::{Acting, ContextExt, parse_id};
 use crate::graphql::credentials::throttle;
 use crate::graphql::error::{ApiError, Code};
 use crate::graphql::nodes::Organization;
@@ -182,7 +182,16 @@ async fn deliver(
 ) -> Result<InvitationPayload, ApiError> {
     let services = ctx.services();
     let url = accept_url(ctx, &token);
-    let (user, _) = ctx.signed_in()?;
+    let (inviter_name, inviter_email) = match ctx.acting()? {
+        Acting::Person { user, .. } => (user.name.clone(), user.email.clone()),
+        Acting::Key(key) => match &key.user {
+            Some(user) => (user.name.clone(), user.email.clone()),
+            None => (
+                "A service account".to_owned(),
+                format!("through API key {}", key.key.display_prefix),
+            ),
+        },
+    };
     let email = Email::parse("email", &invitation.email)?;
     let greeting = invitation
         .name
@@ -192,12 +201,12 @@ async fn deliver(
     let note = invitation
         .message
         .as_deref()
-        .map(|m| format!("\n{} wrote:\n\n{m}\n", user.name))
+        .map(|m| format!("\n{inviter_name} wrote:\n\n{m}\n"))
         .unwrap_or_default();
     let body = format!(
         "{greeting}{} ({}) invited you to join {} on iam-gateway.\n{note}\nAccept the invitation: {url}\n\nThe link works once, until {}.\n",
-        user.name,
-        user.email,
+        inviter_name,
+        inviter_email,
         organization.name,
         invitation.expires_at.format("%Y-%m-%d %H:%M UTC"),
     );
@@ -259,7 +268,7 @@ async fn invitation_for_admin(
     ctx: &Context<'_>,
     id: &ID,
 ) -> Result<(domain::Invitation, domain::Organization, Granted), ApiError> {
-    ctx.signed_in()?;
+    ctx.authenticated()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
     let store = ctx.unchecked_store();
     let invitation = store
@@ -286,7 +295,7 @@ impl InvitationMutation {
         ctx: &Context<'_>,
         input: InviteMemberInput,
     ) -> Result<InvitationPayload> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = org_node(ctx, org_id).await?;
         let granted = authorize(ctx, &org, ApiPermission::MEMBERS_INVITE, "organization").await?;

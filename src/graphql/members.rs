@@ -362,7 +362,7 @@ async fn member_target(
     input: &MemberInput,
     permissions: &[ApiPermission],
 ) -> Result<(Node, Uuid, domain::Membership, Granted), ApiError> {
-    ctx.signed_in()?;
+    ctx.authenticated()?;
     let org_id = parse_id("organizationId", &input.organization_id)?;
     let org = org_node(ctx, org_id).await?;
     let granted = authorize_any(ctx, &org, permissions, "organization").await?;
@@ -526,7 +526,7 @@ impl MemberMutation {
                     (store.role(b.role_id).await?, store.node(b.node_id()).await?)
             {
                 crate::graphql::roles::ensure_not_own_restriction(
-                    granted.user().id == user_id,
+                    granted.principal_id() == user_id,
                     &role,
                 )?;
                 ensure_no_escalation(granted.view(), &role, &node)?;
@@ -581,7 +581,7 @@ impl MemberAccessMutation {
         ctx: &Context<'_>,
         input: UnlockMemberInput,
     ) -> Result<UnlockMemberPayload> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
         let org = org_node(ctx, org_id).await?;

@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod error;
 mod invitations;
 mod loaders;
+mod machines;
 mod members;
 mod nodes;
 mod roles;
@@ -45,6 +46,7 @@ pub struct Query(
     check::CheckQuery,
     sessions::SessionQuery,
     teams::TeamQuery,
+    machines::MachineQuery,
 );
 
 /// The mutation root. Each mutation takes an `input` object and returns a payload object;
@@ -62,6 +64,7 @@ pub struct Mutation(
     sso::DomainMutation,
     accounts::VerificationMutation,
     teams::TeamMutation,
+    machines::MachineMutation,
 );
 
 type Inner = Schema<Query, Mutation, Subscription>;

@@ -188,7 +188,7 @@ impl SessionMutation {
         ctx: &Context<'_>,
         input: SignOutMemberEverywhereInput,
     ) -> Result<RevokeSessionsPayload> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
         let org = org_node(ctx, org_id).await?;

@@ -162,7 +162,7 @@ pub(crate) async fn team_for(
     field: &'static str,
     permission: ApiPermission,
 ) -> Result<(domain::Team, Granted), ApiError> {
-    ctx.signed_in()?;
+    ctx.authenticated()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
     let team = ctx
         .unchecked_store()
@@ -331,7 +331,7 @@ impl TeamMutation {
     /// cannot delete it while its roles deny them something.
     async fn delete_team(&self, ctx: &Context<'_>, input: DeleteTeamInput) -> Result<TeamPayload> {
         let (team, granted) = team_for(ctx, &input.id, "id", ApiPermission::TEAMS_MANAGE).await?;
-        let caller = granted.user().id;
+        let caller = granted.principal_id();
         let store = granted.store(ctx);
         let is_member = store
             .teams_of(team.organization_id, &[caller])
@@ -385,7 +385,7 @@ impl TeamMutation {
         let (team, granted) =
             team_for(ctx, &input.team_id, "teamId", ApiPermission::TEAMS_MANAGE).await?;
         let principals = read_principals(&input.principal_ids)?;
-        let caller_leaves = principals.contains(&granted.user().id);
+        let caller_leaves = principals.contains(&granted.principal_id());
         ensure_may_change_members(ctx, &granted, &team, caller_leaves).await?;
         let removed = granted
             .store(ctx)
@@ -405,7 +405,7 @@ pub(crate) async fn holds(
     granted: &Granted,
     binding: &domain::RoleBinding,
 ) -> Result<bool, ApiError> {
-    let caller = granted.user().id;
+    let caller = granted.principal_id();
     if binding.principal_id == caller {
         return Ok(true);
     }

@@ -232,7 +232,7 @@ async fn request_ctx(
         Err(why) => Caller::Rejected(why),
         Ok(token) => services
             .auth
-            .authenticate(token)
+            .authenticate(token, &actor)
             .await
             .map_err(|e| ApiError::internal(&e))?,
     };
@@ -243,6 +243,13 @@ async fn request_ctx(
                 user_id: Some(user.id),
                 ..actor
             }
+        }
+        Caller::Key(key) => {
+            let actor = crate::auth::key_actor(key, &actor);
+            if let Some(id) = actor.user_id {
+                tracing::Span::current().record("user_id", tracing::field::display(id));
+            }
+            actor
         }
         _ => actor,
     };
@@ -256,6 +263,7 @@ fn actor_of(headers: &HeaderMap, peer: SocketAddr, services: &Services) -> Actor
         ip: Some(client_ip(headers, peer, services.config.trust_forwarded_for).to_string()),
         user_agent: header_str(headers, header::USER_AGENT.as_str()).map(str::to_owned),
         request_id: header_str(headers, "x-request-id").map(str::to_owned),
+        ..Actor::default()
     }
 }
 

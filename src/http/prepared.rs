@@ -31,7 +31,6 @@ use async_graphql::{ID, InputType, Name, OutputType, Value};
 use async_graphql_value::Value as GqlValue;
 use serde::Deserialize;
 
-use crate::auth::Caller;
 use crate::graphql::check::{CheckInput, Decision, own_check, wire};
 use crate::graphql::context::RequestCtx;
 use crate::services::Services;
@@ -164,10 +163,8 @@ impl PreparedCheck {
         ctx: &RequestCtx,
         input: &CheckInput,
     ) -> Option<async_graphql::Response> {
-        let Caller::User { session, .. } = &ctx.caller else {
-            return None;
-        };
-        let decision = own_check(services, session, input).await?;
+        let acting = crate::graphql::context::acting_of(&ctx.caller).ok()?;
+        let decision = own_check(services, &acting, input).await?;
         let mut out = IndexMap::with_capacity(self.fields.len());
         for (key, field) in &self.fields {
             let value = match field {

@@ -262,6 +262,13 @@ impl Executor for ConnectionExecutor {
                     session.expires_at - services.clock().now(),
                     signals,
                 )),
+                // A key's operation ends when the key stops working (checked like a session).
+                Caller::Key(key) => Some(SessionGuard::new(
+                    connection.clone(),
+                    key.key.id,
+                    key.key.expires_at - services.clock().now(),
+                    signals,
+                )),
                 _ => None,
             };
             let operation = schema
@@ -298,6 +305,7 @@ fn guarded(
 /// What ends an operation with its session: expiry, a revocation, or a failed recheck.
 struct SessionGuard {
     connection: Arc<Connection>,
+    /// The session's user, or the API key's id.
     user: Uuid,
     expiry: Pin<Box<Sleep>>,
     signals: broadcast::Receiver<SessionSignal>,
@@ -361,8 +369,13 @@ impl SessionGuard {
     async fn check(&self) -> Result<(), ApiError> {
         let token = self.connection.token().ok().flatten();
         let services = &self.connection.services;
-        match services.auth.authenticate(token).await {
+        match services
+            .auth
+            .authenticate(token, &self.connection.actor)
+            .await
+        {
             Ok(Caller::User { user, .. }) if user.id == self.user => Ok(()),
+            Ok(Caller::Key(key)) if key.key.id == self.user => Ok(()),
             Ok(Caller::Rejected(why)) => Err(ApiError::unauthenticated(why)),
             Ok(_) => Err(ApiError::unauthenticated(
                 "the session has ended; sign in again",

@@ -67,14 +67,34 @@ pub(crate) async fn record<C: ConnectionTrait>(
     actor: &Actor,
     entry: Entry,
 ) -> Result<(), DbErr> {
+    write(conn, actor, entry, "success").await
+}
+
+/// Writes one refused attempt on `conn` (its own transaction: nothing else changed).
+pub(crate) async fn record_failure<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    entry: Entry,
+) -> Result<(), DbErr> {
+    write(conn, actor, entry, "failure").await
+}
+
+async fn write<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    entry: Entry,
+    result: &str,
+) -> Result<(), DbErr> {
     audit_event::Entity::insert(audit_event::ActiveModel {
         id: Set(Uuid::now_v7()),
         organization_id: Set(entry.organization_id),
         actor_id: Set(actor.user_id),
+        actor_kind: Set(actor.user_id.map(|_| actor.kind.as_str().to_owned())),
+        actor_credential_id: Set(actor.credential_id),
         action: Set(entry.action.to_owned()),
         target_type: Set(entry.target_type.to_owned()),
         target_id: Set(entry.target_id.map(|id| id.to_string())),
-        result: Set("success".to_owned()),
+        result: Set(result.to_owned()),
         before: Set(entry.before),
         after: Set(entry.after),
         ip: Set(actor.ip.clone()),

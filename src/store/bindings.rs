@@ -217,6 +217,15 @@ impl Store {
             .await?;
         let principal_kind = if member.is_some() {
             PrincipalKind::User
+        } else if super::service_accounts::service_account_in(
+            &txn,
+            organization_id,
+            new.principal_id,
+        )
+        .await?
+        .is_some()
+        {
+            PrincipalKind::ServiceAccount
         } else if super::teams::team_in(&txn, organization_id, new.principal_id)
             .await?
             .is_some()
@@ -225,7 +234,7 @@ impl Store {
         } else {
             return Err(StoreError::Invalid(InvalidInput::new(
                 "principalId",
-                "the principal is neither a member nor a team of this organization; invite them first",
+                "the principal is not a member, service account or team of this organization; invite them first",
             )));
         };
         // A role of another organization is not visible here: it is "not found", never bound.

@@ -10,7 +10,9 @@ use sea_orm::sea_query::{Condition, Expr, ExprTrait, JoinType, Order, Query, Uni
 use sea_orm::{ConnectionTrait, QueryResult};
 use uuid::Uuid;
 
-use entity::{membership, organization, role, role_binding, role_policy, team_member, user};
+use entity::{
+    membership, organization, role, role_binding, role_policy, service_account, team_member, user,
+};
 
 use super::{Store, StoreError};
 use crate::authz::{BindingFact, CompiledRoles, Effect, Policy};
@@ -23,7 +25,7 @@ pub struct PrincipalFacts {
     pub principal_id: Uuid,
     /// The organization revision this snapshot reflects.
     pub revision: i64,
-    /// An active member whose account is not deleted.
+    /// An active member whose account is not deleted, or a service account not disabled.
     pub active: bool,
     /// A member at all, whatever the status (a suspended member may ask about themselves).
     #[serde(default)]
@@ -77,6 +79,12 @@ impl Store {
             .try_get::<Option<String>>("", "member_status")?
             .map(|s| MemberStatus::from_stored(&s));
         let live_user = first.try_get::<Option<Uuid>>("", "live_user")?.is_some();
+        let service_account = first
+            .try_get::<Option<Uuid>>("", "service_account")?
+            .is_some();
+        let account_disabled = first
+            .try_get::<Option<bool>>("", "account_disabled")?
+            .unwrap_or(true);
 
         let mut bindings: Vec<BindingFact> = Vec::new();
         let mut teams: Vec<Uuid> = Vec::new();
@@ -102,8 +110,9 @@ impl Store {
             organization_id,
             principal_id,
             revision,
-            active: status == Some(MemberStatus::Active) && live_user,
-            member: status.is_some() && live_user,
+            active: (status == Some(MemberStatus::Active) && live_user)
+                || (service_account && !account_disabled),
+            member: (status.is_some() && live_user) || service_account,
             bindings,
             teams,
             custom_roles,
@@ -112,7 +121,7 @@ impl Store {
     }
 }
 
-/// `organizations ⋈ holders ⟕ memberships ⟕ users ⟕ role_bindings ⟕ roles (custom) ⟕
+/// `organizations ⋈ holders ⟕ memberships ⟕ users ⟕ service_accounts ⟕ role_bindings ⟕ roles (custom) ⟕
 /// role_policies`, where `holders` is the principal itself and each team it belongs to in the
 /// organization: one row per (holder, binding, policy of its custom role), a holder without
 /// bindings giving one row too (so that every team is read). Ordered so that a binding's rows
@@ -123,8 +132,10 @@ fn facts_query(organization_id: Uuid, principal_id: Uuid) -> sea_orm::sea_query:
     use role::Column as R;
     use role_binding::Column as B;
     use role_policy::Column as P;
+    use service_account::Column as S;
     use user::Column as U;
     let holders = holders_query(organization_id, principal_id);
+    let sa = service_account::Entity;
     let (org, mem, usr, bnd, rol, pol) = (
         organization::Entity,
         membership::Entity,
@@ -138,6 +149,8 @@ fn facts_query(organization_id: Uuid, principal_id: Uuid) -> sea_orm::sea_query:
         .expr_as(Expr::col((org, O::Revision)), "revision")
         .expr_as(Expr::col((mem, M::Status)), "member_status")
         .expr_as(Expr::col((usr, U::Id)), "live_user")
+        .expr_as(Expr::col((sa, S::Id)), "service_account")
+        .expr_as(Expr::col((sa, S::Disabled)), "account_disabled")
         .expr_as(Expr::col((Holders::Table, Holders::ViaTeam)), "via_team")
         .expr_as(Expr::col((bnd, B::Id)), "binding_id")
         .expr_as(Expr::col((bnd, B::RoleId)), "binding_role")
@@ -166,6 +179,12 @@ fn facts_query(organization_id: Uuid, principal_id: Uuid) -> sea_orm::sea_query:
             Condition::all()
                 .add(Expr::col((usr, U::Id)).eq(principal_id))
                 .add(Expr::col((usr, U::DeletedAt)).is_null()),
+        )
+        .left_join(
+            sa,
+            Condition::all()
+                .add(Expr::col((sa, S::Id)).eq(principal_id))
+                .add(Expr::col((sa, S::OrganizationId)).equals((org, O::Id))),
         )
         .join_subquery(
             JoinType::InnerJoin,

@@ -243,6 +243,17 @@ impl Store {
             .filter(session::Column::RevokedAt.is_null())
             .exec(&txn)
             .await?;
+        // Their personal keys are denied by this revision already; revoked, they stay so
+        // should the person be invited again.
+        let keys = super::api_keys::revoke_keys_of_member(
+            &txn,
+            organization_id,
+            user_id,
+            "owner_removed",
+            actor,
+            now,
+        )
+        .await?;
         super::audit::record(
             &txn,
             actor,
@@ -258,7 +269,10 @@ impl Store {
                         "node_id": b.project_id.or(b.workspace_id).unwrap_or(b.organization_id),
                     })).collect::<Vec<_>>(),
                 })),
-                after: Some(serde_json::json!({ "sessions_revoked": sessions.rows_affected })),
+                after: Some(serde_json::json!({
+                    "sessions_revoked": sessions.rows_affected,
+                    "api_keys_revoked": keys,
+                })),
             },
         )
         .await?;

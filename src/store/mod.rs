@@ -4,6 +4,7 @@
 //! can alter a decision, the organization's revision bump and change-log row), so a change and
 //! its record are committed or lost together.
 
+mod api_keys;
 mod audit;
 mod bindings;
 mod domains;
@@ -23,6 +24,7 @@ mod password_resets;
 mod profile;
 mod revision;
 mod roles;
+mod service_accounts;
 mod sessions;
 mod teams;
 mod users;
@@ -38,6 +40,7 @@ use crate::domain::change::ChangeEvent;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
+pub use api_keys::{ExpiryNotice, KeyUse, LAST_IPS as KEY_LAST_IPS, NewApiKey};
 pub use audit::AuditEvent;
 pub use bindings::NewBinding;
 pub use error::{StoreError, connect_failure, redacted};
@@ -46,6 +49,7 @@ pub use invitations::{InvitationFilter, NewInvitation};
 pub use nodes::NodeChanges;
 pub use password_resets::ResetLookup;
 pub use roles::{RoleChanges, RoleCounts};
+pub use service_accounts::ServiceAccountChange;
 pub use sessions::{NewSession, SessionLookup};
 pub use teams::{MAX_MEMBERS_PER_CALL, MemberSource};
 pub use users::{Attempt, FailedAttempt, LockoutRule};

@@ -1,4 +1,4 @@
-//! Teams: named sets of an organization's users. A binding whose principal is a team is held
+//! Teams: named sets of an organization's users and service accounts. A binding whose principal is a team is held
 //! by each of its members (the facts of a member read their teams' bindings in the same
 //! statement as their own, see facts.rs).
 //!
@@ -463,10 +463,17 @@ pub(super) async fn add_members<C: ConnectionTrait>(
         .into_iter()
         .map(|m| m.user_id)
         .collect();
-    if let Some(stranger) = principals.iter().find(|p| !members.contains(p)) {
+    let accounts =
+        super::service_accounts::service_accounts_among(conn, organization_id, principals).await?;
+    if let Some(stranger) = principals
+        .iter()
+        .find(|p| !members.contains(p) && !accounts.contains(p))
+    {
         return Err(StoreError::Invalid(InvalidInput::new(
             "principalIds",
-            format!("{stranger} is not a member of this organization; invite them first"),
+            format!(
+                "{stranger} is not a member or service account of this organization; invite them first"
+            ),
         )));
     }
     let already: Vec<Uuid> = team_member::Entity::find()
@@ -492,7 +499,11 @@ pub(super) async fn add_members<C: ConnectionTrait>(
             id: Set(Uuid::now_v7()),
             team_id: Set(team_id),
             organization_id: Set(organization_id),
-            principal_type: Set("user".to_owned()),
+            principal_type: Set(if accounts.contains(p) {
+                "service_account".to_owned()
+            } else {
+                "user".to_owned()
+            }),
             principal_id: Set(*p),
             source: Set(source_name.to_owned()),
             sso_provider_id: Set(provider),

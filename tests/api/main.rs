@@ -33,6 +33,7 @@ mod guard_walk;
 mod http;
 mod invitations;
 mod isolation;
+mod machines;
 mod members;
 mod migrations;
 mod nodes;

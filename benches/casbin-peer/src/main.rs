@@ -530,6 +530,7 @@ impl Gateway {
         let decision = decide(
             &Facts {
                 principal_active: facts.active && !compiled.broken,
+                scopes: None,
                 bindings: &facts.bindings,
                 roles: &compiled.roles,
             },

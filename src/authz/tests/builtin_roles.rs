@@ -58,6 +58,7 @@ fn allowed_pairs(key: &str) -> BTreeSet<String> {
     let bindings = bindings(&[(1, Node::Org, None)]);
     let facts = Facts {
         principal_active: true,
+        scopes: None,
         bindings: &bindings,
         roles: &roles,
     };

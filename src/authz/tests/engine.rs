@@ -478,6 +478,7 @@ pub fn with_case<T>(case: &Case, f: impl FnOnce(&Facts<'_>, &Check<'_>) -> T) ->
     let bindings = bindings(case.bindings);
     let facts = Facts {
         principal_active: case.active,
+        scopes: None,
         bindings: &bindings,
         roles: &roles,
     };
@@ -505,6 +506,7 @@ fn an_empty_path_matches_nothing() {
     let bindings = bindings(&[(1, Org, None)]);
     let facts = Facts {
         principal_active: true,
+        scopes: None,
         bindings: &bindings,
         roles: &roles,
     };
@@ -520,6 +522,7 @@ fn indexes_from_another_catalog_do_not_panic() {
     let bindings = bindings(&[(1, Org, None)]);
     let facts = Facts {
         principal_active: true,
+        scopes: None,
         bindings: &bindings,
         roles: &roles,
     };
@@ -548,6 +551,7 @@ fn a_resource_binding_applies_to_that_resource_only() {
     });
     let facts = Facts {
         principal_active: true,
+        scopes: None,
         bindings: &bindings,
         roles: &roles,
     };

@@ -44,6 +44,7 @@ fn traces_each_binding() {
     ]);
     let facts = Facts {
         principal_active: true,
+        scopes: None,
         bindings: &bindings,
         roles: &roles,
     };
@@ -113,6 +114,7 @@ fn inactive_principal_still_gets_a_trace() {
     let bindings = bindings(&[(1, Org, None)]);
     let facts = Facts {
         principal_active: false,
+        scopes: None,
         bindings: &bindings,
         roles: &roles,
     };

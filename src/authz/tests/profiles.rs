@@ -27,6 +27,7 @@ fn allowed(catalog: &Catalog, policies: &[Policy], bindable_at: &[NodeKind]) -> 
     let bindings = bindings(&[(1, bound_at, None)]);
     let facts = Facts {
         principal_active: true,
+        scopes: None,
         bindings: &bindings,
         roles: &roles,
     };
@@ -452,6 +453,7 @@ fn inkeep_project_roles_hold_only_at_their_project() {
     let bindings = bindings(&[(1, Node::PA1, None)]);
     let facts = Facts {
         principal_active: true,
+        scopes: None,
         bindings: &bindings,
         roles: &roles,
     };

@@ -84,6 +84,8 @@ struct Scenario {
     /// Which of the three teams the checked principal belongs to.
     member_of: [bool; 3],
     active: bool,
+    /// The check is made with an API key of the principal that has these scopes (allows).
+    key_scopes: Option<Vec<PolicyGen>>,
     checks: Vec<CheckGen>,
 }
 
@@ -152,16 +154,18 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         vec(binding, 1..=7),
         any::<[bool; 3]>(),
         prop::bool::weighted(0.85),
+        prop::option::weighted(0.4, vec(policy_gen(), 0..=3)),
         vec(check, 1..=8),
     )
         .prop_map(
-            |(salt, workspaces, roles, bindings, member_of, active, checks)| Scenario {
+            |(salt, workspaces, roles, bindings, member_of, active, key_scopes, checks)| Scenario {
                 salt,
                 workspaces,
                 roles,
                 bindings,
                 member_of,
                 active,
+                key_scopes,
                 checks,
             },
         )
@@ -184,6 +188,8 @@ struct World {
     member_of: Vec<Uuid>,
     /// Every binding of the organization, each with whom it is bound to.
     bindings: Vec<(Uuid, BindingFact)>,
+    /// The scopes of the API key the checks are made with, if any.
+    key_scopes: Option<Vec<String>>,
 }
 
 impl World {
@@ -237,6 +243,27 @@ fn build(s: &Scenario) -> World {
     let mut global_actions: Vec<&str> = types.iter().flat_map(|(_, a)| a.clone()).collect();
     global_actions.sort_unstable();
     global_actions.dedup();
+    let policy_text = |p: &PolicyGen| -> String {
+        let (resource, actions) = match &p.resource {
+            None => ("*", global_actions.clone()),
+            Some(ix) => {
+                let (name, actions) = ix.get(&types);
+                (*name, actions.clone())
+            }
+        };
+        let action = p.action.as_ref().map_or("*", |ix| *ix.get(&actions));
+        let scope = match &p.scope {
+            ScopeGen::Any => "*".to_owned(),
+            ScopeGen::Node(ix) => ix.get(&all_nodes).to_string(),
+            ScopeGen::Resource(ix) => ix.get(&resources).clone(),
+            ScopeGen::Stray(n) => Uuid::from_u128(*n).to_string(),
+        };
+        format!("{resource}:{scope}:{action}")
+    };
+    let key_scopes: Option<Vec<String>> = s
+        .key_scopes
+        .as_ref()
+        .map(|scopes| scopes.iter().map(policy_text).collect());
     let roles: Vec<(Uuid, Vec<Policy>)> = s
         .roles
         .iter()
@@ -249,21 +276,7 @@ fn build(s: &Scenario) -> World {
                 RoleGen::Random(policies) => policies
                     .iter()
                     .map(|p| {
-                        let (resource, actions) = match &p.resource {
-                            None => ("*", global_actions.clone()),
-                            Some(ix) => {
-                                let (name, actions) = ix.get(&types);
-                                (*name, actions.clone())
-                            }
-                        };
-                        let action = p.action.as_ref().map_or("*", |ix| *ix.get(&actions));
-                        let scope = match &p.scope {
-                            ScopeGen::Any => "*".to_owned(),
-                            ScopeGen::Node(ix) => ix.get(&all_nodes).to_string(),
-                            ScopeGen::Resource(ix) => ix.get(&resources).clone(),
-                            ScopeGen::Stray(n) => Uuid::from_u128(*n).to_string(),
-                        };
-                        let text = format!("{resource}:{scope}:{action}");
+                        let text = policy_text(p);
                         if p.deny {
                             Policy::deny(text)
                         } else {
@@ -334,6 +347,7 @@ fn build(s: &Scenario) -> World {
         teams,
         member_of,
         bindings,
+        key_scopes,
     }
 }
 
@@ -341,6 +355,7 @@ fn as_ref_reason(reason: &Reason) -> RefReason {
     match reason {
         Reason::Inactive => RefReason::Inactive,
         Reason::NoPolicyMatched => RefReason::NoPolicyMatched,
+        Reason::OutsideKeyScopes => RefReason::OutsideKeyScopes,
         Reason::Policy {
             binding_id,
             role_id,
@@ -407,8 +422,15 @@ proptest! {
             })
             .collect();
         let held = w.facts_bindings();
+        let compiled_scopes: Option<Vec<_>> = w.key_scopes.as_ref().map(|scopes| {
+            scopes
+                .iter()
+                .map(|p| w.catalog.parse_permission(p).unwrap())
+                .collect()
+        });
         let facts = Facts {
             principal_active: s.active,
+            scopes: compiled_scopes.as_deref(),
             bindings: &held,
             roles: &roles,
         };
@@ -458,7 +480,13 @@ proptest! {
                 now: now(),
             };
             let (ref_allowed, mut ref_reasons) =
-                reference.decide(w.principal, s.active, &ref_bindings, &ref_check);
+                reference.decide(
+                    w.principal,
+                    s.active,
+                    &ref_bindings,
+                    w.key_scopes.as_deref(),
+                    &ref_check,
+                );
             let mut reasons: Vec<RefReason> = decision.reasons.iter().map(as_ref_reason).collect();
             reasons.sort();
             ref_reasons.sort();

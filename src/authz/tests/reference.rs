@@ -13,6 +13,7 @@ use uuid::Uuid;
 pub enum RefReason {
     Inactive,
     NoPolicyMatched,
+    OutsideKeyScopes,
     Policy {
         binding_id: Uuid,
         role_id: Uuid,
@@ -64,6 +65,39 @@ impl RefWorld {
 
     /// Returns (allowed, reasons).
     pub fn decide(
+        &self,
+        principal: Uuid,
+        active: bool,
+        bindings: &[RefBinding],
+        key_scopes: Option<&[String]>,
+        check: &RefCheck<'_>,
+    ) -> (bool, Vec<RefReason>) {
+        let (allowed, reasons) = self.decide_owner(principal, active, bindings, check);
+        // 5. With an API key: allow only if one of its scopes matches as in step 3.
+        if let Some(scopes) = key_scopes
+            && allowed
+        {
+            let ancestors = self.node_and_ancestors(check.node);
+            if !scopes.iter().any(|s| Self::matches(s, &ancestors, check)) {
+                return (false, vec![RefReason::OutsideKeyScopes]);
+            }
+        }
+        (allowed, reasons)
+    }
+
+    /// Step 3 for one `type:scope:action` text.
+    fn matches(permission: &str, ancestors: &[Uuid], check: &RefCheck<'_>) -> bool {
+        let parts: Vec<&str> = permission.split(':').collect();
+        let (resource, scope, action) = (parts[0], parts[1], parts[2]);
+        (resource == "*" || resource == check.resource_type)
+            && (action == "*" || action == check.action)
+            && (scope == "*"
+                || ancestors.iter().any(|n| n.to_string() == scope)
+                || check.resource_id == Some(scope))
+    }
+
+    /// Steps 1–4, for the principal itself.
+    fn decide_owner(
         &self,
         principal: Uuid,
         active: bool,

@@ -16,7 +16,7 @@ use crate::graphql::roles::RoleGrantInput;
 /// The organization with this id as a node, or NOT_FOUND. Needs a session, so that nobody
 /// can probe which ids exist without one.
 pub(crate) async fn org_node(ctx: &Context<'_>, id: uuid::Uuid) -> Result<domain::Node, ApiError> {
-    ctx.signed_in()?;
+    ctx.authenticated()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
     ctx.unchecked_store()
         .organization(id)
@@ -31,7 +31,7 @@ pub(crate) async fn workspace_for(
     id: &ID,
     permission: ApiPermission,
 ) -> Result<(domain::Workspace, Granted), ApiError> {
-    ctx.signed_in()?;
+    ctx.authenticated()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
     let ws = ctx
         .unchecked_store()
@@ -52,7 +52,7 @@ pub(crate) async fn project_for(
     id: &ID,
     permission: ApiPermission,
 ) -> Result<(domain::Project, Granted), ApiError> {
-    ctx.signed_in()?;
+    ctx.authenticated()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
     let p = ctx
         .unchecked_store()
@@ -116,7 +116,7 @@ pub(crate) async fn node_by_id(
     field: &'static str,
     id: &ID,
 ) -> Result<domain::Node, ApiError> {
-    ctx.signed_in()?;
+    ctx.authenticated()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
     ctx.unchecked_store()
         .node(parse_id(field, id)?)

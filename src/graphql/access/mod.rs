@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::authz::{
     self, ActionIx, Authz, Catalog, Check, CompiledRoles, Decision, Explanation, Facts, TypeIx,
 };
-use crate::domain::{Node, User};
+use crate::domain::Node;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::ApiError;
 use crate::services::Services;
@@ -51,9 +51,13 @@ impl ApiPermission {
     pub const SSO_MANAGE: Self = Self::new("sso", "manage");
     pub const TEAMS_READ: Self = Self::new("teams", "read");
     pub const TEAMS_MANAGE: Self = Self::new("teams", "manage");
+    pub const SERVICE_ACCOUNTS_READ: Self = Self::new("service_accounts", "read");
+    pub const SERVICE_ACCOUNTS_MANAGE: Self = Self::new("service_accounts", "manage");
+    pub const API_KEYS_READ: Self = Self::new("api_keys", "read");
+    pub const API_KEYS_MANAGE: Self = Self::new("api_keys", "manage");
 
     /// Every permission the API itself relies on: a deployment's catalog must contain them.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 17] = [
         Self::WORKSPACE_READ,
         Self::WORKSPACE_WRITE,
         Self::WORKSPACE_MANAGE,
@@ -67,6 +71,10 @@ impl ApiPermission {
         Self::SSO_MANAGE,
         Self::TEAMS_READ,
         Self::TEAMS_MANAGE,
+        Self::SERVICE_ACCOUNTS_READ,
+        Self::SERVICE_ACCOUNTS_MANAGE,
+        Self::API_KEYS_READ,
+        Self::API_KEYS_MANAGE,
     ];
 
     const fn new(resource: &'static str, action: &'static str) -> Self {
@@ -108,6 +116,9 @@ pub struct OrgView {
     metrics: Arc<crate::metrics::Metrics>,
     /// What "now" is for expiries (the instance's clock).
     clock: Clock,
+    /// The scopes of the API key the principal acts with, if any: every decision of the view
+    /// is narrowed by them (SEMANTICS "The decision", step 5).
+    pub scopes: Option<Arc<[authz::Permission]>>,
 }
 
 impl OrgView {
@@ -167,6 +178,7 @@ impl OrgView {
             authz,
             metrics: services.metrics.clone(),
             clock: services.clock().clone(),
+            scopes: None,
         })
     }
 
@@ -179,6 +191,7 @@ impl OrgView {
     fn engine_facts(&self) -> Facts<'_> {
         Facts {
             principal_active: self.active(),
+            scopes: self.scopes.as_deref(),
             bindings: &self.facts.bindings,
             roles: &self.compiled.roles,
         }
@@ -239,6 +252,23 @@ impl OrgView {
             compiled: self.compiled.clone(),
             authz: self.authz.clone(),
         }
+    }
+
+    /// The principal's live bindings (own and through teams) with their roles' policies.
+    pub fn live_bindings(
+        &self,
+    ) -> impl Iterator<Item = (&authz::BindingFact, &[authz::CompiledPolicy])> {
+        let now = self.clock.now();
+        self.facts
+            .bindings
+            .iter()
+            .filter(move |b| !b.is_expired(now))
+            .filter_map(|b| {
+                self.compiled
+                    .roles
+                    .get(b.role_id)
+                    .map(|r| (b, r.policies.as_slice()))
+            })
     }
 
     /// The name of a role the view knows (for reasons and traces).
@@ -324,17 +354,18 @@ fn check<'a>(
 /// [`member_view`] and [`authorize`]; it carries the view for further checks and is the
 /// resolvers' way to the store.
 pub struct Granted {
-    user: User,
+    principal_id: Uuid,
     view: OrgView,
 }
 
 impl Granted {
-    /// The caller who was granted.
-    pub fn user(&self) -> &User {
-        &self.user
+    /// The principal who was granted: the signed-in person, or an API key's owner.
+    pub fn principal_id(&self) -> Uuid {
+        self.principal_id
     }
 
-    /// The caller's view of the organization, for further checks.
+    /// The caller's view of the organization, for further checks (narrowed by the scopes of
+    /// the API key the caller acts with).
     pub fn view(&self) -> &OrgView {
         &self.view
     }
@@ -351,25 +382,25 @@ impl Granted {
     }
 }
 
-/// The signed-in caller's view of an organization; NOT_FOUND unless they are an active member.
+/// The caller's view of an organization; NOT_FOUND unless they are an active member (an API
+/// key: of its own organization, its owner active).
 pub async fn member_view(
     ctx: &Context<'_>,
     organization_id: Uuid,
     what: &str,
 ) -> Result<Granted, ApiError> {
-    let (user, session) = ctx.signed_in()?;
-    // INVARIANT: an SSO session authorizes only in the organization it was opened for.
-    if !session.reaches(organization_id) {
+    let acting = ctx.acting()?;
+    // INVARIANT: an SSO session or an API key authorizes only in its organization.
+    if !acting.reaches(organization_id) {
         return Err(ApiError::not_found(what));
     }
-    let view = OrgView::load(ctx, organization_id, user.id, what).await?;
+    let principal_id = acting.principal_id();
+    let mut view = OrgView::load(ctx, organization_id, principal_id, what).await?;
+    view.scopes = acting.scopes(&view.authz.catalog);
     if !view.active() {
         return Err(ApiError::not_found(what));
     }
-    Ok(Granted {
-        user: user.clone(),
-        view,
-    })
+    Ok(Granted { principal_id, view })
 }
 
 /// Allows the signed-in caller `permission` at `node`, or explains why not.

@@ -16,8 +16,10 @@ pub(super) struct Checker<'c, 'ctx> {
     /// The executor's context; only checks about someone else need it (to authorize them).
     ctx: Option<&'c Context<'ctx>>,
     pub(super) caller: Uuid,
-    /// The one organization the caller's session acts in (an SSO session), if bound.
+    /// The one organization the caller's credential acts in (an SSO session, an API key).
     bound_to: Option<Uuid>,
+    /// The scopes of the caller's API key: they narrow the caller's checks about themself.
+    scopes: Option<std::sync::Arc<[authz::Permission]>>,
     nodes: HashMap<Uuid, Path>,
     views: HashMap<(Uuid, Uuid), OrgView>,
     /// Whether `explain` is asked (it reveals role contents too).
@@ -26,8 +28,14 @@ pub(super) struct Checker<'c, 'ctx> {
 
 impl<'c, 'ctx> Checker<'c, 'ctx> {
     pub(super) fn new(ctx: &'c Context<'ctx>, explaining: bool) -> Result<Self, ApiError> {
-        let (user, session) = ctx.signed_in()?;
-        let mut checker = Self::about(ctx.services(), user.id, session.organization_id);
+        let acting = ctx.acting()?;
+        let services = ctx.services();
+        let mut checker = Self::about(
+            services,
+            acting.principal_id(),
+            acting.bound_to(),
+            acting.scopes(&services.authz.catalog),
+        );
         checker.ctx = Some(ctx);
         checker.explaining = explaining;
         Ok(checker)
@@ -35,12 +43,18 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
 
     /// A checker of `caller`'s checks about themself, outside the executor: checks about
     /// anyone else fail.
-    pub(super) fn about(services: &'c Services, caller: Uuid, bound_to: Option<Uuid>) -> Self {
+    pub(super) fn about(
+        services: &'c Services,
+        caller: Uuid,
+        bound_to: Option<Uuid>,
+        scopes: Option<std::sync::Arc<[authz::Permission]>>,
+    ) -> Self {
         Self {
             services,
             ctx: None,
             caller,
             bound_to,
+            scopes,
             nodes: HashMap::new(),
             views: HashMap::new(),
             explaining: false,
@@ -93,8 +107,11 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
                     authorize(ctx, &org, ApiPermission::ROLES_READ, "node").await?;
                 }
             }
-            let view =
+            let mut view =
                 OrgView::load_with(self.services, org_id, principal, at_least, "node").await?;
+            if principal == self.caller {
+                view.scopes = self.scopes.clone();
+            }
             // About oneself: members only (whatever their status); others learn nothing.
             if principal == self.caller && !view.facts.member {
                 return Err(ApiError::not_found("node"));

@@ -15,8 +15,8 @@ use checker::Checker;
 pub use query::{CheckQuery, wire};
 
 use crate::authz::{Decision as AuthzDecision, Reason};
-use crate::domain::Session;
 use crate::graphql::access::{OrgView, RoleNames};
+use crate::graphql::context::Acting;
 use crate::graphql::context::ContextExt;
 use crate::graphql::error::ApiError;
 use crate::graphql::nodes::Node;
@@ -106,6 +106,8 @@ pub enum ReasonKind {
     NoPolicyMatched,
     /// A policy of a bound role decided.
     Policy,
+    /// The API key's owner is allowed, but none of the key's scopes covers the check.
+    OutsideKeyScopes,
 }
 
 /// Why a decision came out as it did.
@@ -164,13 +166,18 @@ impl Decision {
 /// check about someone else, and on any error, which the executor then reports as usual.
 pub async fn own_check(
     services: &Services,
-    caller: &Session,
+    caller: &Acting<'_>,
     input: &CheckInput,
 ) -> Option<Decision> {
     let timer = services.metrics.check_latency.start_timer();
-    match Checker::about(services, caller.user_id, caller.organization_id)
-        .decide(input)
-        .await
+    match Checker::about(
+        services,
+        caller.principal_id(),
+        caller.bound_to(),
+        caller.scopes(&services.authz.catalog),
+    )
+    .decide(input)
+    .await
     {
         Ok(decision) => Some(decision),
         Err(_) => {
@@ -272,6 +279,10 @@ fn reason(names: &RoleNames, r: &Reason) -> DecisionReason {
             "deny: the principal is not an active member of the organization",
         ),
         Reason::NoPolicyMatched => denial(ReasonKind::NoPolicyMatched, "deny: no policy matched"),
+        Reason::OutsideKeyScopes => denial(
+            ReasonKind::OutsideKeyScopes,
+            "deny: the API key's scopes do not cover this check (its owner's would)",
+        ),
         Reason::Policy {
             binding_id,
             role_id,

@@ -143,7 +143,7 @@ impl NodeMutation {
         ctx: &Context<'_>,
         input: CreateWorkspaceInput,
     ) -> Result<WorkspacePayload> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = org_node(ctx, org_id).await?;
         let granted = authorize(ctx, &org, ApiPermission::WORKSPACE_MANAGE, "organization").await?;

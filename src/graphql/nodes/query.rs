@@ -34,7 +34,7 @@ impl NodeQuery {
         id: Option<ID>,
         slug: Option<String>,
     ) -> Result<Organization> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         let node = match (id, slug) {
             // INVARIANT: looked up to be checked; nothing is answered before the check.
             (Some(id), None) => ctx.unchecked_store().node(parse_id("id", &id)?).await?,
@@ -60,7 +60,7 @@ impl NodeQuery {
 
     /// One workspace by id. Needs `workspace:*:read` at it or at one of its projects.
     async fn workspace(&self, ctx: &Context<'_>, id: ID) -> Result<Workspace> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         // INVARIANT: looked up to be checked; nothing is answered before the check.
         match ctx.unchecked_store().node(parse_id("id", &id)?).await? {
             Some(node @ domain::Node::Workspace(_)) => match visible_node(ctx, node).await? {
@@ -73,7 +73,7 @@ impl NodeQuery {
 
     /// One project by id. Needs `workspace:*:read` at it.
     async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Project> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         // INVARIANT: looked up to be checked; nothing is answered before the check.
         match ctx.unchecked_store().node(parse_id("id", &id)?).await? {
             Some(node @ domain::Node::Project(_)) => match visible_node(ctx, node).await? {
@@ -87,7 +87,7 @@ impl NodeQuery {
     /// The node at a slug path: `acme`, `acme/prod` or `acme/prod/billing`. Needs what
     /// `organization`, `workspace` or `project` needs.
     async fn node(&self, ctx: &Context<'_>, path: String) -> Result<Node> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         let segments = path
             .split('/')
             .map(|s| Slug::parse("path", s))

@@ -213,6 +213,7 @@ pub enum PrincipalType {
     User,
     /// Each member of the team holds the binding.
     Team,
+    ServiceAccount,
 }
 
 /// A role granted to a principal at a node.
@@ -271,6 +272,7 @@ pub(crate) async fn dress_bindings(
             principal_type: match b.principal_kind {
                 domain::PrincipalKind::User => PrincipalType::User,
                 domain::PrincipalKind::Team => PrincipalType::Team,
+                domain::PrincipalKind::ServiceAccount => PrincipalType::ServiceAccount,
             },
             principal_id: ID(b.principal_id.to_string()),
             principal: users.get(&b.principal_id).cloned().map(User::from),

@@ -89,7 +89,7 @@ async fn writable_role(
     ctx: &Context<'_>,
     id: &ID,
 ) -> Result<(domain::Role, Node, crate::graphql::access::Granted), ApiError> {
-    ctx.signed_in()?;
+    ctx.authenticated()?;
     let id = parse_id("id", id)?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
     let current = ctx
@@ -209,7 +209,7 @@ impl RoleMutation {
         ctx: &Context<'_>,
         input: GrantRoleInput,
     ) -> Result<RoleBindingPayload> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         let node = node_by_id(ctx, "nodeId", &input.node_id).await?;
         let granted = authorize_any(
             ctx,
@@ -262,7 +262,7 @@ impl RoleMutation {
         ctx: &Context<'_>,
         input: RevokeRoleBindingInput,
     ) -> Result<RoleBindingPayload> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         // INVARIANT: looked up to be checked; nothing is answered before the check.
         let lookup = ctx.unchecked_store();
         let binding = lookup

@@ -17,7 +17,7 @@ impl RoleQuery {
     /// The permission catalog, grouped by resource type. Needs a session.
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn permission_catalog(&self, ctx: &Context<'_>) -> Result<Vec<PermissionGroup>> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         let catalog = &ctx.services().authz.catalog;
         Ok(catalog
             .types()
@@ -61,7 +61,7 @@ impl RoleQuery {
 
     /// The deployment's profile. Needs a session.
     async fn profile(&self, ctx: &Context<'_>) -> Result<ProfileInfo> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         let profile = &ctx.services().authz.profile;
         let notations = profile.catalog.notations();
         Ok(ProfileInfo {
@@ -129,8 +129,7 @@ impl RoleQuery {
         organization_id: Option<ID>,
         principal_id: Option<ID>,
     ) -> Result<Vec<RoleBinding>> {
-        let (caller, _) = ctx.signed_in()?;
-        let caller = caller.id;
+        let caller = ctx.acting()?.principal_id();
         match (node_id, organization_id, principal_id) {
             (Some(node_id), None, None) => {
                 let node = node_by_id(ctx, "nodeId", &node_id).await?;

@@ -71,7 +71,7 @@ pub struct RemovedOrganizationDomain {
 
 /// A domain of an organization the caller manages SSO of; NOT_FOUND otherwise.
 async fn managed_domain(ctx: &Context<'_>, id: &ID) -> Result<(Record, Granted), ApiError> {
-    ctx.signed_in()?;
+    ctx.authenticated()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
     let domain = ctx
         .unchecked_store()
@@ -95,7 +95,7 @@ impl DomainMutation {
         ctx: &Context<'_>,
         input: AddOrganizationDomainInput,
     ) -> Result<OrganizationDomain> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = org_node(ctx, org_id).await?;
         let granted = authorize(ctx, &org, ApiPermission::SSO_MANAGE, "organization").await?;

@@ -137,7 +137,7 @@ async fn managed_provider(
     ctx: &Context<'_>,
     id: &ID,
 ) -> Result<(Provider, Node, Granted), ApiError> {
-    ctx.signed_in()?;
+    ctx.authenticated()?;
     // INVARIANT: looked up to be checked; nothing is answered before the check.
     let provider = ctx
         .unchecked_store()
@@ -187,7 +187,7 @@ impl SsoMutation {
         ctx: &Context<'_>,
         input: CreateSsoProviderInput,
     ) -> Result<SsoProvider> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = crate::graphql::access::lookups::org_node(ctx, org_id).await?;
         let granted = authorize(ctx, &org, ApiPermission::SSO_MANAGE, "organization").await?;
@@ -500,7 +500,7 @@ impl SsoMutation {
         ctx: &Context<'_>,
         input: SetEnforceSsoInput,
     ) -> Result<EnforceSsoPayload> {
-        ctx.signed_in()?;
+        ctx.authenticated()?;
         let org_id = parse_id("organizationId", &input.organization_id)?;
         let org = crate::graphql::access::lookups::org_node(ctx, org_id).await?;
         let granted = authorize(ctx, &org, ApiPermission::SSO_MANAGE, "organization").await?;
