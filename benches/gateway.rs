@@ -5,6 +5,8 @@
 //!   `checkMany` of 50 inputs; one load generator for all three;
 //! - `teams`: the warm `check` of a member who holds three roles through three teams and two
 //!   shares, next to a member who holds the same five bindings directly;
+//! - `keys`: the warm `check` of a member with a session next to the same check with the
+//!   member's API key; then, in process, how long verifying the key takes on a warm cache;
 //! - `propagation`: two instances over one database and one Redis; for each of many
 //!   revocations on A, how long after the mutation returned B first answers "deny";
 //! - `cold`: single checks whose facts no cache holds (a new principal each time), on
@@ -13,7 +15,7 @@
 //!   (no sockets, no load generator): what each costs the server alone.
 //!
 //! ```text
-//! cargo bench --bench gateway -- [http|teams|propagation|cold|stack|all] [--seconds N] [--concurrency N] ...
+//! cargo bench --bench gateway -- [http|teams|keys|propagation|cold|stack|all] [--seconds N] [--concurrency N] ...
 //! ```
 //!
 //! `--help` lists the flags. The database is SQLite (in memory, or a temporary file when two
@@ -135,6 +137,9 @@ async fn run(args: Args, loadgen: Handle) -> Res<()> {
     if args.teams {
         with_db(false, |db| teams(db, &args, &loadgen)).await?;
     }
+    if args.keys {
+        with_db(false, |db| keys(db, &args, &loadgen)).await?;
+    }
     if args.propagation {
         with_db(true, |db| propagation(db, &args, &loadgen)).await?;
     }
@@ -157,6 +162,7 @@ async fn run(args: Args, loadgen: Handle) -> Res<()> {
 struct Args {
     http: bool,
     teams: bool,
+    keys: bool,
     propagation: bool,
     cold: bool,
     stack: bool,
@@ -179,6 +185,7 @@ impl Args {
         let mut a = Self {
             http: false,
             teams: false,
+            keys: false,
             propagation: false,
             cold: false,
             stack: false,
@@ -201,12 +208,13 @@ impl Args {
                 "--bench" => {}
                 "http" => a.http = true,
                 "teams" => a.teams = true,
+                "keys" => a.keys = true,
                 "propagation" => a.propagation = true,
                 "cold" => a.cold = true,
                 "stack" => a.stack = true,
                 "all" => {
-                    (a.http, a.teams, a.propagation, a.cold, a.stack) =
-                        (true, true, true, true, true)
+                    (a.http, a.teams, a.keys, a.propagation, a.cold, a.stack) =
+                        (true, true, true, true, true, true)
                 }
                 "--calls" => a.calls = value::<usize>(&mut it, &arg)?.max(100),
                 "--only" => a.only = Some(value(&mut it, &arg)?),
@@ -223,8 +231,9 @@ impl Args {
                 other => return Err(fail(format!("unknown argument `{other}`\n{USAGE}"))),
             }
         }
-        if !(a.http || a.teams || a.propagation || a.cold || a.stack) {
-            (a.http, a.teams, a.propagation, a.cold, a.stack) = (true, true, true, true, true);
+        if !(a.http || a.teams || a.keys || a.propagation || a.cold || a.stack) {
+            (a.http, a.teams, a.keys, a.propagation, a.cold, a.stack) =
+                (true, true, true, true, true, true);
         }
         Ok(Some(a))
     }
@@ -1230,6 +1239,75 @@ async fn teams(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
         }
     })
     .await;
+    gateway.server.stop().await;
+    measured
+}
+
+/// `keys`: the same warm `check` with a session and with an API key of the same member (a
+/// personal key without scopes, so the answers agree), over HTTP; then the key's verification
+/// alone, in process, on a warm cache (`Auth::authenticate`: checksum, hash, cached entry,
+/// its epochs, its networks, the use noted for the next batch).
+async fn keys(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
+    let gateway = Gateway::start(&db.url(), None).await?;
+    let api = Api::new(gateway.server.addr)?;
+    let o = Org::create(&api).await?;
+    api.grant(&o.admin, &o.member_id, DEVELOPER, &o.ws).await?;
+    let expires = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let key = api
+        .string(
+            Some(&o.member),
+            "mutation($o: ID!, $e: DateTime!) { createApiKey(input: {organizationId: $o, name: \"bench\", expiresAt: $e}) { secret } }",
+            json!({ "o": o.org, "e": expires }),
+            &["createApiKey", "secret"],
+        )
+        .await?;
+    let input = json!({ "resourceType": "apps", "action": "write", "nodeId": o.project });
+    let target = |name: &'static str, token: &str| Target {
+        name,
+        url: gateway.server.url(),
+        token: Some(token.to_owned()),
+        body: leak(&json!({ "query": CHECK, "variables": { "i": input } })),
+        expect: b"\"allowed\":true",
+        times: 1,
+        checks: 1,
+    };
+    let targets = [
+        target("session: `check` on a node", &o.member),
+        target("API key: `check` on a node", &key),
+    ]
+    .map(Arc::new);
+    let measured = http_measure(&gateway, &targets, &db, args, loadgen, &|rates, _| {
+        if let [session, key] = rates[..] {
+            println!(
+                "\nAPI key / session, requests/s: {:.2} (target >= 0.95)",
+                key / session
+            );
+        }
+    })
+    .await;
+    let auth = &gateway.state.services.auth;
+    let actor = Actor {
+        ip: Some("127.0.0.1".to_owned()),
+        ..Actor::default()
+    };
+    let mut took = Vec::with_capacity(args.calls);
+    for _ in 0..args.calls {
+        let began = Instant::now();
+        let caller = auth
+            .authenticate(Some(&key), &actor)
+            .await
+            .map_err(|e| fail(format!("{e:?}")))?;
+        took.push(u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        if !matches!(caller, iam_gateway::auth::Caller::Key(_)) {
+            return Err(fail(format!("the key was refused: {caller:?}")));
+        }
+    }
+    let stats = report::Stats::of(&took);
+    println!(
+        "\n| key verification, warm cache, in process | n | p50 | p90 | p99 | max | mean |\n|---|---|---|---|---|---|---|\n| `Auth::authenticate` | {} | {} |",
+        stats.n,
+        stats.cells()
+    );
     gateway.server.stop().await;
     measured
 }

@@ -83,7 +83,7 @@
 //!                   and revision tokens; checker.rs; query.rs: check, checkMany, explain,
 //!                   effectivePermissions, accessibleNodes), sessions.rs, teams.rs (teams,
 //!                   their members; who may change them), machines.rs (service accounts, API
-//!                   keys; who may mint what), sso/ (mod.rs;
+//!                   keys; who may mint what), impersonation.rs, sso/ (mod.rs;
 //!                   providers.rs; domains.rs: verified email domains), audit.rs,
 //!                   subscription.rs (subscription/feed.rs: the ordered change feed).
 //!                   Around them: mod.rs (the roots; ApiSchema, the one way into the executor),

@@ -13,6 +13,8 @@ pub struct Model {
     pub actor_kind: Option<String>,
     /// The API key the actor acted through.
     pub actor_credential_id: Option<Uuid>,
+    /// The person acting as `actor_id` through an impersonation session.
+    pub impersonator_id: Option<Uuid>,
     pub action: String,
     pub target_type: String,
     pub target_id: Option<String>,

@@ -19,6 +19,9 @@ pub struct Model {
     pub last_active_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
+    /// Who opened this session to act as `user_id` (an impersonation), if anyone.
+    pub impersonator_id: Option<Uuid>,
+    pub impersonation_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

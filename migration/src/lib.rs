@@ -14,6 +14,7 @@ mod m20261203_000001_profiles;
 mod m20261203_000002_resource_bindings;
 mod m20261203_000003_teams;
 mod m20261203_000004_machine_identities;
+mod m20261203_000005_impersonation;
 pub mod seed;
 
 /// Every migration of the gateway, oldest first.
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_resource_bindings::Migration),
             Box::new(m20261203_000003_teams::Migration),
             Box::new(m20261203_000004_machine_identities::Migration),
+            Box::new(m20261203_000005_impersonation::Migration),
         ]
     }
 }

@@ -176,6 +176,41 @@ impl Auth {
         .await
     }
 
+    /// Opens a session acting as `subject` in one organization for `ttl`, for `impersonator`
+    /// (who was checked to hold at least what the subject holds there), audited as theirs.
+    pub async fn open_impersonation(
+        &self,
+        subject: User,
+        organization_id: uuid::Uuid,
+        impersonator: uuid::Uuid,
+        reason: &str,
+        ttl: Duration,
+        actor: &Actor,
+    ) -> Result<SignedIn, AuthError> {
+        let minted = token::mint(TokenKind::Session)?;
+        let session = self
+            .store
+            .create_session(
+                NewSession {
+                    user_id: subject.id,
+                    token_hash: minted.hash,
+                    method: "impersonation",
+                    ttl,
+                    action: "impersonation.start",
+                    clears_lockout: false,
+                    organization_id: Some(organization_id),
+                    impersonation: Some((impersonator, reason)),
+                },
+                actor,
+            )
+            .await?;
+        Ok(SignedIn {
+            user: subject,
+            session,
+            token: minted.plaintext,
+        })
+    }
+
     /// Opens a session; `clears_lockout` when a password was just proven.
     async fn start_session(
         &self,
@@ -198,6 +233,7 @@ impl Auth {
                     action,
                     clears_lockout,
                     organization_id,
+                    impersonation: None,
                 },
                 actor,
             )

@@ -91,6 +91,9 @@ pub enum Reason {
     Inactive,
     /// Step 5: the owner is allowed, but none of the API key's scopes matches the check.
     OutsideKeyScopes,
+    /// An impersonation: the subject is allowed, the impersonator is not (never more than
+    /// the impersonator holds).
+    ImpersonatorLacks,
     /// No kept policy allows or denies (including: no binding applies).
     NoPolicyMatched,
     /// A policy that decided: for a deny, every matching deny policy; for an allow, every

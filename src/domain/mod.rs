@@ -397,6 +397,9 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     pub last_active_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// An impersonation: who acts as `user_id` through this session, and why.
+    pub impersonator_id: Option<Uuid>,
+    pub impersonation_reason: Option<String>,
 }
 
 impl Session {
@@ -644,8 +647,10 @@ pub struct Actor {
     /// The acting principal: a user, or a service account (`kind` says which).
     pub user_id: Option<Uuid>,
     pub kind: ActorKind,
-    /// The API key the principal acted through, if any.
+    /// The API key (or impersonation session) the principal acted through, if any.
     pub credential_id: Option<Uuid>,
+    /// Who acted as `user_id` through an impersonation session.
+    pub impersonator_id: Option<Uuid>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,

@@ -30,6 +30,16 @@ pub trait ContextExt {
     /// The signed-in user and session, or UNAUTHENTICATED; FORBIDDEN for an API key, which
     /// acts in its organization only (what needs a person's account needs a session).
     fn signed_in(&self) -> Result<(&User, &Session), ApiError>;
+    /// FORBIDDEN for an impersonation session: what is the subject's own (their sessions)
+    /// stays theirs.
+    fn not_impersonating(&self) -> Result<(), ApiError> {
+        match self.acting()?.impersonator() {
+            Some(_) => Err(ApiError::forbidden(
+                "an impersonation session cannot do this: it is the person's own",
+            )),
+            None => Ok(()),
+        }
+    }
     /// As [`ContextExt::signed_in`], for what acts on the whole account (its password, its
     /// sessions, new organizations, invitations): FORBIDDEN for a session opened through an
     /// organization's identity provider, which acts only in that organization.
@@ -104,6 +114,14 @@ impl Acting<'_> {
         match self {
             Self::Person { session, .. } => session.organization_id,
             Self::Key(key) => Some(key.key.organization_id),
+        }
+    }
+
+    /// Who acts as the session's user through an impersonation session, if anyone.
+    pub fn impersonator(&self) -> Option<Uuid> {
+        match self {
+            Self::Person { session, .. } => session.impersonator_id,
+            Self::Key(_) => None,
         }
     }
 

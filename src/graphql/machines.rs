@@ -295,14 +295,14 @@ async fn account_for(
 /// Refuses unless the caller (`granted`) could grant every live binding `principal` holds
 /// (its own and its teams'): what taking that power away, giving it back or handing out a
 /// credential that carries it needs. `doing` says what, for the message.
-async fn ensure_holds_power_of(
+pub(crate) async fn ensure_holds_power_of(
     ctx: &Context<'_>,
     granted: &Granted,
     principal: Uuid,
     doing: &str,
 ) -> Result<(), ApiError> {
     let org = granted.organization_id();
-    let theirs = OrgView::load(ctx, org, principal, "service account").await?;
+    let theirs = OrgView::load(ctx, org, principal, "principal").await?;
     let services = ctx.services();
     for (binding, policies) in theirs.live_bindings() {
         // INVARIANT: the path is the escalation check's own input.
@@ -321,7 +321,7 @@ async fn ensure_holds_power_of(
         };
         if let Some(lack) = granted.view().first_lacking(policies, &path, resource) {
             return Err(ApiError::forbidden(format!(
-                "the service account holds `{}` (role `{}`), which you do not; you can only {doing} within your own permissions",
+                "they hold `{}` (role `{}`), which you do not; you can only {doing} within your own permissions",
                 theirs.catalog().format_permission(&lack.permission),
                 theirs.role_name(binding.role_id).unwrap_or("?"),
             )));
@@ -417,10 +417,18 @@ pub struct RotatedApiKey {
     pub revision: String,
 }
 
+/// Keys are minted by people in their own sessions: never by a key (a leaked key must not
+/// mint lasting ones), never by an impersonation (it must not outlive its hour).
 fn no_key_minting(ctx: &Context<'_>) -> Result<(), ApiError> {
-    if matches!(ctx.acting()?, Acting::Key(_)) {
+    let acting = ctx.acting()?;
+    if matches!(acting, Acting::Key(_)) {
         return Err(ApiError::forbidden(
             "an API key cannot create or rotate API keys: sign in to do this",
+        ));
+    }
+    if acting.impersonator().is_some() {
+        return Err(ApiError::forbidden(
+            "an impersonation session cannot create or rotate API keys",
         ));
     }
     Ok(())

@@ -14,6 +14,7 @@ pub mod context;
 pub mod cost;
 pub mod credentials;
 pub mod error;
+mod impersonation;
 mod invitations;
 mod loaders;
 mod machines;
@@ -65,6 +66,7 @@ pub struct Mutation(
     accounts::VerificationMutation,
     teams::TeamMutation,
     machines::MachineMutation,
+    impersonation::ImpersonationMutation,
 );
 
 type Inner = Schema<Query, Mutation, Subscription>;

@@ -30,6 +30,9 @@ pub struct ActiveSession {
     pub expires_at: DateTime<Utc>,
     /// Whether this is the session of the request asking.
     pub current: bool,
+    /// An impersonation: who acts as the account through this session, and why.
+    pub impersonator_id: Option<ID>,
+    pub impersonation_reason: Option<String>,
 }
 
 impl ActiveSession {
@@ -38,6 +41,8 @@ impl ActiveSession {
             id: ID(s.id.to_string()),
             device: device(s.user_agent.as_deref()),
             current: s.id == current,
+            impersonator_id: s.impersonator_id.map(|u| ID(u.to_string())),
+            impersonation_reason: s.impersonation_reason,
             method: s.method,
             ip: s.ip,
             user_agent: s.user_agent,
@@ -82,11 +87,13 @@ pub struct SessionQuery;
 
 #[Object]
 impl SessionQuery {
-    /// The caller's live sessions: the current one first, then the most recently active.
-    /// Needs a session.
+    /// The caller's live sessions: the current one first, then the most recently active
+    /// (impersonations of the account among them, naming who and why). Needs a session of the
+    /// account's own (not an impersonation).
     #[graphql(complexity = "cost::list(cost::UNPAGED, child_complexity)")]
     async fn my_sessions(&self, ctx: &Context<'_>) -> Result<Vec<ActiveSession>> {
         let (user, session) = ctx.signed_in()?;
+        ctx.not_impersonating()?;
         // INVARIANT: the caller's own account or memberships, of no organization.
         let mut sessions = ctx
             .unchecked_store()
@@ -238,6 +245,8 @@ mod tests {
             created_at: now,
             last_active_at: now,
             expires_at: now,
+            impersonator_id: None,
+            impersonation_reason: None,
         };
         let ids: Vec<String> = listed(vec![session(1), session(2), session(3)], Uuid::from_u128(2))
             .into_iter()

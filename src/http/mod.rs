@@ -237,10 +237,13 @@ async fn request_ctx(
             .map_err(|e| ApiError::internal(&e))?,
     };
     let actor = match &caller {
-        Caller::User { user, .. } => {
+        Caller::User { user, session } => {
             tracing::Span::current().record("user_id", tracing::field::display(user.id));
             Actor {
                 user_id: Some(user.id),
+                // An impersonation names both people in every event it writes.
+                impersonator_id: session.impersonator_id,
+                credential_id: session.impersonator_id.map(|_| session.id),
                 ..actor
             }
         }

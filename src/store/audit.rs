@@ -29,6 +29,12 @@ pub struct AuditEvent {
     pub id: Uuid,
     pub organization_id: Option<Uuid>,
     pub actor_id: Option<Uuid>,
+    /// `user`, `service_account`, `impersonation`; `None` on older rows.
+    pub actor_kind: Option<String>,
+    /// The API key or impersonation session the actor acted through.
+    pub actor_credential_id: Option<Uuid>,
+    /// Who acted as `actor_id`, for an impersonation.
+    pub impersonator_id: Option<Uuid>,
     pub action: String,
     pub target_type: String,
     pub target_id: Option<String>,
@@ -47,6 +53,9 @@ impl From<audit_event::Model> for AuditEvent {
             id: m.id,
             organization_id: m.organization_id,
             actor_id: m.actor_id,
+            actor_kind: m.actor_kind,
+            actor_credential_id: m.actor_credential_id,
+            impersonator_id: m.impersonator_id,
             action: m.action,
             target_type: m.target_type,
             target_id: m.target_id,
@@ -89,8 +98,15 @@ async fn write<C: ConnectionTrait>(
         id: Set(Uuid::now_v7()),
         organization_id: Set(entry.organization_id),
         actor_id: Set(actor.user_id),
-        actor_kind: Set(actor.user_id.map(|_| actor.kind.as_str().to_owned())),
+        actor_kind: Set(actor.user_id.map(|_| {
+            if actor.impersonator_id.is_some() {
+                "impersonation".to_owned()
+            } else {
+                actor.kind.as_str().to_owned()
+            }
+        })),
         actor_credential_id: Set(actor.credential_id),
+        impersonator_id: Set(actor.impersonator_id),
         action: Set(entry.action.to_owned()),
         target_type: Set(entry.target_type.to_owned()),
         target_id: Set(entry.target_id.map(|id| id.to_string())),

@@ -34,6 +34,8 @@ impl From<session::Model> for Session {
             created_at: m.created_at,
             last_active_at: m.last_active_at,
             expires_at: m.expires_at,
+            impersonator_id: m.impersonator_id,
+            impersonation_reason: m.impersonation_reason,
         }
     }
 }
@@ -62,6 +64,8 @@ pub struct NewSession<'a> {
     pub clears_lockout: bool,
     /// The organization an SSO session was opened for (revoked when the member is removed).
     pub organization_id: Option<Uuid>,
+    /// An impersonation: who acts as `user_id`, and why.
+    pub impersonation: Option<(Uuid, &'a str)>,
 }
 
 impl Store {
@@ -86,25 +90,41 @@ impl Store {
             last_active_at: Set(now),
             expires_at: Set(now + new.ttl),
             revoked_at: Set(None),
+            impersonator_id: Set(new.impersonation.map(|(by, _)| by)),
+            impersonation_reason: Set(new.impersonation.map(|(_, why)| why.to_owned())),
         })
         .exec_with_returning(&txn)
         .await?;
         if new.clears_lockout {
             super::users::clear_lockout(&txn, new.user_id, now).await?;
         }
+        // An impersonation is the impersonator's act, in the organization; a sign-in, the
+        // user's own.
+        let (audit_actor, audit_org) = match new.impersonation {
+            Some(_) => (actor.clone(), new.organization_id),
+            None => (
+                Actor {
+                    user_id: Some(new.user_id),
+                    ..actor.clone()
+                },
+                None,
+            ),
+        };
         audit::record(
             &txn,
-            &Actor {
-                user_id: Some(new.user_id),
-                ..actor.clone()
-            },
+            &audit_actor,
             Entry {
-                organization_id: None,
+                organization_id: audit_org,
                 action: new.action,
                 target_type: "session",
                 target_id: Some(id),
                 before: None,
-                after: Some(json!({ "method": new.method, "expires_at": created.expires_at })),
+                after: Some(json!({
+                    "method": new.method,
+                    "expires_at": created.expires_at,
+                    "user_id": new.user_id,
+                    "reason": new.impersonation.map(|(_, why)| why),
+                })),
             },
         )
         .await?;
@@ -335,6 +355,48 @@ impl Store {
         .await?;
         txn.commit().await?;
         self.sessions_revoked(owner, 1);
+        Ok(true)
+    }
+
+    /// Ends a live impersonation session that `impersonator` opened; `false` when there is no
+    /// such session (someone else's, an ordinary one, already ended or expired).
+    pub async fn end_impersonation(
+        &self,
+        impersonator: Uuid,
+        session_id: Uuid,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await?;
+        let now = self.clock.now();
+        let Some(found) = session::Entity::find_by_id(session_id)
+            .filter(session::Column::ImpersonatorId.eq(impersonator))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(now))
+            .one(&txn)
+            .await?
+        else {
+            return Ok(false);
+        };
+        session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(now))
+            .filter(session::Column::Id.eq(session_id))
+            .exec(&txn)
+            .await?;
+        audit::record(
+            &txn,
+            actor,
+            Entry {
+                organization_id: found.organization_id,
+                action: "impersonation.end",
+                target_type: "session",
+                target_id: Some(session_id),
+                before: None,
+                after: Some(json!({ "revoked_at": now, "user_id": found.user_id })),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.sessions_revoked(found.user_id, 1);
         Ok(true)
     }
 

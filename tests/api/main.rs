@@ -31,6 +31,7 @@ mod decisions;
 mod docs;
 mod guard_walk;
 mod http;
+mod impersonation;
 mod invitations;
 mod isolation;
 mod machines;

@@ -356,6 +356,8 @@ fn as_ref_reason(reason: &Reason) -> RefReason {
         Reason::Inactive => RefReason::Inactive,
         Reason::NoPolicyMatched => RefReason::NoPolicyMatched,
         Reason::OutsideKeyScopes => RefReason::OutsideKeyScopes,
+        // Made by the API's views of impersonation sessions, never by the engine alone.
+        Reason::ImpersonatorLacks => RefReason::ImpersonatorLacks,
         Reason::Policy {
             binding_id,
             role_id,

@@ -14,6 +14,7 @@ pub enum RefReason {
     Inactive,
     NoPolicyMatched,
     OutsideKeyScopes,
+    ImpersonatorLacks,
     Policy {
         binding_id: Uuid,
         role_id: Uuid,

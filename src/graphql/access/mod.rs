@@ -55,9 +55,10 @@ impl ApiPermission {
     pub const SERVICE_ACCOUNTS_MANAGE: Self = Self::new("service_accounts", "manage");
     pub const API_KEYS_READ: Self = Self::new("api_keys", "read");
     pub const API_KEYS_MANAGE: Self = Self::new("api_keys", "manage");
+    pub const MEMBERS_IMPERSONATE: Self = Self::new("members", "impersonate");
 
     /// Every permission the API itself relies on: a deployment's catalog must contain them.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::WORKSPACE_READ,
         Self::WORKSPACE_WRITE,
         Self::WORKSPACE_MANAGE,
@@ -75,6 +76,7 @@ impl ApiPermission {
         Self::SERVICE_ACCOUNTS_MANAGE,
         Self::API_KEYS_READ,
         Self::API_KEYS_MANAGE,
+        Self::MEMBERS_IMPERSONATE,
     ];
 
     const fn new(resource: &'static str, action: &'static str) -> Self {
@@ -119,6 +121,9 @@ pub struct OrgView {
     /// The scopes of the API key the principal acts with, if any: every decision of the view
     /// is narrowed by them (SEMANTICS "The decision", step 5).
     pub scopes: Option<Arc<[authz::Permission]>>,
+    /// For an impersonation: the impersonator's view. A decision allows only what both the
+    /// subject and the impersonator are allowed (SEMANTICS "Sessions and credentials").
+    pub cap: Option<Box<OrgView>>,
 }
 
 impl OrgView {
@@ -179,6 +184,7 @@ impl OrgView {
             metrics: services.metrics.clone(),
             clock: services.clock().clone(),
             scopes: None,
+            cap: None,
         })
     }
 
@@ -206,7 +212,7 @@ impl OrgView {
         resource_id: Option<&str>,
     ) -> Decision {
         self.metrics.evaluations.inc();
-        authz::decide(
+        let decision = authz::decide(
             &self.engine_facts(),
             &check(
                 &self.authz.catalog,
@@ -216,7 +222,31 @@ impl OrgView {
                 resource_id,
                 self.clock.now(),
             ),
-        )
+        );
+        self.capped(decision, path, resource_type, action, resource_id)
+    }
+
+    /// An allow stands for an impersonation only if the impersonator is allowed too.
+    fn capped(
+        &self,
+        decision: Decision,
+        path: &[Uuid],
+        resource_type: TypeIx,
+        action: ActionIx,
+        resource_id: Option<&str>,
+    ) -> Decision {
+        match &self.cap {
+            Some(cap)
+                if decision.allowed
+                    && !cap.decide(path, resource_type, action, resource_id).allowed =>
+            {
+                Decision {
+                    allowed: false,
+                    reasons: vec![authz::Reason::ImpersonatorLacks],
+                }
+            }
+            _ => decision,
+        }
     }
 
     /// The full trace of one check.
@@ -227,7 +257,7 @@ impl OrgView {
         action: ActionIx,
         resource_id: Option<&str>,
     ) -> Explanation {
-        authz::explain(
+        let mut explanation = authz::explain(
             &self.engine_facts(),
             &check(
                 &self.authz.catalog,
@@ -237,7 +267,15 @@ impl OrgView {
                 resource_id,
                 self.clock.now(),
             ),
-        )
+        );
+        explanation.decision = self.capped(
+            explanation.decision,
+            path,
+            resource_type,
+            action,
+            resource_id,
+        );
+        explanation
     }
 
     /// Whether `permission` holds at the node with `path`.
@@ -297,6 +335,11 @@ impl OrgView {
             resource,
             self.clock.now(),
         )
+        .or_else(|| {
+            self.cap
+                .as_ref()
+                .and_then(|cap| cap.first_lacking(policies, path, resource))
+        })
     }
 }
 
@@ -397,10 +440,32 @@ pub async fn member_view(
     let principal_id = acting.principal_id();
     let mut view = OrgView::load(ctx, organization_id, principal_id, what).await?;
     view.scopes = acting.scopes(&view.authz.catalog);
+    if let Some(impersonator) = acting.impersonator() {
+        view.cap = Some(Box::new(
+            impersonator_view(ctx.services(), organization_id, impersonator).await?,
+        ));
+    }
     if !view.active() {
         return Err(ApiError::not_found(what));
     }
     Ok(Granted { principal_id, view })
+}
+
+/// The impersonator's view, which caps an impersonation session's: FORBIDDEN once the
+/// impersonator is no active member of the organization.
+pub async fn impersonator_view(
+    services: &Services,
+    organization_id: Uuid,
+    impersonator: Uuid,
+) -> Result<OrgView, ApiError> {
+    let cap =
+        OrgView::load_with(services, organization_id, impersonator, 0, "organization").await?;
+    if !cap.active() {
+        return Err(ApiError::forbidden(
+            "the person impersonating is no longer an active member here: the impersonation has ended",
+        ));
+    }
+    Ok(cap)
 }
 
 /// Allows the signed-in caller `permission` at `node`, or explains why not.

@@ -20,6 +20,8 @@ pub(super) struct Checker<'c, 'ctx> {
     bound_to: Option<Uuid>,
     /// The scopes of the caller's API key: they narrow the caller's checks about themself.
     scopes: Option<std::sync::Arc<[authz::Permission]>>,
+    /// For an impersonation session: the impersonator, whose view caps the caller's.
+    impersonator: Option<Uuid>,
     nodes: HashMap<Uuid, Path>,
     views: HashMap<(Uuid, Uuid), OrgView>,
     /// Whether `explain` is asked (it reveals role contents too).
@@ -35,6 +37,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
             acting.principal_id(),
             acting.bound_to(),
             acting.scopes(&services.authz.catalog),
+            acting.impersonator(),
         );
         checker.ctx = Some(ctx);
         checker.explaining = explaining;
@@ -48,6 +51,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
         caller: Uuid,
         bound_to: Option<Uuid>,
         scopes: Option<std::sync::Arc<[authz::Permission]>>,
+        impersonator: Option<Uuid>,
     ) -> Self {
         Self {
             services,
@@ -55,6 +59,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
             caller,
             bound_to,
             scopes,
+            impersonator,
             nodes: HashMap::new(),
             views: HashMap::new(),
             explaining: false,
@@ -111,6 +116,16 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
                 OrgView::load_with(self.services, org_id, principal, at_least, "node").await?;
             if principal == self.caller {
                 view.scopes = self.scopes.clone();
+                if let Some(impersonator) = self.impersonator {
+                    view.cap = Some(Box::new(
+                        crate::graphql::access::impersonator_view(
+                            self.services,
+                            org_id,
+                            impersonator,
+                        )
+                        .await?,
+                    ));
+                }
             }
             // About oneself: members only (whatever their status); others learn nothing.
             if principal == self.caller && !view.facts.member {

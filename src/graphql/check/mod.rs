@@ -108,6 +108,8 @@ pub enum ReasonKind {
     Policy,
     /// The API key's owner is allowed, but none of the key's scopes covers the check.
     OutsideKeyScopes,
+    /// An impersonation session: the subject is allowed, the impersonator is not.
+    ImpersonatorLacks,
 }
 
 /// Why a decision came out as it did.
@@ -175,6 +177,7 @@ pub async fn own_check(
         caller.principal_id(),
         caller.bound_to(),
         caller.scopes(&services.authz.catalog),
+        caller.impersonator(),
     )
     .decide(input)
     .await
@@ -279,6 +282,10 @@ fn reason(names: &RoleNames, r: &Reason) -> DecisionReason {
             "deny: the principal is not an active member of the organization",
         ),
         Reason::NoPolicyMatched => denial(ReasonKind::NoPolicyMatched, "deny: no policy matched"),
+        Reason::ImpersonatorLacks => denial(
+            ReasonKind::ImpersonatorLacks,
+            "deny: an impersonation never holds more than the person impersonating, who lacks this",
+        ),
         Reason::OutsideKeyScopes => denial(
             ReasonKind::OutsideKeyScopes,
             "deny: the API key's scopes do not cover this check (its owner's would)",
