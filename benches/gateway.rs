@@ -1261,8 +1261,25 @@ async fn keys(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
             &["createApiKey", "secret"],
         )
         .await?;
+    // A backend's key: the admin's, narrowed to asking about members.
+    let backend = api
+        .string(
+            Some(&o.admin),
+            "mutation($o: ID!, $e: DateTime!) { createApiKey(input: {organizationId: $o, name: \"backend\", expiresAt: $e, scopes: [\"members:*:read\"]}) { secret } }",
+            json!({ "o": o.org, "e": expires }),
+            &["createApiKey", "secret"],
+        )
+        .await?;
+    let noop = start_noop().await?;
     let input = json!({ "resourceType": "apps", "action": "write", "nodeId": o.project });
-    let target = |name: &'static str, token: &str| Target {
+    let about = json!({ "principalId": o.member_id, "resourceType": "apps", "action": "write", "nodeId": o.project });
+    let many: Vec<Value> = (0..args.batch)
+        .map(|i| {
+            let node = if i % 2 == 0 { &o.project } else { &o.ws };
+            json!({ "principalId": o.member_id, "resourceType": "apps", "action": "write", "nodeId": node })
+        })
+        .collect();
+    let target = |name: &'static str, token: &str, input: &Value| Target {
         name,
         url: gateway.server.url(),
         token: Some(token.to_owned()),
@@ -1271,20 +1288,54 @@ async fn keys(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
         times: 1,
         checks: 1,
     };
+    let many_target = |name: &'static str, token: &str| Target {
+        name,
+        url: gateway.server.url(),
+        token: Some(token.to_owned()),
+        body: leak(&json!({ "query": CHECK_MANY, "variables": { "is": many } })),
+        expect: b"\"allowed\":",
+        times: args.batch,
+        checks: args.batch,
+    };
     let targets = [
-        target("session: `check` on a node", &o.member),
-        target("API key: `check` on a node", &key),
+        Target {
+            name: "no-op `{ ping }`",
+            url: noop.url(),
+            token: None,
+            body: leak(&json!({ "query": "{ ping }" })),
+            expect: b"\"pong\"",
+            times: 1,
+            checks: 0,
+        },
+        target("session: `check` on a node", &o.member, &input),
+        target("API key: `check` on a node", &key, &input),
+        target("session: `check` about another principal", &o.admin, &about),
+        target("API key: `check` about another principal", &backend, &about),
+        many_target("session: `checkMany(50)` about another principal", &o.admin),
+        many_target("API key: `checkMany(50)` about another principal", &backend),
     ]
     .map(Arc::new);
     let measured = http_measure(&gateway, &targets, &db, args, loadgen, &|rates, _| {
-        if let [session, key] = rates[..] {
+        if let [noop, session, key, about_s, about_k, many_s, many_k] = rates[..] {
             println!(
-                "\nAPI key / session, requests/s: {:.2} (target >= 0.95)",
-                key / session
+                "\nAPI key / session, requests/s: own check {:.2}, about another {:.2}, checkMany about another {:.2} (target >= 0.95)",
+                key / session,
+                about_k / about_s,
+                many_k / many_s
+            );
+            println!(
+                "÷ bare no-op, requests/s: own check {:.2} / {:.2} (session / key); about another {:.2} / {:.2} (target >= 0.8); checkMany(50) about another {:.2} / {:.2} (target >= 0.6)",
+                session / noop,
+                key / noop,
+                about_s / noop,
+                about_k / noop,
+                many_s / noop,
+                many_k / noop
             );
         }
     })
     .await;
+    noop.stop().await;
     let auth = &gateway.state.services.auth;
     let actor = Actor {
         ip: Some("127.0.0.1".to_owned()),
@@ -1444,6 +1495,20 @@ impl Probe {
         }
     }
 
+    /// Whether the credential is refused (UNAUTHENTICATED) rather than answered.
+    async fn refused(&self) -> Res<bool> {
+        let resp = self
+            .client
+            .post(&self.url)
+            .header(CONTENT_TYPE, "application/json")
+            .bearer_auth(&self.token)
+            .body(self.body)
+            .send()
+            .await?;
+        let body = resp.bytes().await?;
+        Ok(count(&body, b"\"UNAUTHENTICATED\"") == 1)
+    }
+
     /// Checks in a tight loop until the answer is `want`: when it came and how many checks it
     /// took; `None` after 5 s.
     async fn until(&self, want: bool) -> Res<Option<(Instant, u32)>> {
@@ -1476,6 +1541,7 @@ async fn propagation(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
     let a = Gateway::start(&db.url(), Some(&redis)).await?;
     let b = Gateway::start(&db.url(), Some(&redis)).await?;
     let o = Org::create(&Api::new(a.server.addr)?).await?;
+    let org = o.clone();
     a.trusted().await?;
     b.trusted().await?;
     let (counters, cpu) = (Counters::read(&b.state), Cpu::now());
@@ -1559,8 +1625,74 @@ async fn propagation(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
         t(nanos(Duration::from_secs_f64(lag_mean.max(0.0))))
     );
     println!("\n{CPU_HEADER}\n{}", cpu.row("propagation"));
+    key_revocations(&org, a.server.addr, b.server.url(), args, loadgen).await?;
     a.server.stop().await;
     b.server.stop().await;
+    Ok(())
+}
+
+/// API keys revoked on A, each used on B first (B caches it): how long after `revokeApiKey`
+/// returned B first refuses the key.
+async fn key_revocations(
+    o: &Org,
+    a_addr: SocketAddr,
+    b_url: String,
+    args: &Args,
+    loadgen: &Handle,
+) -> Res<()> {
+    let n = (args.revocations / 5).max(20);
+    let (member, org, ws) = (o.member.clone(), o.org.clone(), o.ws.clone());
+    let (from_return, timeouts) = loadgen
+        .spawn(async move {
+            let api = Api::new(a_addr)?;
+            let expires = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+            let (mut from_return, mut timeouts) = (Vec::with_capacity(n), 0usize);
+            for _ in 0..n {
+                let created = api
+                    .gql(
+                        Some(&member),
+                        "mutation($o: ID!, $e: DateTime!) { createApiKey(input: {organizationId: $o, name: \"p\", expiresAt: $e}) { secret apiKey { id } } }",
+                        json!({ "o": org, "e": expires }),
+                    )
+                    .await?;
+                let secret = created["data"]["createApiKey"]["secret"].as_str().unwrap_or_default();
+                let id = created["data"]["createApiKey"]["apiKey"]["id"].as_str().unwrap_or_default();
+                let probe = Probe::new(b_url.clone(), secret, &ws)?;
+                if probe.refused().await? {
+                    return Err(fail("B refused a new key"));
+                }
+                api.gql(
+                    Some(&member),
+                    "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { apiKey { state } } }",
+                    json!({ "id": id }),
+                )
+                .await?;
+                let returned = Instant::now();
+                loop {
+                    if probe.refused().await? {
+                        from_return.push(nanos(returned.elapsed()));
+                        break;
+                    }
+                    if returned.elapsed() > Duration::from_secs(5) {
+                        timeouts += 1;
+                        break;
+                    }
+                }
+            }
+            Ok::<_, BoxError>((from_return, timeouts))
+        })
+        .await??;
+    println!(
+        "\n### API keys: {} revoked on A, each used on B first ({timeouts} not refused within 5 s)\n",
+        from_return.len()
+    );
+    println!("| interval | n | p50 | p90 | p99 | max | mean |\n|---|---|---|---|---|---|---|");
+    let s = Stats::of(&from_return);
+    println!(
+        "| `revokeApiKey` returned on A → first refusal on B | {} | {} |",
+        s.n,
+        s.cells()
+    );
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The prepared `check`: the one query frontends and services send most, answered without
 //! async-graphql's executor once the executor has answered its text cleanly.
 //!
-//! A query text is prepared when it is nothing but one `check` of the caller, with its input in
+//! A query text is prepared when it is nothing but one `check`, with its input in
 //! a variable: one query operation with one `CheckInput!` variable and no directives,
 //! fragments or default values, whose only root field is `check(input: $var)`, selecting only
 //! `allowed`, `revision` and `__typename` (aliases allowed, each response key once). Its
@@ -11,10 +11,10 @@
 //! The text itself must have passed the full validation with a clean run before
 //! (`documents.rs`), so the limits and rules that depend on the text alone hold for it.
 //!
-//! Anything else goes to the executor, as does any request the prepared path cannot answer
-//! plainly: a check about someone else (it needs an authorization the executor's context
-//! carries), no signed-in caller, and every error, which the executor then reports exactly as
-//! it always does.
+//! A check about someone else (`principalId`: what a backend asks) is authorized here as the
+//! executor authorizes it (`Checker::authorize_asking`, the same code). Anything else goes to
+//! the executor, as does any request the prepared path cannot answer plainly: no signed-in
+//! caller, and every error, which the executor then reports exactly as it always does.
 //!
 //! The answer is built as the executor builds it: the selected fields in the order the query
 //! names them, under their response keys. A test sends each query twice and compares the two

@@ -202,8 +202,8 @@ async fn exchange(
 /// The prepared `check` (`http/prepared.rs`) answers exactly what the executor answers. Each
 /// case is a text of its own (a comment tells them apart), sent twice with the same variables:
 /// the first answer comes from the executor, under the full validation; the second from the
-/// prepared path when it can answer, and from the executor again when it cannot (a check
-/// about someone else, any error). The two must agree byte for byte.
+/// prepared path when it can answer, and from the executor again when it cannot (any
+/// error). The two must agree byte for byte.
 #[tokio::test]
 async fn a_prepared_check_answers_what_the_executor_answers() {
     let app = TestApp::start().await;
@@ -309,12 +309,13 @@ async fn a_prepared_check_answers_what_the_executor_answers() {
             input("apps", "read", &org),
             Route::Prepared,
         ),
-        // About someone else: the executor's (allowed for the admin, refused for bob).
+        // About someone else: prepared too when the caller may ask (the same authorization
+        // as the executor's); refused for bob, who may not.
         case(
             by(&admin),
             DRESSED,
             with(input("apps", "read", &project), "principalId", &bob_id),
-            Route::Executor,
+            Route::Prepared,
         ),
         case(
             by(&bob),

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::authz::{self};
-use crate::graphql::access::{ApiPermission, OrgView, authorize};
+use crate::graphql::access::{ApiPermission, OrgView};
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::error::ApiError;
 use crate::services::Services;
@@ -11,10 +11,8 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Resolves the pieces of checks, remembering nodes and views across a batch.
-pub(super) struct Checker<'c, 'ctx> {
+pub(super) struct Checker<'c> {
     services: &'c Services,
-    /// The executor's context; only checks about someone else need it (to authorize them).
-    ctx: Option<&'c Context<'ctx>>,
     pub(super) caller: Uuid,
     /// The one organization the caller's credential acts in (an SSO session, an API key).
     bound_to: Option<Uuid>,
@@ -28,8 +26,8 @@ pub(super) struct Checker<'c, 'ctx> {
     explaining: bool,
 }
 
-impl<'c, 'ctx> Checker<'c, 'ctx> {
-    pub(super) fn new(ctx: &'c Context<'ctx>, explaining: bool) -> Result<Self, ApiError> {
+impl<'c> Checker<'c> {
+    pub(super) fn new(ctx: &'c Context<'_>, explaining: bool) -> Result<Self, ApiError> {
         let acting = ctx.acting()?;
         let services = ctx.services();
         let mut checker = Self::about(
@@ -39,13 +37,12 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
             acting.scopes(&services.authz.catalog),
             acting.impersonator(),
         );
-        checker.ctx = Some(ctx);
         checker.explaining = explaining;
         Ok(checker)
     }
 
-    /// A checker of `caller`'s checks about themself, outside the executor: checks about
-    /// anyone else fail.
+    /// A checker of `caller`'s checks, inside the executor or outside it (the prepared path):
+    /// checks about anyone else are authorized by [`Checker::authorize_asking`].
     pub(super) fn about(
         services: &'c Services,
         caller: Uuid,
@@ -55,7 +52,6 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
     ) -> Self {
         Self {
             services,
-            ctx: None,
             caller,
             bound_to,
             scopes,
@@ -103,14 +99,7 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
             .is_some_and(|v| v.facts.revision >= at_least);
         if !fresh_enough {
             if principal != self.caller {
-                let Some(ctx) = self.ctx else {
-                    return Err(ApiError::not_found("node"));
-                };
-                let org = crate::graphql::access::lookups::org_node(ctx, org_id).await?;
-                authorize(ctx, &org, ApiPermission::MEMBERS_READ, "node").await?;
-                if self.explaining {
-                    authorize(ctx, &org, ApiPermission::ROLES_READ, "node").await?;
-                }
+                self.authorize_asking(org_id).await?;
             }
             let mut view =
                 OrgView::load_with(self.services, org_id, principal, at_least, "node").await?;
@@ -136,6 +125,36 @@ impl<'c, 'ctx> Checker<'c, 'ctx> {
         self.views
             .get(&key)
             .ok_or_else(|| ApiError::not_found("node"))
+    }
+
+    /// Whether the caller may ask about others in the organization: `members:*:read` there
+    /// (and `roles:*:read` to explain), decided with the caller's view as `member_view` makes
+    /// it (the key's scopes, the impersonator's cap), at the organization node, whose path is
+    /// itself: no store read, and no executor needed, so the prepared path answers it too.
+    async fn authorize_asking(&self, org_id: Uuid) -> Result<(), ApiError> {
+        let mut caller = OrgView::load_with(self.services, org_id, self.caller, 0, "node").await?;
+        caller.scopes = self.scopes.clone();
+        if let Some(impersonator) = self.impersonator {
+            caller.cap = Some(Box::new(
+                crate::graphql::access::impersonator_view(self.services, org_id, impersonator)
+                    .await?,
+            ));
+        }
+        if !caller.active() {
+            return Err(ApiError::not_found("node"));
+        }
+        let mut needed = vec![ApiPermission::MEMBERS_READ];
+        if self.explaining {
+            needed.push(ApiPermission::ROLES_READ);
+        }
+        for p in needed {
+            if !caller.allows(&[org_id], p)? {
+                return Err(ApiError::forbidden(format!(
+                    "you need the `{p}` permission here to do this"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Decides one check.

@@ -163,9 +163,9 @@ impl Decision {
     }
 }
 
-/// Decides a `check` of the signed-in `caller` about themself, outside the executor (the
-/// prepared path of `http/prepared.rs`). `None` when the executor must answer instead: for a
-/// check about someone else, and on any error, which the executor then reports as usual.
+/// Decides a `check` of the signed-in `caller` (about themself, or about someone else when
+/// the caller may ask), outside the executor (the prepared path of `http/prepared.rs`). `None`
+/// on any error, which the executor then reports as usual.
 pub async fn own_check(
     services: &Services,
     caller: &Acting<'_>,
