@@ -11,24 +11,11 @@ use crate::common::{TestApp, assert_error, data_str};
 
 const START: &str = "mutation($i: StartImpersonationInput!) { startImpersonation(input: $i) { token sessionId expiresAt } }";
 const END: &str = "mutation($i: EndImpersonationInput!) { endImpersonation(input: $i) { ended } }";
-const CHECK: &str = "query($i: CheckInput!) { check(input: $i) { allowed } }";
 const EXPLAIN: &str = "query($i: CheckInput!) { explain(input: $i) { allowed reasons { kind } } }";
 const MY_SESSIONS: &str = "{ mySessions { method impersonatorId impersonationReason } }";
 
 fn start(org: &str, user: &str, minutes: i32, reason: &str) -> Value {
     json!({ "i": { "organizationId": org, "userId": user, "reason": reason, "minutes": minutes } })
-}
-
-async fn allowed(app: &TestApp, token: &str, type_action: &str, node: &str) -> Option<bool> {
-    let (t, a) = type_action.split_once(':').unwrap();
-    let r = app
-        .gql(
-            Some(token),
-            CHECK,
-            json!({ "i": { "resourceType": t, "action": a, "nodeId": node } }),
-        )
-        .await;
-    r["data"]["check"]["allowed"].as_bool()
 }
 
 struct Org {
@@ -84,16 +71,16 @@ async fn an_admin_acts_as_a_member_in_one_organization_and_both_are_named() {
     let token = data_str(&r, &["startImpersonation", "token"]);
     let session = data_str(&r, &["startImpersonation", "sessionId"]);
     // Bob's permissions, not Ada's.
-    assert_eq!(allowed(&app, &token, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&token, "apps:write", &o.ws).await, Some(true));
     assert_eq!(
-        allowed(&app, &token, "members:manage", &o.ws).await,
+        app.check(&token, "members:manage", &o.ws).await,
         Some(false)
     );
     let r = app.gql(Some(&token), "{ me { email } }", json!({})).await;
     assert_eq!(r["data"]["me"]["email"], "bob@example.com", "{r}");
     // In this organization only: another of Bob's is out of reach.
     let other = app.create_org(&o.bob, "bobs").await;
-    assert_eq!(allowed(&app, &token, "apps:read", &other).await, None);
+    assert_eq!(app.check(&token, "apps:read", &other).await, None);
     // What is Bob's own stays his: his sessions, his keys, a nested impersonation.
     assert_error(
         &app.gql(Some(&token), MY_SESSIONS, json!({})).await,
@@ -125,7 +112,7 @@ async fn an_admin_acts_as_a_member_in_one_organization_and_both_are_named() {
     // Ended by the impersonation itself; every event names both people.
     let r = app.gql(Some(&token), END, json!({ "i": {} })).await;
     assert_eq!(r["data"]["endImpersonation"]["ended"], true, "{r}");
-    assert_eq!(allowed(&app, &token, "apps:read", &o.ws).await, None);
+    assert_eq!(app.check(&token, "apps:read", &o.ws).await, None);
     let events = app
         .state
         .services
@@ -199,17 +186,14 @@ async fn attack_an_impersonation_never_exceeds_the_impersonator() {
         .gql(Some(&carol), START, start(&o.org, &o.bob_id, 10, "help"))
         .await;
     let token = data_str(&r, &["startImpersonation", "token"]);
-    assert_eq!(allowed(&app, &token, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&token, "apps:write", &o.ws).await, Some(true));
     app.gql(
         Some(&o.ada),
         "mutation($id: ID!) { revokeRoleBinding(input: {id: $id}) { revision } }",
         json!({ "id": carols_admin }),
     )
     .await;
-    assert_eq!(
-        allowed(&app, &token, "apps:write", &o.ws).await,
-        Some(false)
-    );
+    assert_eq!(app.check(&token, "apps:write", &o.ws).await, Some(false));
     let r = app
         .gql(
             Some(&token),
@@ -235,7 +219,7 @@ async fn an_impersonation_ends_with_its_minutes_or_by_its_impersonator() {
         )
         .await;
     let token = data_str(&r, &["startImpersonation", "token"]);
-    assert_eq!(allowed(&app, &token, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&token, "apps:write", &o.ws).await, Some(true));
     app.advance(Duration::from_secs(16 * 60));
     let r = app.gql(Some(&token), "{ me { email } }", json!({})).await;
     assert_error(&r, "UNAUTHENTICATED");
@@ -253,5 +237,5 @@ async fn an_impersonation_ends_with_its_minutes_or_by_its_impersonator() {
         .gql(Some(&o.ada), END, json!({ "i": { "sessionId": session } }))
         .await;
     assert_eq!(r["data"]["endImpersonation"]["ended"], true, "{r}");
-    assert_eq!(allowed(&app, &token, "apps:read", &o.ws).await, None);
+    assert_eq!(app.check(&token, "apps:read", &o.ws).await, None);
 }

@@ -25,27 +25,12 @@ const UPDATE_SA: &str = "mutation($id: ID!, $d: Boolean!) { updateServiceAccount
 const DELETE_SA: &str =
     "mutation($id: ID!) { deleteServiceAccount(input: {id: $id}) { deletedId } }";
 const SAS: &str = "query($o: ID!) { serviceAccounts(organizationId: $o) { id name roleBindings { principalType } } }";
-const CREATE_ROLE: &str = "mutation($o: ID!, $n: String!, $p: [PolicyInput!]!) { createRole(input: {organizationId: $o, name: $n, policies: $p}) { role { id } } }";
 const REVOKE_BINDING: &str =
     "mutation($id: ID!) { revokeRoleBinding(input: {id: $id}) { revision } }";
 const REMOVE_MEMBER: &str = "mutation($o: ID!, $u: ID!) { removeMember(input: {organizationId: $o, userId: $u}) { removedUserId } }";
 
 fn in_days(app: &TestApp, days: i64) -> String {
     (app.state.services.clock().now() + chrono::Duration::days(days)).to_rfc3339()
-}
-
-/// `check` of `type:action` at `node` with `token`: `Some(allowed)`, or `None` when refused
-/// with an error (an unusable key, a credential that reaches nothing).
-async fn check(app: &TestApp, token: &str, type_action: &str, node: &str) -> Option<bool> {
-    let (t, a) = type_action.split_once(':').unwrap();
-    let r = app
-        .gql(
-            Some(token),
-            CHECK,
-            json!({ "i": { "resourceType": t, "action": a, "nodeId": node } }),
-        )
-        .await;
-    r["data"]["check"]["allowed"].as_bool()
 }
 
 async fn create_key(app: &TestApp, token: &str, input: Value) -> Value {
@@ -69,21 +54,6 @@ async fn personal_key(
         data_str(&r, &["createApiKey", "secret"]),
         data_str(&r, &["createApiKey", "apiKey", "id"]),
     )
-}
-
-async fn custom_role(app: &TestApp, token: &str, org: &str, name: &str, allow: &[&str]) -> String {
-    let policies: Vec<Value> = allow
-        .iter()
-        .map(|p| json!({ "effect": "ALLOW", "permission": p }))
-        .collect();
-    let r = app
-        .gql(
-            Some(token),
-            CREATE_ROLE,
-            json!({ "o": org, "n": name, "p": policies }),
-        )
-        .await;
-    data_str(&r, &["createRole", "role", "id"])
 }
 
 struct Org {
@@ -127,7 +97,7 @@ async fn service_account(app: &TestApp, token: &str, org: &str, name: &str) -> S
 async fn until(app: &TestApp, token: &str, node: &str, want: bool) -> Duration {
     let started = Instant::now();
     loop {
-        let got = check(app, token, "apps:write", node).await.unwrap_or(false);
+        let got = app.check(token, "apps:write", node).await.unwrap_or(false);
         if got == want {
             return started.elapsed();
         }
@@ -145,22 +115,19 @@ async fn a_personal_key_acts_as_its_owner_and_loses_a_role_the_moment_its_owner_
     let o = org_on(&app).await;
     let (key, key_id) = personal_key(&app, &o.bob, &o.org, None).await;
     assert!(key.starts_with("iam_k_") && key.len() >= 55, "{key}");
-    assert_eq!(check(&app, &key, "apps:write", &o.ws).await, Some(true));
-    assert_eq!(
-        check(&app, &key, "members:manage", &o.ws).await,
-        Some(false)
-    );
+    assert_eq!(app.check(&key, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&key, "members:manage", &o.ws).await, Some(false));
     // The owner loses the role: the key loses it in the same moment.
     app.gql(Some(&o.ada), REVOKE_BINDING, json!({ "id": o.bob_binding }))
         .await;
-    assert_eq!(check(&app, &key, "apps:write", &o.ws).await, Some(false));
+    assert_eq!(app.check(&key, "apps:write", &o.ws).await, Some(false));
     // A key acts in its organization only: nothing account-wide, no other organization.
     let r = app
         .gql(Some(&key), "{ organizations { id } }", json!({}))
         .await;
     assert_error(&r, "FORBIDDEN");
     let other = app.create_org(&o.bob, "bobs").await;
-    assert_eq!(check(&app, &key, "apps:read", &other).await, None);
+    assert_eq!(app.check(&key, "apps:read", &other).await, None);
     // A typo is refused by the checksum, a made-up key by the store; neither opens anything.
     let mut typo = key.clone().into_bytes();
     let last = typo.len() - 10;
@@ -195,7 +162,7 @@ async fn a_personal_key_acts_as_its_owner_and_loses_a_role_the_moment_its_owner_
         r["data"]["revokeApiKey"]["apiKey"]["state"], "REVOKED",
         "{r}"
     );
-    assert_eq!(check(&app, &key, "apps:read", &o.ws).await, None);
+    assert_eq!(app.check(&key, "apps:read", &o.ws).await, None);
     let actions = app.audit_actions().await;
     for a in ["api_key.create", "api_key.revoke", "api_key.refused"] {
         assert!(actions.iter().any(|x| x == a), "{a} audited: {actions:?}");
@@ -213,9 +180,9 @@ async fn a_scoped_key_is_denied_outside_its_scopes_although_its_owner_is_allowed
         Some(&["apps:*:read", "workspace:*:read"]),
     )
     .await;
-    assert_eq!(check(&app, &key, "apps:read", &o.ws).await, Some(true));
-    assert_eq!(check(&app, &o.bob, "apps:write", &o.ws).await, Some(true));
-    assert_eq!(check(&app, &key, "apps:write", &o.ws).await, Some(false));
+    assert_eq!(app.check(&key, "apps:read", &o.ws).await, Some(true));
+    assert_eq!(app.check(&o.bob, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&key, "apps:write", &o.ws).await, Some(false));
     let r = app
         .gql(
             Some(&key),
@@ -249,11 +216,8 @@ async fn a_scoped_key_is_denied_outside_its_scopes_although_its_owner_is_allowed
         Some(&["members:*:manage", "apps:*:write"]),
     )
     .await;
-    assert_eq!(
-        check(&app, &wide, "members:manage", &o.ws).await,
-        Some(false)
-    );
-    assert_eq!(check(&app, &wide, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&wide, "members:manage", &o.ws).await, Some(false));
+    assert_eq!(app.check(&wide, "apps:write", &o.ws).await, Some(true));
     let r = create_key(
         &app,
         &key,
@@ -304,7 +268,7 @@ async fn a_service_account_acts_through_its_keys_and_disabling_it_denies_them_at
         "{r}"
     );
     let key = data_str(&r, &["createApiKey", "secret"]);
-    assert_eq!(check(&app, &key, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&key, "apps:write", &o.ws).await, Some(true));
     let r = app.gql(Some(&o.ada), SAS, json!({ "o": o.org })).await;
     assert_eq!(r["data"]["serviceAccounts"][0]["name"], "deployer", "{r}");
     assert_eq!(
@@ -317,12 +281,12 @@ async fn a_service_account_acts_through_its_keys_and_disabling_it_denies_them_at
     // Disabled: denied at once; enabled again: allowed.
     app.gql(Some(&o.ada), UPDATE_SA, json!({ "id": sa, "d": true }))
         .await;
-    assert_ne!(check(&app, &key, "apps:read", &o.ws).await, Some(true));
+    assert_ne!(app.check(&key, "apps:read", &o.ws).await, Some(true));
     let r = app.gql(Some(&key), SAS, json!({ "o": o.org })).await;
     assert_error(&r, "NOT_FOUND");
     app.gql(Some(&o.ada), UPDATE_SA, json!({ "id": sa, "d": false }))
         .await;
-    assert_eq!(check(&app, &key, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&key, "apps:write", &o.ws).await, Some(true));
     // A service account in a team holds the team's roles.
     let r = app
         .gql(
@@ -346,7 +310,7 @@ async fn a_service_account_acts_through_its_keys_and_disabling_it_denies_them_at
     );
     let admin = app.role_id(&o.ada, &o.org, "admin").await;
     app.grant(&o.ada, &team, &admin, &o.ws).await;
-    assert_eq!(check(&app, &key, "members:manage", &o.ws).await, Some(true));
+    assert_eq!(app.check(&key, "members:manage", &o.ws).await, Some(true));
     // Deleted: its keys are gone with it.
     let r = app.gql(Some(&o.ada), DELETE_SA, json!({ "id": sa })).await;
     assert_eq!(
@@ -371,21 +335,21 @@ async fn attack_a_manager_of_service_accounts_cannot_take_their_power() {
     // Carol manages service accounts and keys, and may read apps: nothing more.
     let carol = app.sign_up("carol@example.com").await;
     let carol_id = app.join(&o.ada, &o.org, "carol@example.com", &carol).await;
-    let keeper = custom_role(
-        &app,
-        &o.ada,
-        &o.org,
-        "Key keeper",
-        &[
-            "service_accounts:*:read",
-            "service_accounts:*:manage",
-            "api_keys:*:read",
-            "api_keys:*:manage",
-            "apps:*:read",
-            "workspace:*:read",
-        ],
-    )
-    .await;
+    let keeper = app
+        .custom_role(
+            &o.ada,
+            &o.org,
+            "Key keeper",
+            &[
+                "service_accounts:*:read",
+                "service_accounts:*:manage",
+                "api_keys:*:read",
+                "api_keys:*:manage",
+                "apps:*:read",
+                "workspace:*:read",
+            ],
+        )
+        .await;
     app.grant(&o.ada, &carol_id, &keeper, &o.org).await;
     // A service account Ada made an admin.
     let sa = service_account(&app, &o.ada, &o.org, "root-bot").await;
@@ -410,9 +374,9 @@ async fn attack_a_manager_of_service_accounts_cannot_take_their_power() {
     // Within her own permissions: fine, and the key holds no more than that scope.
     let r = create_key(&app, &carol, key_input(Some(vec!["apps:*:read"]))).await;
     let narrow = data_str(&r, &["createApiKey", "secret"]);
-    assert_eq!(check(&app, &narrow, "apps:read", &o.ws).await, Some(true));
+    assert_eq!(app.check(&narrow, "apps:read", &o.ws).await, Some(true));
     assert_eq!(
-        check(&app, &narrow, "members:manage", &o.ws).await,
+        app.check(&narrow, "members:manage", &o.ws).await,
         Some(false)
     );
     // Rotating Ada's full key of the account would hand Carol its secret: refused.
@@ -501,8 +465,8 @@ async fn rotation_overlap_ends_on_first_use_of_the_new_secret() {
     );
     let new = data_str(&r, &["rotateApiKey", "secret"]);
     // Both work during the overlap, until the new one is used.
-    assert_eq!(check(&app, &old, "apps:write", &o.ws).await, Some(true));
-    assert_eq!(check(&app, &new, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&old, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&new, "apps:write", &o.ws).await, Some(true));
     let r = app
         .gql(
             Some(&old),
@@ -512,7 +476,7 @@ async fn rotation_overlap_ends_on_first_use_of_the_new_secret() {
         .await;
     assert_error(&r, "UNAUTHENTICATED");
     assert!(r.to_string().contains("rotated"), "{r}");
-    assert_eq!(check(&app, &new, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&new, "apps:write", &o.ws).await, Some(true));
     // With no overlap the old secret stops at once.
     let new_id = {
         let r = app
@@ -528,8 +492,8 @@ async fn rotation_overlap_ends_on_first_use_of_the_new_secret() {
         .gql(Some(&o.bob), ROTATE_KEY, json!({ "id": new_id, "h": 0 }))
         .await;
     let newest = data_str(&r, &["rotateApiKey", "secret"]);
-    assert_eq!(check(&app, &new, "apps:read", &o.ws).await, None);
-    assert_eq!(check(&app, &newest, "apps:read", &o.ws).await, Some(true));
+    assert_eq!(app.check(&new, "apps:read", &o.ws).await, None);
+    assert_eq!(app.check(&newest, "apps:read", &o.ws).await, Some(true));
     // Out of range: named.
     let r = app
         .gql(Some(&o.bob), ROTATE_KEY, json!({ "id": new_id, "h": 721 }))
@@ -563,8 +527,8 @@ async fn an_expired_key_and_a_key_from_outside_its_networks_are_refused_and_audi
     )
     .await;
     let local = data_str(&r, &["createApiKey", "secret"]);
-    assert_eq!(check(&app, &short, "apps:write", &o.ws).await, Some(true));
-    assert_eq!(check(&app, &local, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&short, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(app.check(&local, "apps:write", &o.ws).await, Some(true));
     // The tests call from 127.0.0.1: outside 10.0.0.0/8.
     let r = app
         .gql(
@@ -587,7 +551,7 @@ async fn an_expired_key_and_a_key_from_outside_its_networks_are_refused_and_audi
     assert!(r.to_string().contains("expired"), "{r}");
     // Each refusal is audited, once a minute per key and reason however often it is tried.
     for _ in 0..5 {
-        check(&app, &office, "apps:read", &o.ws).await;
+        app.check(&office, "apps:read", &o.ws).await;
     }
     let refused = app
         .audit_actions()
@@ -604,7 +568,7 @@ async fn removal_revokes_personal_keys_on_another_instance_within_the_bound() {
     let o = org_on(&a).await;
     let (key, _) = personal_key(&a, &o.bob, &o.org, None).await;
     // B verifies the key and caches it and Bob's facts.
-    assert_eq!(check(&b, &key, "apps:write", &o.ws).await, Some(true));
+    assert_eq!(b.check(&key, "apps:write", &o.ws).await, Some(true));
     a.gql(
         Some(&o.ada),
         REMOVE_MEMBER,

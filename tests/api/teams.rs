@@ -16,7 +16,6 @@ const ADD: &str = "mutation($t: ID!, $p: [ID!]!) { addTeamMembers(input: {teamId
 const REMOVE: &str = "mutation($t: ID!, $p: [ID!]!) { removeTeamMembers(input: {teamId: $t, principalIds: $p}) { changed revision } }";
 const DELETE: &str = "mutation($t: ID!) { deleteTeam(input: {id: $t}) { team { name } revision } }";
 const REVOKE: &str = "mutation($id: ID!) { revokeRoleBinding(input: {id: $id}) { revision } }";
-const CREATE_ROLE: &str = "mutation($o: ID!, $n: String!, $p: [PolicyInput!]!) { createRole(input: {organizationId: $o, name: $n, policies: $p}) { role { id } } }";
 
 async fn allowed(app: &TestApp, token: &str, type_action: &str, node: &str) -> bool {
     let (t, a) = type_action.split_once(':').unwrap();
@@ -44,28 +43,9 @@ async fn members_call(app: &TestApp, token: &str, q: &str, team: &str, who: &[&s
         .await
 }
 
-async fn custom_role(app: &TestApp, token: &str, org: &str, name: &str, allow: &[&str]) -> String {
-    let policies: Vec<Value> = allow
-        .iter()
-        .map(|p| match p.strip_prefix('!') {
-            Some(denied) => json!({ "effect": "DENY", "permission": denied }),
-            None => json!({ "effect": "ALLOW", "permission": p }),
-        })
-        .collect();
-    let r = app
-        .gql(
-            Some(token),
-            CREATE_ROLE,
-            json!({ "o": org, "n": name, "p": policies }),
-        )
-        .await;
-    data_str(&r, &["createRole", "role", "id"])
-}
-
 /// A custom role that manages teams and reads apps, nothing more.
 async fn team_lead(app: &TestApp, admin: &str, org: &str) -> String {
-    custom_role(
-        app,
+    app.custom_role(
         admin,
         org,
         "Team lead",
@@ -293,7 +273,9 @@ async fn attack_changing_a_teams_members_hands_out_only_what_the_caller_holds() 
     // Carol may manage teams and read apps, nothing more.
     let lead = team_lead(&app, &ada, &org).await;
     app.grant(&ada, &carol_id, &lead, &org).await;
-    let readers = custom_role(&app, &ada, &org, "App readers", &["apps:*:read"]).await;
+    let readers = app
+        .custom_role(&ada, &org, "App readers", &["apps:*:read"])
+        .await;
     let developer = app.role_id(&ada, &org, "developer").await;
     let devs = create_team(&app, &ada, &org, "Developers").await;
     app.grant(&ada, &devs, &developer, &ws).await;
@@ -379,7 +361,9 @@ async fn attack_nobody_sheds_a_restriction_or_the_last_admin_through_a_team() {
     // Bob may manage teams and read apps, but his team forbids him the workspace's apps.
     let lead = team_lead(&app, &ada, &org).await;
     app.grant(&ada, &bob_id, &lead, &org).await;
-    let no_apps = custom_role(&app, &ada, &org, "No apps", &["!apps:*:read"]).await;
+    let no_apps = app
+        .custom_role(&ada, &org, "No apps", &["!apps:*:read"])
+        .await;
     let contractors = create_team(&app, &ada, &org, "Contractors").await;
     let binding = app.grant(&ada, &contractors, &no_apps, &ws).await;
     members_call(&app, &ada, ADD, &contractors, &[&bob_id]).await;
@@ -397,7 +381,9 @@ async fn attack_nobody_sheds_a_restriction_or_the_last_admin_through_a_team() {
 
     // A team with a deny at the organization: adding the only admin would leave no effective
     // admin.
-    let no_audit = custom_role(&app, &ada, &org, "No audit", &["!audit:*:read"]).await;
+    let no_audit = app
+        .custom_role(&ada, &org, "No audit", &["!audit:*:read"])
+        .await;
     let auditors = create_team(&app, &ada, &org, "Restricted").await;
     app.grant(&ada, &auditors, &no_audit, &org).await;
     let ada_id = app.user_id(&ada).await;

@@ -468,6 +468,46 @@ impl TestApp {
         data_str(&r, &["grantRole", "binding", "id"])
     }
 
+    /// `check` of `type:action` at `node` with `token`: `Some(allowed)`, or `None` when
+    /// refused with an error (a credential that opens nothing or reaches nothing there).
+    pub async fn check(&self, token: &str, type_action: &str, node: &str) -> Option<bool> {
+        let (t, a) = type_action.split_once(':').expect("type:action");
+        let r = self
+            .gql(
+                Some(token),
+                "query($i: CheckInput!) { check(input: $i) { allowed } }",
+                json!({ "i": { "resourceType": t, "action": a, "nodeId": node } }),
+            )
+            .await;
+        r["data"]["check"]["allowed"].as_bool()
+    }
+
+    /// Creates a custom role of `org` as `token` with these permissions (allowed; `!` first:
+    /// denied); returns its id.
+    pub async fn custom_role(
+        &self,
+        token: &str,
+        org: &str,
+        name: &str,
+        policies: &[&str],
+    ) -> String {
+        let policies: Vec<Value> = policies
+            .iter()
+            .map(|p| match p.strip_prefix('!') {
+                Some(denied) => json!({ "effect": "DENY", "permission": denied }),
+                None => json!({ "effect": "ALLOW", "permission": p }),
+            })
+            .collect();
+        let r = self
+            .gql(
+                Some(token),
+                "mutation($o: ID!, $n: String!, $p: [PolicyInput!]!) { createRole(input: {organizationId: $o, name: $n, policies: $p}) { role { id } } }",
+                json!({ "o": org, "n": name, "p": policies }),
+            )
+            .await;
+        data_str(&r, &["createRole", "role", "id"])
+    }
+
     /// Every audit event so far (all organizations), newest first.
     pub async fn audit_actions(&self) -> Vec<String> {
         self.state
