@@ -1473,7 +1473,8 @@ impl Probe {
         })
     }
 
-    async fn allowed(&self) -> Res<bool> {
+    /// One check; the answer's body.
+    async fn send(&self) -> Res<Vec<u8>> {
         let resp = self
             .client
             .post(&self.url)
@@ -1482,7 +1483,11 @@ impl Probe {
             .body(self.body)
             .send()
             .await?;
-        let body = resp.bytes().await?;
+        Ok(resp.bytes().await?.to_vec())
+    }
+
+    async fn allowed(&self) -> Res<bool> {
+        let body = self.send().await?;
         if count(&body, b"\"allowed\":true") == 1 {
             Ok(true)
         } else if count(&body, b"\"allowed\":false") == 1 {
@@ -1497,15 +1502,7 @@ impl Probe {
 
     /// Whether the credential is refused (UNAUTHENTICATED) rather than answered.
     async fn refused(&self) -> Res<bool> {
-        let resp = self
-            .client
-            .post(&self.url)
-            .header(CONTENT_TYPE, "application/json")
-            .bearer_auth(&self.token)
-            .body(self.body)
-            .send()
-            .await?;
-        let body = resp.bytes().await?;
+        let body = self.send().await?;
         Ok(count(&body, b"\"UNAUTHENTICATED\"") == 1)
     }
 
