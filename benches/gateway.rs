@@ -1720,7 +1720,7 @@ async fn member(
     let name = Name::parse("name", "Member").map_err(|e| fail(e.message))?;
     let user = services
         .store()
-        .create_user(&email, &name, phc.to_owned(), &Actor::default())
+        .create_user(&email, &name, phc.to_owned(), None, &Actor::default())
         .await
         .map_err(|e| fail(format!("{e:?}")))?;
     let user_id = user.id.to_string();

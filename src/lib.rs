@@ -39,7 +39,8 @@
 //!                   password.rs (argon2id), token.rs (mint; SHA-256 at rest),
 //!                   api_key_format.rs (iam_k_ keys with a checksum), api_key_jobs.rs (key uses
 //!                   written in batches, expiry notices, expiry audit), accounts.rs (lockout,
-//!                   password reset and change; accounts/verification.rs: email proofs),
+//!                   password reset and change; accounts/verification.rs: email proofs;
+//!                   accounts/administration.rs: email change, deletion, an admin's reset),
 //!                   limits.rs (credential-check rate limits per address and per account,
 //!                   governor)
 //!   store/          the only module that touches entity/ and SeaORM. Each change, its audit
@@ -48,6 +49,7 @@
 //!                   one statement (one snapshot); nodes.rs, memberships.rs, invitations.rs,
 //!                   roles.rs, bindings.rs, teams.rs (teams and their members),
 //!                   service_accounts.rs, api_keys.rs (keys, rotation, uses, notices), users.rs,
+//!                   accounts.rs (rename, deletion, which organization manages an account),
 //!                   sessions.rs, password_resets.rs, email_verifications.rs, domains.rs;
 //!                   profile.rs (the profile a database serves, its built-in role rows);
 //!                   sso.rs (providers, group and team mappings, enforce SSO); sso_signins.rs
@@ -83,7 +85,8 @@
 //!                   and revision tokens; checker.rs; query.rs: check, checkMany, explain,
 //!                   effectivePermissions, accessibleNodes), sessions.rs, teams.rs (teams,
 //!                   their members; who may change them), machines.rs (service accounts, API
-//!                   keys; who may mint what), impersonation.rs, sso/ (mod.rs;
+//!                   keys; who may mint what), impersonation.rs, account_admin.rs (updateMe,
+//!                   changeMyEmail, deleteMe, resetMemberPassword), sso/ (mod.rs;
 //!                   providers.rs; domains.rs: verified email domains), audit.rs,
 //!                   subscription.rs (subscription/feed.rs: the ordered change feed).
 //!                   Around them: mod.rs (the roots; ApiSchema, the one way into the executor),

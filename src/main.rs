@@ -151,13 +151,10 @@ async fn bootstrap(
     let password = token::random_password().map_err(|e| format!("no randomness: {e}"))?;
     let auth = &state.services.auth;
     let user = auth
-        .create_account(&email, &user_name, &password, &actor)
+        .create_account(&email, &user_name, &password, None, &actor)
         .await
         .map_err(|e| format!("cannot create the user: {}", describe(e)))?;
-    let actor = Actor {
-        user_id: Some(user.id),
-        ..actor
-    };
+    let actor = actor.as_person(user.id, &user.email);
     let created = state
         .services
         .store()

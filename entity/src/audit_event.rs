@@ -9,6 +9,9 @@ pub struct Model {
     pub id: Uuid,
     pub organization_id: Option<Uuid>,
     pub actor_id: Option<Uuid>,
+    /// The acting person's email when the event was written (kept after the account changes
+    /// its email or is deleted).
+    pub actor_email: Option<String>,
     /// `user`, `service_account`, `api_key`; `None` on rows older than machine identities.
     pub actor_kind: Option<String>,
     /// The API key the actor acted through.

@@ -9,6 +9,9 @@ pub struct Model {
     pub id: Uuid,
     pub user_id: Uuid,
     pub email: String,
+    /// `verify`: proves that the owner reads the account's email; `change`: makes `email`
+    /// the account's (proven) email.
+    pub purpose: String,
     #[sea_orm(unique)]
     pub token_hash: String,
     pub created_at: DateTimeUtc,

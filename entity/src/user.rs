@@ -16,6 +16,9 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     /// When the email was proven; SSO never reaches an account without it.
     pub email_verified_at: Option<DateTimeUtc>,
+    /// The organization whose invitation or SSO created the account; its admins may reset the
+    /// password while the account belongs to no other organization.
+    pub managed_by_organization_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

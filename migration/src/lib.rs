@@ -15,6 +15,7 @@ mod m20261203_000002_resource_bindings;
 mod m20261203_000003_teams;
 mod m20261203_000004_machine_identities;
 mod m20261203_000005_impersonation;
+mod m20261204_000001_account_administration;
 pub mod seed;
 
 /// Every migration of the gateway, oldest first.
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000003_teams::Migration),
             Box::new(m20261203_000004_machine_identities::Migration),
             Box::new(m20261203_000005_impersonation::Migration),
+            Box::new(m20261204_000001_account_administration::Migration),
         ]
     }
 }

@@ -13,6 +13,8 @@
 //! account, does comparable database work either way, and sends its email in the background,
 //! so that neither the answer nor its timing tells.
 
+mod administration;
+pub use administration::IssuedReset;
 mod verification;
 
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use crate::config::Config;
 use crate::domain::{Actor, Email, InvalidInput, NewPassword, Session, User};
 use crate::mail::{Mail, Mailer};
 use crate::metrics::Metrics;
-use crate::store::{Attempt, FailedAttempt, LockoutRule, ResetLookup};
+use crate::store::{Attempt, FailedAttempt, LockoutRule, ResetIssue, ResetLookup};
 
 /// The account flows that need the instance's settings, mailer and metrics besides [`Auth`];
 /// borrowed for one request.
@@ -150,7 +152,7 @@ impl<'a> Accounts<'a> {
             return Ok(());
         };
         store
-            .create_password_reset(user.id, minted.hash, ttl, actor)
+            .create_password_reset(user.id, minted.hash, ttl, ResetIssue::Requested, actor)
             .await?;
         let link = format!(
             "{}/password-reset?token={}",
@@ -227,7 +229,12 @@ impl<'a> Accounts<'a> {
         let password = NewPassword::parse("newPassword", new_password, &email)?;
         let phc = password::hash(password.expose().to_owned()).await?;
         Ok(store
-            .use_password_reset(reset_id, user.id, phc, actor)
+            .use_password_reset(
+                reset_id,
+                user.id,
+                phc,
+                &actor.or_person(user.id, &user.email),
+            )
             .await?)
     }
 
@@ -251,37 +258,61 @@ impl<'a> Accounts<'a> {
                 "the new password must differ from the current one",
             )));
         }
-        let phc = store.password_hash(user.id).await?;
-        let attempt = store
-            .reserve_password_attempt(user.id, self.lockout_rule(), self.auth.store.clock().now())
-            .await?;
-        if let Attempt::Locked { until } = attempt {
-            return Err(AuthError::Locked(
-                until.map(|until| (until, until - self.auth.store.clock().now())),
-            ));
-        }
-        if !self.verify(current, phc).await? {
-            store
-                .record_failed_attempt(
-                    FailedAttempt {
-                        action: "auth.password_change_failed",
-                        user_id: Some(user.id),
-                        email: Some(&user.email),
-                        reason: "wrong_password",
-                        attempt: Some(attempt),
-                    },
-                    actor,
-                )
-                .await?;
-            return Err(AuthError::Invalid(InvalidInput::new(
-                "currentPassword",
-                "the current password is wrong",
-            )));
-        }
+        self.confirm_password(
+            user,
+            "currentPassword",
+            current,
+            "auth.password_change_failed",
+            actor,
+        )
+        .await?;
         let phc = password::hash(new.expose().to_owned()).await?;
         Ok(store
             .change_password(user.id, session.id, phc, actor)
             .await?)
+    }
+
+    /// Checks that the signed-in `user` knows their password before an account-wide change
+    /// (`field` names it in the error). A wrong one is audited as `failed_action` and counts
+    /// toward the lockout: a stolen session must not become an unlimited guessing oracle.
+    async fn confirm_password(
+        &self,
+        user: &User,
+        field: &'static str,
+        password: &str,
+        failed_action: &'static str,
+        actor: &Actor,
+    ) -> Result<(), AuthError> {
+        let store = &self.auth.store;
+        let phc = store.password_hash(user.id).await?;
+        let attempt = store
+            .reserve_password_attempt(user.id, self.lockout_rule(), store.clock().now())
+            .await?;
+        if let Attempt::Locked { until } = attempt {
+            return Err(AuthError::Locked(
+                until.map(|until| (until, until - store.clock().now())),
+            ));
+        }
+        if self.verify(password, phc).await? {
+            store.clear_failed_attempts(user.id).await?;
+            return Ok(());
+        }
+        store
+            .record_failed_attempt(
+                FailedAttempt {
+                    action: failed_action,
+                    user_id: Some(user.id),
+                    email: Some(&user.email),
+                    reason: "wrong_password",
+                    attempt: Some(attempt),
+                },
+                actor,
+            )
+            .await?;
+        Err(AuthError::Invalid(InvalidInput::new(
+            field,
+            "the current password is wrong",
+        )))
     }
 
     /// Verifies a password against `phc` (a dummy hash when `None`), counted in the metrics.

@@ -126,7 +126,9 @@ impl Auth {
         if !self.allow_signup {
             return Err(AuthError::SignupDisabled);
         }
-        let user = self.create_account(email, name, password, actor).await?;
+        let user = self
+            .create_account(email, name, password, None, actor)
+            .await?;
         self.open_session(user, "password", "auth.sign_in", actor)
             .await
     }
@@ -137,13 +139,17 @@ impl Auth {
         email: &str,
         name: &str,
         password: &str,
+        managed_by: Option<uuid::Uuid>,
         actor: &Actor,
     ) -> Result<User, AuthError> {
         let email = Email::parse("email", email)?;
         let name = Name::parse("name", name)?;
         let password = NewPassword::parse("password", password, &email)?;
         let phc = password::hash(password.expose().to_owned()).await?;
-        Ok(self.store.create_user(&email, &name, phc, actor).await?)
+        Ok(self
+            .store
+            .create_user(&email, &name, phc, managed_by, actor)
+            .await?)
     }
 
     /// Opens a session for an account whose identity was proven some other way (bootstrap).
@@ -235,7 +241,7 @@ impl Auth {
                     organization_id,
                     impersonation: None,
                 },
-                actor,
+                &actor.as_person(user.id, &user.email),
             )
             .await?;
         Ok(SignedIn {
@@ -320,6 +326,7 @@ impl Auth {
 pub fn key_actor(key: &KeyEntry, request: &Actor) -> Actor {
     Actor {
         user_id: Some(key.key.owner.principal_id()),
+        email: key.user.as_ref().map(|u| u.email.clone()),
         kind: match key.key.owner {
             crate::domain::KeyOwner::User(_) => crate::domain::ActorKind::User,
             crate::domain::KeyOwner::ServiceAccount(_) => crate::domain::ActorKind::ServiceAccount,

@@ -646,6 +646,8 @@ impl ActorKind {
 pub struct Actor {
     /// The acting principal: a user, or a service account (`kind` says which).
     pub user_id: Option<Uuid>,
+    /// The acting person's email as it is now (kept on the event: it outlives the account).
+    pub email: Option<String>,
     pub kind: ActorKind,
     /// The API key (or impersonation session) the principal acted through, if any.
     pub credential_id: Option<Uuid>,
@@ -654,6 +656,26 @@ pub struct Actor {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// This request's actor, now known to be the person `id` (a sign-in, a sign-up).
+    pub fn as_person(&self, id: Uuid, email: &str) -> Self {
+        Self {
+            user_id: Some(id),
+            email: Some(email.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// This actor, or the person `id` when the request came from nobody signed in (a link
+    /// whose token is the proof).
+    pub fn or_person(&self, id: Uuid, email: &str) -> Self {
+        match self.user_id {
+            Some(_) => self.clone(),
+            None => self.as_person(id, email),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,15 @@ use chrono::{DateTime, Utc};
 pub struct AuditEvent {
     pub id: ID,
     pub actor_id: Option<ID>,
+    /// The acting person's email when the event was written (kept after the account changes
+    /// its email or is deleted).
+    pub actor_email: Option<String>,
+    /// `user`, `service_account` or `impersonation`; null on events older than these kinds.
+    pub actor_kind: Option<String>,
+    /// The API key (or impersonation session) the actor acted through.
+    pub actor_credential_id: Option<ID>,
+    /// Who acted as `actorId` through an impersonation.
+    pub impersonator_id: Option<ID>,
     pub action: String,
     pub target_type: String,
     pub target_id: Option<String>,
@@ -25,6 +34,10 @@ impl From<crate::store::AuditEvent> for AuditEvent {
         Self {
             id: ID(e.id.to_string()),
             actor_id: e.actor_id.map(|a| ID(a.to_string())),
+            actor_email: e.actor_email,
+            actor_kind: e.actor_kind,
+            actor_credential_id: e.actor_credential_id.map(|a| ID(a.to_string())),
+            impersonator_id: e.impersonator_id.map(|a| ID(a.to_string())),
             action: e.action,
             target_type: e.target_type,
             target_id: e.target_id,

@@ -33,6 +33,8 @@ pub const CREDENTIAL_FIELDS: &[&str] = &[
     "acceptInvitation",
     "signUpWithInvitation",
     "verifyEmail",
+    "changeMyEmail",
+    "deleteMe",
 ];
 
 /// Parses `request`'s document (kept in the request for the executor) and refuses it when

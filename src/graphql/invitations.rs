@@ -502,12 +502,16 @@ impl InvitationMutation {
         // which then simply has no membership).
         let user = services
             .auth
-            .create_account(&invitation.email, &input.name, &input.password, actor)
+            .create_account(
+                &invitation.email,
+                &input.name,
+                &input.password,
+                // Created through the organization's invitation: it manages the account.
+                Some(invitation.organization_id),
+                actor,
+            )
             .await?;
-        let actor = domain::Actor {
-            user_id: Some(user.id),
-            ..actor.clone()
-        };
+        let actor = actor.as_person(user.id, &user.email);
         // INVARIANT: the token is the proof; the inviter's power is checked first.
         let (accepted, org) = ctx
             .unchecked_store()

@@ -7,6 +7,7 @@
 #![deny(clippy::disallowed_methods)]
 
 pub mod access;
+mod account_admin;
 mod accounts;
 mod audit;
 pub mod check;
@@ -67,6 +68,7 @@ pub struct Mutation(
     teams::TeamMutation,
     machines::MachineMutation,
     impersonation::ImpersonationMutation,
+    account_admin::AccountAdminMutation,
 );
 
 type Inner = Schema<Query, Mutation, Subscription>;

@@ -241,6 +241,7 @@ async fn request_ctx(
             tracing::Span::current().record("user_id", tracing::field::display(user.id));
             Actor {
                 user_id: Some(user.id),
+                email: Some(user.email.clone()),
                 // An impersonation names both people in every event it writes.
                 impersonator_id: session.impersonator_id,
                 credential_id: session.impersonator_id.map(|_| session.id),

@@ -247,10 +247,7 @@ async fn link_identity(
         .user(user_id)
         .await?
         .ok_or_else(|| SsoError::Refused("this account no longer exists".to_owned()))?;
-    let actor = Actor {
-        user_id: Some(user.id),
-        ..actor.clone()
-    };
+    let actor = actor.as_person(user.id, &user.email);
     sso.store()
         .link_sso_identity(provider, identity, &user, &actor)
         .await
@@ -284,10 +281,7 @@ pub async fn complete_login(
         .store()
         .sso_account(provider, &identity, &email, actor)
         .await?;
-    let actor = Actor {
-        user_id: Some(user.id),
-        ..actor.clone()
-    };
+    let actor = actor.as_person(user.id, &user.email);
     sso.store()
         .sso_sync(provider, &user, &identity, &actor)
         .await?;

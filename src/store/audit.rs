@@ -29,6 +29,8 @@ pub struct AuditEvent {
     pub id: Uuid,
     pub organization_id: Option<Uuid>,
     pub actor_id: Option<Uuid>,
+    /// The acting person's email when the event was written.
+    pub actor_email: Option<String>,
     /// `user`, `service_account`, `impersonation`; `None` on older rows.
     pub actor_kind: Option<String>,
     /// The API key or impersonation session the actor acted through.
@@ -53,6 +55,7 @@ impl From<audit_event::Model> for AuditEvent {
             id: m.id,
             organization_id: m.organization_id,
             actor_id: m.actor_id,
+            actor_email: m.actor_email,
             actor_kind: m.actor_kind,
             actor_credential_id: m.actor_credential_id,
             impersonator_id: m.impersonator_id,
@@ -98,6 +101,7 @@ async fn write<C: ConnectionTrait>(
         id: Set(Uuid::now_v7()),
         organization_id: Set(entry.organization_id),
         actor_id: Set(actor.user_id),
+        actor_email: Set(actor.email.clone()),
         actor_kind: Set(actor.user_id.map(|_| {
             if actor.impersonator_id.is_some() {
                 "impersonation".to_owned()

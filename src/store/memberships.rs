@@ -19,6 +19,12 @@ impl From<membership::Model> for Membership {
     }
 }
 
+/// What removing a member did, for the caller to announce after the commit.
+pub(super) struct Removed {
+    pub event: crate::domain::change::ChangeEvent,
+    pub sessions_revoked: u64,
+}
+
 impl Store {
     pub async fn membership(
         &self,
@@ -186,14 +192,35 @@ impl Store {
         user_id: Uuid,
         actor: &crate::domain::Actor,
     ) -> Result<(), StoreError> {
-        use entity::{role_binding, session};
         use sea_orm::TransactionTrait;
-        use sea_orm::sea_query::Expr;
 
         let txn = self.db.begin().await?;
+        let removed = self
+            .remove_member_in(&txn, organization_id, user_id, None, actor)
+            .await?;
+        txn.commit().await?;
+        self.publish(std::slice::from_ref(&removed.event));
+        self.sessions_revoked(user_id, removed.sessions_revoked);
+        Ok(())
+    }
+
+    /// The work of [`Store::remove_member`] in `txn`, audited with `reason` (why the member
+    /// went, when it was not an admin's removal). The caller publishes the event after the
+    /// commit.
+    pub(super) async fn remove_member_in(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        organization_id: Uuid,
+        user_id: Uuid,
+        reason: Option<&str>,
+        actor: &crate::domain::Actor,
+    ) -> Result<Removed, StoreError> {
+        use entity::{role_binding, session};
+        use sea_orm::sea_query::Expr;
+
         let now = self.clock.now();
         let event = super::revision::bump(
-            &txn,
+            txn,
             super::revision::Change {
                 organization_id,
                 kind: crate::domain::change::ChangeKind::MembershipRemoved,
@@ -204,9 +231,9 @@ impl Store {
             },
         )
         .await?;
-        let current = member_row(&txn, organization_id, user_id).await?;
+        let current = member_row(txn, organization_id, user_id).await?;
         if !super::bindings::another_admin_remains(
-            &txn,
+            txn,
             self.profile.admin_role().id,
             organization_id,
             None,
@@ -220,42 +247,42 @@ impl Store {
         let bindings = role_binding::Entity::find()
             .filter(role_binding::Column::OrganizationId.eq(organization_id))
             .filter(role_binding::Column::PrincipalId.eq(user_id))
-            .all(&txn)
+            .all(txn)
             .await?;
         role_binding::Entity::delete_many()
             .filter(role_binding::Column::OrganizationId.eq(organization_id))
             .filter(role_binding::Column::PrincipalId.eq(user_id))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         // Their teams' bindings leave with them: the team memberships go too.
         entity::team_member::Entity::delete_many()
             .filter(entity::team_member::Column::OrganizationId.eq(organization_id))
             .filter(entity::team_member::Column::PrincipalId.eq(user_id))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         membership::Entity::delete_by_id(current.id)
-            .exec(&txn)
+            .exec(txn)
             .await?;
         let sessions = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(now))
             .filter(session::Column::UserId.eq(user_id))
             .filter(session::Column::OrganizationId.eq(organization_id))
             .filter(session::Column::RevokedAt.is_null())
-            .exec(&txn)
+            .exec(txn)
             .await?;
         // Their personal keys are denied by this revision already; revoked, they stay so
         // should the person be invited again.
         let keys = super::api_keys::revoke_keys_of_member(
-            &txn,
+            txn,
             organization_id,
             user_id,
-            "owner_removed",
+            reason.unwrap_or("owner_removed"),
             actor,
             now,
         )
         .await?;
         super::audit::record(
-            &txn,
+            txn,
             actor,
             super::audit::Entry {
                 organization_id: Some(organization_id),
@@ -270,20 +297,17 @@ impl Store {
                     })).collect::<Vec<_>>(),
                 })),
                 after: Some(serde_json::json!({
+                    "reason": reason,
                     "sessions_revoked": sessions.rows_affected,
                     "api_keys_revoked": keys,
                 })),
             },
         )
         .await?;
-        txn.commit().await?;
-        self.publish(std::slice::from_ref(&event));
-        if sessions.rows_affected > 0
-            && let Some(bus) = &self.bus
-        {
-            bus.session_revoked(user_id);
-        }
-        Ok(())
+        Ok(Removed {
+            event,
+            sessions_revoked: sessions.rows_affected,
+        })
     }
 
     /// Replaces the member's roles in the organization with `wanted` (bindings made by SSO

@@ -4,6 +4,7 @@
 //! can alter a decision, the organization's revision bump and change-log row), so a change and
 //! its record are committed or lost together.
 
+mod accounts;
 mod api_keys;
 mod audit;
 mod bindings;
@@ -40,6 +41,7 @@ use crate::domain::change::ChangeEvent;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
+pub use accounts::DeletedAccount;
 pub use api_keys::{ExpiryNotice, KeyUse, LAST_IPS as KEY_LAST_IPS, NewApiKey};
 pub use audit::AuditEvent;
 pub use bindings::NewBinding;
@@ -47,7 +49,7 @@ pub use error::{StoreError, connect_failure, redacted};
 pub use facts::PrincipalFacts;
 pub use invitations::{InvitationFilter, NewInvitation};
 pub use nodes::NodeChanges;
-pub use password_resets::ResetLookup;
+pub use password_resets::{ResetIssue, ResetLookup};
 pub use roles::{RoleChanges, RoleCounts};
 pub use service_accounts::ServiceAccountChange;
 pub use sessions::{NewSession, SessionLookup};

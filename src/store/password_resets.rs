@@ -1,5 +1,6 @@
-//! Password resets by email: a single-use token, stored only as its SHA-256, that works until
-//! it expires. Using one sets the new password, ends the lockout, retires the account's other
+//! Password resets: a single-use token, stored only as its SHA-256, that works until it
+//! expires; emailed on request, or issued by an admin of the organization that manages the
+//! account (`resetMemberPassword`). Using one sets the new password, ends the lockout, retires the account's other
 //! reset links and revokes every session of the account.
 
 use chrono::{DateTime, Duration, Utc};
@@ -15,6 +16,19 @@ use entity::{password_reset, user};
 use super::audit::{self, Entry};
 use super::{Store, StoreError};
 use crate::domain::{Actor, InvalidInput, User};
+
+/// Who a reset link is for.
+#[derive(Debug, Clone, Copy)]
+pub enum ResetIssue {
+    /// Asked for by email, sent to the account's address.
+    Requested,
+    /// Issued by an admin of `organization_id`: emailed to the member, or (`handed_to`) answered
+    /// to the admin when the server sends no email.
+    ByAdmin {
+        organization_id: Uuid,
+        handed_to: Option<Uuid>,
+    },
+}
 
 /// What a presented reset token opens.
 #[derive(Debug)]
@@ -37,6 +51,7 @@ impl Store {
         user_id: Uuid,
         token_hash: String,
         ttl: Duration,
+        issue: ResetIssue,
         actor: &Actor,
     ) -> Result<DateTime<Utc>, StoreError> {
         let txn = self.db.begin().await?;
@@ -51,19 +66,40 @@ impl Store {
             created_at: Set(now),
             expires_at: Set(expires_at),
             used_at: Set(None),
+            handed_to: Set(match issue {
+                ResetIssue::ByAdmin { handed_to, .. } => handed_to,
+                ResetIssue::Requested => None,
+            }),
         })
         .exec_without_returning(&txn)
         .await?;
         audit::record(
             &txn,
             actor,
-            Entry {
-                organization_id: None,
-                action: "auth.password_reset_requested",
-                target_type: "user",
-                target_id: Some(user_id),
-                before: None,
-                after: Some(json!({ "reset_id": id, "expires_at": expires_at })),
+            match issue {
+                ResetIssue::Requested => Entry {
+                    organization_id: None,
+                    action: "auth.password_reset_requested",
+                    target_type: "user",
+                    target_id: Some(user_id),
+                    before: None,
+                    after: Some(json!({ "reset_id": id, "expires_at": expires_at })),
+                },
+                ResetIssue::ByAdmin {
+                    organization_id,
+                    handed_to,
+                } => Entry {
+                    organization_id: Some(organization_id),
+                    action: "member.password_reset_issue",
+                    target_type: "user",
+                    target_id: Some(user_id),
+                    before: None,
+                    after: Some(json!({
+                        "reset_id": id,
+                        "expires_at": expires_at,
+                        "delivery": if handed_to.is_some() { "link" } else { "email" },
+                    })),
+                },
             },
         )
         .await?;
@@ -142,8 +178,23 @@ impl Store {
         retire_resets(&txn, user_id, now).await?;
         super::users::set_password(&txn, user_id, password_hash, now).await?;
         super::users::clear_lockout(&txn, user_id, now).await?;
-        // The link came by email: its owner reads the address.
-        super::email_verifications::verify_email_on(&txn, user_id, now).await?;
+        // An emailed link proves that its owner reads the address; one handed to an admin
+        // proves nothing.
+        let emailed = password_reset::Entity::find_by_id(reset_id)
+            .one(&txn)
+            .await?
+            .is_some_and(|r| r.handed_to.is_none());
+        // A link handed to an admin works only while their organization still manages the
+        // account alone: it must not take over an account another organization now trusts.
+        if !emailed && !super::accounts::still_managed(&txn, user_id).await? {
+            return Err(StoreError::Invalid(InvalidInput::new(
+                "token",
+                "this password-reset link no longer works: the account now belongs to another organization too; ask for a reset by email",
+            )));
+        }
+        if emailed {
+            super::email_verifications::verify_email_on(&txn, user_id, now).await?;
+        }
         let revoked = super::sessions::revoke_sessions_of(&txn, user_id, None, now).await?;
         audit::record(
             &txn,

@@ -112,16 +112,15 @@ impl Store {
             deleted_at: Set(None),
             // The organization proved it owns the domain, and its IdP vouches for the person.
             email_verified_at: Set(domain_verified.then_some(now)),
+            // Created by the organization's SSO: it manages the account.
+            managed_by_organization_id: Set(Some(provider.organization_id)),
             created_at: Set(now),
             updated_at: Set(now),
         })
         .exec_with_returning(&txn)
         .await
         .map_err(|e| StoreError::unique_or_db(e, || "the account was just created".to_owned()))?;
-        let actor = Actor {
-            user_id: Some(id),
-            ..actor.clone()
-        };
+        let actor = actor.as_person(id, &created.email);
         audit::record(
             &txn,
             &actor,

@@ -30,12 +30,14 @@ impl From<user::Model> for User {
 }
 
 impl Store {
-    /// Creates an account with a password credential (`password_hash` is a PHC string).
+    /// Creates an account with a password credential (`password_hash` is a PHC string);
+    /// `managed_by` the organization whose invitation created it.
     pub async fn create_user(
         &self,
         email: &Email,
         name: &Name,
         password_hash: String,
+        managed_by: Option<Uuid>,
         actor: &Actor,
     ) -> Result<User, StoreError> {
         let txn = self.db.begin().await?;
@@ -49,6 +51,7 @@ impl Store {
             locked_until: Set(None),
             deleted_at: Set(None),
             email_verified_at: Set(None),
+            managed_by_organization_id: Set(managed_by),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -70,10 +73,7 @@ impl Store {
         })
         .exec_without_returning(&txn)
         .await?;
-        let actor = Actor {
-            user_id: actor.user_id.or(Some(id)),
-            ..actor.clone()
-        };
+        let actor = actor.or_person(id, email.as_str());
         audit::record(
             &txn,
             &actor,

@@ -334,6 +334,8 @@ async fn every_credential_field_is_rate_limited() {
         "acceptInvitation(input: {token: \"no-such-token\"}) { revision }",
         "signUpWithInvitation(input: {token: \"no-such-token\", name: \"Eve\", password: \"a long enough password\"}) { token }",
         "verifyEmail(input: {token: \"no-such-token\"}) { user { id } }",
+        "changeMyEmail(input: {newEmail: \"ada@new.example\", password: \"wrong\"}) { pendingEmail }",
+        "deleteMe(input: {password: \"wrong\"}) { deleted }",
     ];
     for (i, field) in fields.iter().enumerate() {
         let ip = format!("192.0.2.{}", i + 1);

@@ -23,6 +23,9 @@ const PUBLIC: &[&str] = &[
 const SESSION_ONLY: &[&str] = &[
     "signOut",
     "changePassword",
+    "updateMe",
+    "changeMyEmail",
+    "deleteMe",
     "mySessions",
     "revokeSession",
     "revokeOtherSessions",

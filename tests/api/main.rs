@@ -11,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod account_admin;
 mod accounts;
 mod attack_credentials;
 mod attack_enumeration;
