@@ -32,8 +32,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Name, Value as ConstValue};
 use serde::Deserialize;
 
-use super::prepared::PreparedCheck;
-use crate::graphql::check::CheckInput;
+use super::prepared::{Inputs, PreparedCheck};
 use crate::graphql::context::RequestCtx;
 use crate::services::Services;
 
@@ -161,7 +160,7 @@ pub enum Reading {
 /// A request of a prepared `check` text.
 pub struct PreparedRequest {
     known: Arc<Known>,
-    input: CheckInput,
+    inputs: Inputs,
 }
 
 impl PreparedRequest {
@@ -173,7 +172,7 @@ impl PreparedRequest {
         ctx: &RequestCtx,
     ) -> Option<async_graphql::Response> {
         let check = self.known.check.as_ref()?;
-        check.answer(services, ctx, &self.input).await
+        check.answer(services, ctx, &self.inputs).await
     }
 }
 
@@ -194,7 +193,7 @@ enum Lookup {
 
 /// The input of a prepared `check`, when `known` is one, its text ran cleanly before, and the
 /// body's variables are plain.
-fn prepared_input(known: &Known, body: &[u8], envelope: &Envelope<'_>) -> Option<CheckInput> {
+fn prepared_input(known: &Known, body: &[u8], envelope: &Envelope<'_>) -> Option<Inputs> {
     let check = known.check.as_ref()?;
     let ran_cleanly = known
         .validated
@@ -219,11 +218,11 @@ impl Documents {
             Ok(envelope) => {
                 let seen = self.known.get(envelope.query.as_ref());
                 if let Some(known) = &seen
-                    && let Some(input) = prepared_input(known, body, &envelope)
+                    && let Some(inputs) = prepared_input(known, body, &envelope)
                 {
                     return Ok(Reading::Check(PreparedRequest {
                         known: known.clone(),
-                        input,
+                        inputs,
                     }));
                 }
                 Lookup::Done(seen)

@@ -1,13 +1,15 @@
-//! The prepared `check`: the one query frontends and services send most, answered without
-//! async-graphql's executor once the executor has answered its text cleanly.
+//! The prepared `check` and `checkMany`: the queries frontends and services send most,
+//! answered without async-graphql's executor once the executor has answered their text cleanly.
 //!
-//! A query text is prepared when it is nothing but one `check`, with its input in
-//! a variable: one query operation with one `CheckInput!` variable and no directives,
-//! fragments or default values, whose only root field is `check(input: $var)`, selecting only
-//! `allowed`, `revision` and `__typename` (aliases allowed, each response key once). Its
-//! requests are read straight from the JSON body, and only when the variables are exactly that
-//! one variable holding a plain `CheckInput` (strings of the right field names, the required
-//! ones present, nothing else): values the executor accepts as they are, and reads the same.
+//! A query text is prepared when it is nothing but one `check` (or one `checkMany`), with its
+//! input in a variable: one query operation with one `CheckInput!` (`[CheckInput!]!`) variable
+//! and no directives, fragments or default values, whose only root field is
+//! `check(input: $var)` (`checkMany(inputs: $var)`), selecting only `allowed`, `revision` and
+//! `__typename` (aliases allowed, each response key once). Its requests are read straight from
+//! the JSON body, and only when the variables are exactly that one variable holding a plain
+//! `CheckInput` (a JSON list of them, at most a batch: strings of the right field names, the
+//! required ones present, nothing else): values the executor accepts as they are, and reads
+//! the same.
 //! The text itself must have passed the full validation with a clean run before
 //! (`documents.rs`), so the limits and rules that depend on the text alone hold for it.
 //!
@@ -31,7 +33,7 @@ use async_graphql::{ID, InputType, Name, OutputType, Value};
 use async_graphql_value::Value as GqlValue;
 use serde::Deserialize;
 
-use crate::graphql::check::{CheckInput, Decision, own_check, wire};
+use crate::graphql::check::{CheckInput, Decision, own_check, own_checks, wire};
 use crate::graphql::context::RequestCtx;
 use crate::services::Services;
 
@@ -43,14 +45,30 @@ enum Field {
     Typename,
 }
 
-/// What a query text that is one `check` of the caller asks for.
+/// The root field of a prepared text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Root {
+    /// `check(input: $var)`, `$var: CheckInput!`.
+    Check,
+    /// `checkMany(inputs: $var)`, `$var: [CheckInput!]!`.
+    CheckMany,
+}
+
+/// The inputs of one request of a prepared text.
+pub enum Inputs {
+    One(CheckInput),
+    Many(Vec<CheckInput>),
+}
+
+/// What a query text that is one `check` (or `checkMany`) of the caller asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PreparedCheck {
     /// The operation's name when the text names it (a request may then name it too).
     operation: Option<Name>,
-    /// The variable holding the `CheckInput`.
+    /// The variable holding the input(s).
     variable: Name,
-    /// The response key of the `check` field.
+    root: Root,
+    /// The response key of the root field.
     key: Name,
     /// The selected fields of the decision, by response key, in order.
     fields: Vec<(Name, Field)>,
@@ -70,11 +88,15 @@ impl PreparedCheck {
             }
             DocumentOperations::Multiple(_) => return None,
         };
-        let variable = check_variable(op)?;
-        let [root] = &op.selection_set.node.items[..] else {
+        let (variable, root) = check_variable(op)?;
+        let (field_name, argument_name) = match root {
+            Root::Check => (wire::CHECK, wire::CHECK_INPUT_ARGUMENT),
+            Root::CheckMany => (wire::CHECK_MANY, wire::CHECK_MANY_ARGUMENT),
+        };
+        let [only] = &op.selection_set.node.items[..] else {
             return None;
         };
-        let Selection::Field(check) = &root.node else {
+        let Selection::Field(check) = &only.node else {
             return None;
         };
         let check = &check.node;
@@ -82,9 +104,9 @@ impl PreparedCheck {
             return None;
         };
         let takes_variable = matches!(&value.node, GqlValue::Variable(v) if *v == variable);
-        if check.name.node.as_str() != wire::CHECK
+        if check.name.node.as_str() != field_name
             || !check.directives.is_empty()
-            || argument.node.as_str() != wire::CHECK_INPUT_ARGUMENT
+            || argument.node.as_str() != argument_name
             || !takes_variable
         {
             return None;
@@ -120,17 +142,19 @@ impl PreparedCheck {
         Some(Self {
             operation,
             variable,
+            root,
             key: check.response_key().node.clone(),
             fields,
         })
     }
 
-    /// The check input of a request body of this text, read straight from the JSON: `None`
+    /// The check input(s) of a request body of this text, read straight from the JSON: `None`
     /// unless the body names no operation or this one, and its variables are exactly this
     /// text's variable holding a plain `CheckInput` (each field a JSON string of the right name,
-    /// the required ones present, nothing else). What this accepts, the executor accepts and
-    /// reads the same; what it refuses goes to the executor.
-    pub fn read(&self, body: &[u8], operation: Option<&str>) -> Option<CheckInput> {
+    /// the required ones present, nothing else), or for `checkMany` a JSON list of them. What
+    /// this accepts, the executor accepts and reads the same; what it refuses goes to the
+    /// executor.
+    pub fn read(&self, body: &[u8], operation: Option<&str>) -> Option<Inputs> {
         let named = match (operation, &self.operation) {
             (None, _) => true,
             (Some(asked), Some(mine)) => asked == mine.as_str(),
@@ -139,20 +163,27 @@ impl PreparedCheck {
         if !named {
             return None;
         }
-        let body: Body<'_> = serde_json::from_slice(body).ok()?;
+        match self.root {
+            Root::Check => {
+                let input: PlainInput = self.variable_of(body)?;
+                Some(Inputs::One(input.into()))
+            }
+            Root::CheckMany => {
+                let inputs: Vec<PlainInput> = self.variable_of(body)?;
+                Some(Inputs::Many(inputs.into_iter().map(Into::into).collect()))
+            }
+        }
+    }
+
+    /// The value of this text's variable in `body`, when it is the only one and reads as `T`.
+    fn variable_of<'b, T: Deserialize<'b>>(&self, body: &'b [u8]) -> Option<T> {
+        let body: Body<'_, T> = serde_json::from_slice(body).ok()?;
         let mut variables = body.variables?.into_iter();
-        let (name, input) = variables.next()?;
+        let (name, value) = variables.next()?;
         if variables.next().is_some() || name != self.variable.as_str() {
             return None;
         }
-        Some(CheckInput {
-            principal_id: input.principal_id.map(ID),
-            action: input.action,
-            resource_type: input.resource_type,
-            node_id: ID(input.node_id),
-            resource_id: input.resource_id.map(ID),
-            at_least: input.at_least,
-        })
+        Some(value)
     }
 
     /// The answer to a request of this text from the caller of `ctx` with `input`, or `None`
@@ -161,10 +192,26 @@ impl PreparedCheck {
         &self,
         services: &Services,
         ctx: &RequestCtx,
-        input: &CheckInput,
+        inputs: &Inputs,
     ) -> Option<async_graphql::Response> {
         let acting = crate::graphql::context::acting_of(&ctx.caller).ok()?;
-        let decision = own_check(services, &acting, input).await?;
+        let value = match inputs {
+            Inputs::One(input) => self.object(&own_check(services, &acting, input).await?),
+            Inputs::Many(inputs) => Value::List(
+                own_checks(services, &acting, inputs)
+                    .await?
+                    .iter()
+                    .map(|d| self.object(d))
+                    .collect(),
+            ),
+        };
+        let mut data = IndexMap::with_capacity(1);
+        data.insert(self.key.clone(), value);
+        Some(async_graphql::Response::new(Value::Object(data)))
+    }
+
+    /// One decision with the selected fields, as the executor writes it.
+    fn object(&self, decision: &Decision) -> Value {
         let mut out = IndexMap::with_capacity(self.fields.len());
         for (key, field) in &self.fields {
             let value = match field {
@@ -174,17 +221,15 @@ impl PreparedCheck {
             };
             out.insert(key.clone(), value);
         }
-        let mut data = IndexMap::with_capacity(1);
-        data.insert(self.key.clone(), Value::Object(out));
-        Some(async_graphql::Response::new(Value::Object(data)))
+        Value::Object(out)
     }
 }
 
 /// The variables of a request body (its other members are skipped).
 #[derive(Deserialize)]
-struct Body<'a> {
+struct Body<'a, T> {
     #[serde(borrow)]
-    variables: Option<BTreeMap<Cow<'a, str>, PlainInput>>,
+    variables: Option<BTreeMap<Cow<'a, str>, T>>,
 }
 
 /// A `CheckInput` as JSON, every field a string.
@@ -199,9 +244,22 @@ struct PlainInput {
     at_least: Option<String>,
 }
 
-/// The name of the operation's one variable, when the operation is a plain query whose one
-/// variable is a `CheckInput!` without a default.
-fn check_variable(op: &OperationDefinition) -> Option<Name> {
+impl From<PlainInput> for CheckInput {
+    fn from(input: PlainInput) -> Self {
+        Self {
+            principal_id: input.principal_id.map(ID),
+            action: input.action,
+            resource_type: input.resource_type,
+            node_id: ID(input.node_id),
+            resource_id: input.resource_id.map(ID),
+            at_least: input.at_least,
+        }
+    }
+}
+
+/// The name of the operation's one variable and the root it feeds, when the operation is a
+/// plain query whose one variable is a `CheckInput!` (or `[CheckInput!]!`) without a default.
+fn check_variable(op: &OperationDefinition) -> Option<(Name, Root)> {
     if op.ty != OperationType::Query || !op.directives.is_empty() {
         return None;
     }
@@ -210,10 +268,14 @@ fn check_variable(op: &OperationDefinition) -> Option<Name> {
     };
     let var = &var.node;
     let ty = &var.var_type.node;
-    let is_input =
-        matches!(&ty.base, BaseType::Named(name) if *name.as_str() == *CheckInput::type_name());
-    (is_input && !ty.nullable && var.default_value.is_none() && var.directives.is_empty())
-        .then(|| var.name.node.clone())
+    let is_input = |base: &BaseType| matches!(base, BaseType::Named(name) if *name.as_str() == *CheckInput::type_name());
+    let root = match &ty.base {
+        base if is_input(base) => Root::Check,
+        BaseType::List(item) if !item.nullable && is_input(&item.base) => Root::CheckMany,
+        _ => return None,
+    };
+    (!ty.nullable && var.default_value.is_none() && var.directives.is_empty())
+        .then(|| (var.name.node.clone(), root))
 }
 
 #[cfg(test)]
@@ -249,6 +311,11 @@ mod tests {
             wire::CHECK,
             wire::CHECK_INPUT_ARGUMENT
         )));
+        assert!(block(&sdl, "type Query {").contains(&format!(
+            "{}({}: [{input}!]!): [{decision}!]!",
+            wire::CHECK_MANY,
+            wire::CHECK_MANY_ARGUMENT
+        )));
         let fields = block(&sdl, &format!("type {decision} {{"));
         assert!(
             fields.contains(&format!("{}: Boolean!", wire::ALLOWED)),
@@ -282,6 +349,7 @@ mod tests {
             Some(PreparedCheck {
                 operation: None,
                 variable: Name::new("i"),
+                root: Root::Check,
                 key: Name::new("check"),
                 fields: vec![(Name::new("allowed"), Field::Allowed)],
             })
@@ -294,6 +362,7 @@ mod tests {
             Some(PreparedCheck {
                 operation: Some(Name::new("May")),
                 variable: Name::new("in"),
+                root: Root::Check,
                 key: Name::new("d"),
                 fields: vec![
                     (Name::new("ok"), Field::Allowed),
@@ -302,7 +371,27 @@ mod tests {
                 ],
             })
         );
+        let many = prepared("query($is: [CheckInput!]!) { checkMany(inputs: $is) { allowed } }");
+        assert_eq!(
+            many,
+            Some(PreparedCheck {
+                operation: None,
+                variable: Name::new("is"),
+                root: Root::CheckMany,
+                key: Name::new("checkMany"),
+                fields: vec![(Name::new("allowed"), Field::Allowed)],
+            })
+        );
         for text in [
+            // A list where one input goes, or one input where a list goes; nullable lists or
+            // items; the other field's argument name.
+            "query($i: [CheckInput!]!) { check(input: $i) { allowed } }",
+            "query($i: CheckInput!) { checkMany(inputs: $i) { allowed } }",
+            "query($is: [CheckInput!]) { checkMany(inputs: $is) { allowed } }",
+            "query($is: [CheckInput]!) { checkMany(inputs: $is) { allowed } }",
+            "query($is: [[CheckInput!]!]!) { checkMany(inputs: $is) { allowed } }",
+            "query($is: [CheckInput!]!) { checkMany(input: $is) { allowed } }",
+            "query($is: [CheckInput!]!) { checkMany(inputs: $is) { allowed reasons { kind } } }",
             // Reasons, another root field, a literal input, a nullable or defaulted variable.
             "query($i: CheckInput!) { check(input: $i) { allowed reasons { kind } } }",
             "query($i: CheckInput!) { check(input: $i) { allowed } __typename }",

@@ -199,7 +199,8 @@ async fn exchange(
     (status, kind, resp.text().await.unwrap())
 }
 
-/// The prepared `check` (`http/prepared.rs`) answers exactly what the executor answers. Each
+/// The prepared `check` and `checkMany` (`http/prepared.rs`) answer exactly what the executor
+/// answers. Each
 /// case is a text of its own (a comment tells them apart), sent twice with the same variables:
 /// the first answer comes from the executor, under the full validation; the second from the
 /// prepared path when it can answer, and from the executor again when it cannot (any
@@ -233,6 +234,9 @@ async fn a_prepared_check_answers_what_the_executor_answers() {
     const PLAIN: &str = "query($i: CheckInput!) { check(input: $i) { allowed } }";
     const DRESSED: &str =
         "query May($i: CheckInput!) { d: check(input: $i) { revision ok: allowed __typename } }";
+    const MANY: &str = "query($i: [CheckInput!]!) { checkMany(inputs: $i) { allowed revision } }";
+    const MANY_DRESSED: &str =
+        "query($i: [CheckInput!]!) { all: checkMany(inputs: $i) { __typename yes: allowed } }";
     let input =
         |t: &str, a: &str, node: &str| json!({ "resourceType": t, "action": a, "nodeId": node });
     let with = |mut i: serde_json::Value, key: &str, value: &str| {
@@ -322,6 +326,64 @@ async fn a_prepared_check_answers_what_the_executor_answers() {
             PLAIN,
             with(input("apps", "read", &project), "principalId", &admin_id),
             Route::Refused,
+        ),
+        // `checkMany`: prepared as `check` is, about oneself and about others, mixed; any
+        // input the executor would refuse sends the whole batch to it.
+        case(
+            by(&bob),
+            MANY,
+            json!([
+                input("apps", "read", &project),
+                input("apps", "write", &org),
+                with(input("apps", "read", &ws), "principalId", &bob_id),
+            ]),
+            Route::Prepared,
+        ),
+        case(
+            by(&admin),
+            MANY_DRESSED,
+            json!([
+                with(input("apps", "read", &project), "principalId", &bob_id),
+                with(input("apps", "write", &project), "principalId", &bob_id),
+                input("sso", "manage", &org),
+                with(input("apps", "read", &org), "principalId", &dave_id),
+            ]),
+            Route::Prepared,
+        ),
+        case(by(&bob), MANY, json!([]), Route::Prepared),
+        case(
+            by(&bob),
+            MANY,
+            json!([
+                input("apps", "read", &project),
+                with(input("apps", "read", &project), "principalId", &admin_id),
+            ]),
+            Route::Refused,
+        ),
+        case(
+            by(&bob),
+            MANY_DRESSED,
+            json!([input("apps", "read", &project), input("nope", "read", &org)]),
+            Route::Refused,
+        ),
+        case(
+            by(&bob),
+            MANY,
+            json!([input("apps", "read", &project), null]),
+            Route::Refused,
+        ),
+        case(
+            by(&bob),
+            MANY,
+            serde_json::Value::Array(vec![input("apps", "read", &project); 501]),
+            Route::Refused,
+        ),
+        // One input where a list goes: the executor reads it as a list of one.
+        case(
+            by(&bob),
+            MANY,
+            input("apps", "read", &project),
+            Route::Executor,
         ),
         // Errors: not a member, no such node, unknown type, a bad token for `atLeast`.
         case(

@@ -165,6 +165,25 @@ impl<'c> Checker<'c> {
         Ok(decision(view, d))
     }
 
+    /// Decides checks in order (each organization's facts loaded once): `checkMany`. An input
+    /// that cannot be read fails the whole batch, naming its index.
+    pub(super) async fn decide_all(
+        &mut self,
+        inputs: &[CheckInput],
+    ) -> Result<Vec<Decision>, ApiError> {
+        let mut out = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            let p = self.prepare(input).await.map_err(|e| ApiError {
+                message: format!("inputs[{i}]: {}", e.message),
+                ..e
+            })?;
+            let view = self.view(&p.node, p.principal, p.at_least).await?;
+            let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id.as_deref());
+            out.push(decision(view, d));
+        }
+        Ok(out)
+    }
+
     /// Reads one check input into its node path, types and principal.
     pub(super) async fn prepare(&mut self, input: &CheckInput) -> Result<CheckRequest, ApiError> {
         let principal = match &input.principal_id {

@@ -190,6 +190,36 @@ pub async fn own_check(
     }
 }
 
+/// Decides a `checkMany` of the signed-in `caller` outside the executor, as [`own_check`]
+/// decides a `check`: `None` on any error and for more than the batch allows, which the
+/// executor then reports as usual.
+pub async fn own_checks(
+    services: &Services,
+    caller: &Acting<'_>,
+    inputs: &[CheckInput],
+) -> Option<Vec<Decision>> {
+    if inputs.len() > MAX_BATCH {
+        return None;
+    }
+    let timer = services.metrics.check_latency.start_timer();
+    match Checker::about(
+        services,
+        caller.principal_id(),
+        caller.bound_to(),
+        caller.scopes(&services.authz.catalog),
+        caller.impersonator(),
+    )
+    .decide_all(inputs)
+    .await
+    {
+        Ok(decisions) => Some(decisions),
+        Err(_) => {
+            timer.stop_and_discard();
+            None
+        }
+    }
+}
+
 #[derive(SimpleObject)]
 pub struct EffectivePermission {
     pub resource_type: String,

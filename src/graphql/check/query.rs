@@ -22,6 +22,8 @@ pub mod wire {
     pub const CHECK_INPUT_ARGUMENT: &str = "input";
     pub const ALLOWED: &str = "allowed";
     pub const REVISION: &str = "revision";
+    pub const CHECK_MANY: &str = "checkMany";
+    pub const CHECK_MANY_ARGUMENT: &str = "inputs";
 }
 
 #[derive(Default)]
@@ -54,18 +56,7 @@ impl CheckQuery {
             .into());
         }
         let _timer = ctx.services().metrics.check_latency.start_timer();
-        let mut checker = Checker::new(ctx, false)?;
-        let mut out = Vec::with_capacity(inputs.len());
-        for (i, input) in inputs.iter().enumerate() {
-            let p = checker.prepare(input).await.map_err(|e| ApiError {
-                message: format!("inputs[{i}]: {}", e.message),
-                ..e
-            })?;
-            let view = checker.view(&p.node, p.principal, p.at_least).await?;
-            let d = view.decide(&p.node, p.resource_type, p.action, p.resource_id.as_deref());
-            out.push(decision(view, d));
-        }
-        Ok(out)
+        Ok(Checker::new(ctx, false)?.decide_all(&inputs).await?)
     }
 
     /// The full trace of one check: every binding of the principal in the organization, where
