@@ -97,7 +97,7 @@
 //!                   loaders.rs (batched node lookups: async-graphql's DataLoader)
 //!   http/           axum routes: mod.rs (/graphql POST; GET: WebSocket or GraphiQL; /healthz,
 //!                   /readyz, /metrics), documents.rs (the JSON body; parsed texts and the
-//!                   validation memo), prepared.rs (a plain `check` of the caller without the
+//!                   validation memo), prepared.rs (a plain `check` or `checkMany` without the
 //!                   executor; both behind IAM_PREPARED_CHECK), ws.rs (GraphQL over WebSocket:
 //!                   each operation authorized anew, ended with its session), oidc.rs and
 //!                   saml.rs (the /auth/... sign-in routes), sso_landing.rs (their redirects)

@@ -502,6 +502,25 @@ async fn rotation_overlap_ends_on_first_use_of_the_new_secret() {
 }
 
 #[tokio::test]
+async fn the_overlap_ends_on_every_instance_when_the_new_secret_is_first_used_on_one() {
+    let (a, b) = TestApp::pair(&any_redis()).await;
+    let o = org_on(&a).await;
+    let (old, old_id) = personal_key(&a, &o.bob, &o.org, None).await;
+    let r = a
+        .gql(Some(&o.bob), ROTATE_KEY, json!({ "id": old_id, "h": 24 }))
+        .await;
+    let new = data_str(&r, &["rotateApiKey", "secret"]);
+    // B verifies and caches the old secret, still in its overlap.
+    assert_eq!(b.check(&old, "apps:write", &o.ws).await, Some(true));
+    // The new one is first used on A: B refuses the old one within the bound.
+    assert_eq!(a.check(&new, "apps:write", &o.ws).await, Some(true));
+    let took = until(&b, &old, &o.ws, false).await;
+    assert!(took < Duration::from_secs(2), "seen on B after {took:?}");
+    assert_eq!(b.check(&old, "apps:write", &o.ws).await, None);
+    assert_eq!(b.check(&new, "apps:write", &o.ws).await, Some(true));
+}
+
+#[tokio::test]
 async fn an_expired_key_and_a_key_from_outside_its_networks_are_refused_and_audited() {
     let app = TestApp::start().await;
     let o = org_on(&app).await;

@@ -149,6 +149,18 @@ async fn full_login_creates_the_user_and_follows_groups_across_logins() {
         let r = sso.app.gql(Some(t), "{ me { email } }", json!({})).await;
         assert_eq!(r["data"]["me"]["email"], "alice@example.com", "{r}");
     }
+    // The organization's SSO created the account: it manages it, so its admin may hand over
+    // a reset link (this server sends no email).
+    let r = sso
+        .app
+        .gql(
+            Some(&sso.admin),
+            "mutation($o: ID!, $u: ID!) { resetMemberPassword(input: {organizationId: $o, userId: $u}) { emailed link } }",
+            json!({ "o": sso.org, "u": alice }),
+        )
+        .await;
+    assert_eq!(r["data"]["resetMemberPassword"]["emailed"], false, "{r}");
+    assert!(data_str(&r, &["resetMemberPassword", "link"]).contains("/password-reset?token="));
 }
 
 #[tokio::test]
