@@ -96,7 +96,7 @@ impl Store {
                         .await?
                         .map_or_else(|| m.organization_id.to_string(), |o| o.slug);
                     return Err(StoreError::conflict(format!(
-                        "you are the last effective admin of organization `{slug}`: make another member Admin there (or delete the organization) before deleting your account"
+                        "you are the last effective admin of organization `{slug}`: make another member Admin there before deleting your account"
                     )));
                 }
                 Err(e) => return Err(e),
