@@ -16,6 +16,7 @@ mod m20261203_000003_teams;
 mod m20261203_000004_machine_identities;
 mod m20261203_000005_impersonation;
 mod m20261204_000001_account_administration;
+mod m20261204_000002_audit_search;
 pub mod seed;
 
 /// Every migration of the gateway, oldest first.
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_machine_identities::Migration),
             Box::new(m20261203_000005_impersonation::Migration),
             Box::new(m20261204_000001_account_administration::Migration),
+            Box::new(m20261204_000002_audit_search::Migration),
         ]
     }
 }

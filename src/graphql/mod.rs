@@ -49,6 +49,7 @@ pub struct Query(
     sessions::SessionQuery,
     teams::TeamQuery,
     machines::MachineQuery,
+    audit::AuditQuery,
 );
 
 /// The mutation root. Each mutation takes an `input` object and returns a payload object;

@@ -1,6 +1,13 @@
-//! The audit trail: one row per change, written inside the change's own transaction.
+//! The audit trail: one row per change, written inside the change's own transaction, and
+//! read back a page at a time.
+//!
+//! An event of no organization about an account (its target, or else the person acting: a
+//! password sign-in, a failed one, a lockout, a password or email change, a sign-out) is
+//! written once for each organization the account is a member of, so that each one's admins see their members' account events in their own trail
+//! (once, with no organization, for an account of none).
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -97,39 +104,157 @@ async fn write<C: ConnectionTrait>(
     entry: Entry,
     result: &str,
 ) -> Result<(), DbErr> {
-    audit_event::Entity::insert(audit_event::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        organization_id: Set(entry.organization_id),
-        actor_id: Set(actor.user_id),
-        actor_email: Set(actor.email.clone()),
-        actor_kind: Set(actor.user_id.map(|_| {
-            if actor.impersonator_id.is_some() {
-                "impersonation".to_owned()
-            } else {
-                actor.kind.as_str().to_owned()
-            }
-        })),
-        actor_credential_id: Set(actor.credential_id),
-        impersonator_id: Set(actor.impersonator_id),
-        action: Set(entry.action.to_owned()),
-        target_type: Set(entry.target_type.to_owned()),
-        target_id: Set(entry.target_id.map(|id| id.to_string())),
-        result: Set(result.to_owned()),
-        before: Set(entry.before),
-        after: Set(entry.after),
-        ip: Set(actor.ip.clone()),
-        user_agent: Set(actor.user_agent.clone()),
-        request_id: Set(actor.request_id.clone()),
-        // The system clock: when the row was written (its UUIDv7 id is from it too), not a
-        // decision about time.
-        created_at: Set(Utc::now()),
-    })
-    .exec_without_returning(conn)
-    .await?;
+    // The account an event of no organization is about: its target, or the person acting.
+    let account = match (entry.target_type, entry.target_id) {
+        ("user", Some(user)) => Some(user),
+        _ => actor
+            .user_id
+            .filter(|_| actor.kind == crate::domain::ActorKind::User),
+    };
+    let organizations = match (entry.organization_id, account) {
+        (None, Some(account)) => {
+            let orgs: Vec<Option<Uuid>> = entity::membership::Entity::find()
+                .filter(entity::membership::Column::UserId.eq(account))
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|m| Some(m.organization_id))
+                .collect();
+            if orgs.is_empty() { vec![None] } else { orgs }
+        }
+        (org, _) => vec![org],
+    };
+    let rows = organizations
+        .into_iter()
+        .map(|organization_id| audit_event::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            organization_id: Set(organization_id),
+            actor_id: Set(actor.user_id),
+            actor_email: Set(actor.email.clone()),
+            actor_kind: Set(actor.user_id.map(|_| {
+                if actor.impersonator_id.is_some() {
+                    "impersonation".to_owned()
+                } else {
+                    actor.kind.as_str().to_owned()
+                }
+            })),
+            actor_credential_id: Set(actor.credential_id),
+            impersonator_id: Set(actor.impersonator_id),
+            action: Set(entry.action.to_owned()),
+            target_type: Set(entry.target_type.to_owned()),
+            target_id: Set(entry.target_id.map(|id| id.to_string())),
+            result: Set(result.to_owned()),
+            before: Set(entry.before.clone()),
+            after: Set(entry.after.clone()),
+            ip: Set(actor.ip.clone()),
+            user_agent: Set(actor.user_agent.clone()),
+            request_id: Set(actor.request_id.clone()),
+            // The system clock: when the row was written (its UUIDv7 id is from it too), not a
+            // decision about time.
+            created_at: Set(Utc::now()),
+        });
+    audit_event::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
     Ok(())
 }
 
+/// What a page of the trail is narrowed to; every field given must match.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    /// Written at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Written before.
+    pub to: Option<DateTime<Utc>>,
+    pub actor_id: Option<Uuid>,
+    /// The actor's email as it was (lowercased).
+    pub actor_email: Option<String>,
+    pub action: Option<String>,
+    /// Actions that start with this (`member.`).
+    pub action_prefix: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    /// `success` or `failure`.
+    pub result: Option<String>,
+}
+
+/// A page of the trail, newest first.
+#[derive(Debug)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// Whether older events match too (ask again `after` the last id).
+    pub has_next: bool,
+}
+
+/// `value` for a LIKE pattern that matches it literally, then anything.
+fn prefix_pattern(value: &str) -> String {
+    let mut pattern = String::with_capacity(value.len() + 1);
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 impl Store {
+    /// A page of `organization_id`'s trail matching `filter`, newest first: at most `first`
+    /// events older than the event `after` (the last of the previous page).
+    pub async fn audit_page(
+        &self,
+        organization_id: Uuid,
+        filter: &AuditFilter,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> Result<AuditPage, StoreError> {
+        use audit_event::Column as C;
+        let mut q = audit_event::Entity::find().filter(C::OrganizationId.eq(organization_id));
+        if let Some(after) = after {
+            q = q.filter(C::Id.lt(after));
+        }
+        if let Some(from) = filter.from {
+            q = q.filter(C::CreatedAt.gte(from));
+        }
+        if let Some(to) = filter.to {
+            q = q.filter(C::CreatedAt.lt(to));
+        }
+        if let Some(actor) = filter.actor_id {
+            q = q.filter(C::ActorId.eq(actor));
+        }
+        if let Some(email) = &filter.actor_email {
+            q = q.filter(C::ActorEmail.eq(email.as_str()));
+        }
+        if let Some(action) = &filter.action {
+            q = q.filter(C::Action.eq(action.as_str()));
+        }
+        if let Some(prefix) = &filter.action_prefix {
+            let like = LikeExpr::new(prefix_pattern(prefix)).escape('\\');
+            q = q.filter(C::Action.like(like));
+        }
+        if let Some(t) = &filter.target_type {
+            q = q.filter(C::TargetType.eq(t.as_str()));
+        }
+        if let Some(t) = &filter.target_id {
+            q = q.filter(C::TargetId.eq(t.as_str()));
+        }
+        if let Some(result) = &filter.result {
+            q = q.filter(C::Result.eq(result.as_str()));
+        }
+        let mut rows = q
+            .order_by_desc(C::Id)
+            .limit(first.saturating_add(1))
+            .all(&self.db)
+            .await?;
+        let has_next = rows.len() as u64 > first;
+        rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+        Ok(AuditPage {
+            events: rows.into_iter().map(AuditEvent::from).collect(),
+            has_next,
+        })
+    }
+
     /// The newest audit events, newest first; of one organization, or of everything when `None`.
     pub async fn audit_events(
         &self,

@@ -399,7 +399,7 @@ impl Store {
     ) {
         let result = async {
             let txn = self.db.begin().await?;
-            audit::record(
+            audit::record_failure(
                 &txn,
                 actor,
                 Entry {

@@ -99,7 +99,8 @@ impl Store {
             super::users::clear_lockout(&txn, new.user_id, now).await?;
         }
         // An impersonation is the impersonator's act, in the organization; a sign-in, the
-        // user's own.
+        // user's own, in the organization of its SSO (a password sign-in is of the account:
+        // each of its organizations sees it).
         let (audit_actor, audit_org) = match new.impersonation {
             Some(_) => (actor.clone(), new.organization_id),
             None => (
@@ -107,7 +108,7 @@ impl Store {
                     user_id: Some(new.user_id),
                     ..actor.clone()
                 },
-                None,
+                new.organization_id,
             ),
         };
         audit::record(

@@ -262,7 +262,7 @@ impl Store {
             Some(Attempt::Locked { until }) => (None, None, until),
             None => (None, None, None),
         };
-        audit::record(
+        audit::record_failure(
             &txn,
             actor,
             Entry {
