@@ -83,7 +83,7 @@ const CHECK: &str = "query($i: CheckInput!) { check(input: $i) { allowed } }";
 const CHECK_MANY: &str = "query($is: [CheckInput!]!) { checkMany(inputs: $is) { allowed } }";
 
 const USAGE: &str = "\
-usage: cargo bench --bench gateway -- [http|teams|propagation|cold|stack|all]... [flags]
+usage: cargo bench --bench gateway -- [http|teams|keys|audit|propagation|cold|stack|all]... [flags]
   --seconds N       http, teams: measured seconds per target (default 10)
   --warmup N        http: warm-up seconds per target (default 2)
   --rounds N        http: the measured time is cut into N slices, targets alternating (default 2)
@@ -140,6 +140,9 @@ async fn run(args: Args, loadgen: Handle) -> Res<()> {
     if args.keys {
         with_db(false, |db| keys(db, &args, &loadgen)).await?;
     }
+    if args.audit {
+        with_db(false, |db| audit(db, &args, &loadgen)).await?;
+    }
     if args.propagation {
         with_db(true, |db| propagation(db, &args, &loadgen)).await?;
     }
@@ -163,6 +166,7 @@ struct Args {
     http: bool,
     teams: bool,
     keys: bool,
+    audit: bool,
     propagation: bool,
     cold: bool,
     stack: bool,
@@ -186,6 +190,7 @@ impl Args {
             http: false,
             teams: false,
             keys: false,
+            audit: false,
             propagation: false,
             cold: false,
             stack: false,
@@ -209,6 +214,7 @@ impl Args {
                 "http" => a.http = true,
                 "teams" => a.teams = true,
                 "keys" => a.keys = true,
+                "audit" => a.audit = true,
                 "propagation" => a.propagation = true,
                 "cold" => a.cold = true,
                 "stack" => a.stack = true,
@@ -231,7 +237,7 @@ impl Args {
                 other => return Err(fail(format!("unknown argument `{other}`\n{USAGE}"))),
             }
         }
-        if !(a.http || a.teams || a.keys || a.propagation || a.cold || a.stack) {
+        if !(a.http || a.teams || a.keys || a.audit || a.propagation || a.cold || a.stack) {
             (a.http, a.teams, a.keys, a.propagation, a.cold, a.stack) =
                 (true, true, true, true, true, true);
         }
@@ -1247,6 +1253,51 @@ async fn teams(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
 /// personal key without scopes, so the answers agree), over HTTP; then the key's verification
 /// alone, in process, on a warm cache (`Auth::authenticate`: checksum, hash, cached entry,
 /// its epochs, its networks, the use noted for the next batch).
+/// `audit`: what an audited mutation costs, each writing one event (the chain's work
+/// included): an admin's `updateWorkspace` (an event of the organization) and a member's
+/// `updateMe` (an account event, written to the member's organization). Compare trees (with
+/// and without a change to the audit path) in one run of each.
+async fn audit(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
+    let gateway = Gateway::start(&db.url(), None).await?;
+    let api = Api::new(gateway.server.addr)?;
+    let o = Org::create(&api).await?;
+    let mutation =
+        |name: &'static str, token: &str, query: &str, variables: Value, expect| Target {
+            name,
+            url: gateway.server.url(),
+            token: Some(token.to_owned()),
+            body: leak(&json!({ "query": query, "variables": variables })),
+            expect,
+            times: 1,
+            checks: 0,
+        };
+    let targets = [
+        mutation(
+            "`updateWorkspace` (an organization's event)",
+            &o.admin,
+            "mutation($id: ID!) { updateWorkspace(input: {id: $id, name: \"Prod\"}) { workspace { id } } }",
+            json!({ "id": o.ws }),
+            b"\"workspace\"",
+        ),
+        mutation(
+            "`updateMe` (an account event)",
+            &o.member,
+            "mutation { updateMe(input: {name: \"Bench\"}) { user { name } } }",
+            json!({}),
+            b"\"Bench\"",
+        ),
+    ]
+    .map(Arc::new);
+    http_measure(&gateway, &targets, &db, args, loadgen, &|rates, _| {
+        if let [ws, me] = rates[..] {
+            println!("\nmutations/s: updateWorkspace {ws:.0}, updateMe {me:.0}");
+        }
+    })
+    .await?;
+    gateway.server.stop().await;
+    Ok(())
+}
+
 async fn keys(db: Arc<Db>, args: &Args, loadgen: &Handle) -> Res<()> {
     let gateway = Gateway::start(&db.url(), None).await?;
     let api = Api::new(gateway.server.addr)?;

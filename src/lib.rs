@@ -14,7 +14,7 @@
 //!                   start)
 //! profiles/         the shipped profiles: mechamental (default), mar, mentiko, inkeep, m3forge
 //! src/
-//!   main.rs         clap: serve | migrate | export-schema | bootstrap
+//!   main.rs         clap: serve | migrate | export-schema | bootstrap | audit verify
 //!   lib.rs          this map, for rustdoc (tests/api/docs.rs keeps it README's text, complete)
 //!   config.rs       typed config: defaults -> TOML file -> IAM_* env -> flags; a bad value is
 //!                   named with where it was given and what is expected
@@ -72,6 +72,8 @@
 //!                   endpoints, SAML metadata): no private addresses after DNS at every hop,
 //!                   capped answers, timeouts, errors that are no oracle
 //!   crypto.rs       secrets at rest: AES-256-GCM with IAM_SECRET_KEY
+//!   audit_chain.rs  the audit trail's hash chain, PURE: an event's canonical form and hash,
+//!                   and the verdict on a chain read back (what `audit verify` reports)
 //!   sso/            single sign-on: mod.rs (Sso: what the flows need of the instance;
 //!                   IdpDocuments; complete_login: JIT account, membership, group → role sync,
 //!                   session), oidc.rs
@@ -128,6 +130,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod app;
+pub mod audit_chain;
 pub mod auth;
 pub mod authz;
 pub mod cache;

@@ -39,6 +39,11 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) and exit.
     ExportSchema,
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Create the first user and organization, for headless installs. Prints a one-time
     /// password and a session token.
     Bootstrap {
@@ -53,6 +58,18 @@ enum Command {
         /// Display name of the user (defaults to the part of the email before `@`).
         #[arg(long)]
         name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check an organization's hash chain in the database: names the first modified,
+    /// inserted, deleted or reordered event, or says how many events verify. Exits 1 when the
+    /// chain is broken.
+    Verify {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
     },
 }
 
@@ -129,6 +146,35 @@ async fn run(command: Option<Command>, config: Config) -> Result<(), String> {
             org_name,
             name,
         } => bootstrap(config, email, org, org_name, name).await,
+        Command::Audit {
+            command: AuditCommand::Verify { org },
+        } => verify_audit(config, &org).await,
+    }
+}
+
+/// `audit verify --org`: the chain's verdict on stdout; a broken chain is an error.
+async fn verify_audit(config: Config, slug: &str) -> Result<(), String> {
+    let store = app::open_store(&config).await.map_err(|e| e.to_string())?;
+    let report = store.verify_audit_chain(slug).await.map_err(|e| match e {
+        iam_gateway::store::StoreError::NotFound(_) => {
+            format!("no organization has the slug `{slug}`")
+        }
+        other => format!("cannot read the audit trail: {other:?}"),
+    })?;
+    let v = &report.verdict;
+    let older = match v.before_chain {
+        0 => String::new(),
+        n => format!(" ({n} older events were written before the chain began)"),
+    };
+    match &v.broken {
+        None => {
+            println!("{}: {} events verify{older}", report.slug, v.verified);
+            Ok(())
+        }
+        Some(broken) => Err(format!(
+            "{}: the audit chain is broken: {broken} ({} events before it verify)",
+            report.slug, v.verified
+        )),
     }
 }
 

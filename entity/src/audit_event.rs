@@ -29,6 +29,15 @@ pub struct Model {
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
     pub created_at: DateTimeUtc,
+    /// The chain the event is in: its organization, or the nil UUID (no organization); null on
+    /// events written before chains.
+    pub chain_id: Option<Uuid>,
+    /// Its place in the chain, from 1.
+    pub seq: Option<i64>,
+    /// The hash of the event before it (zeros for the first).
+    pub prev_hash: Option<String>,
+    /// SHA-256 (hex) of a tag, `prev_hash` and the event's canonical form (`audit_chain.rs`).
+    pub hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,6 +5,7 @@
 //! a new migration file changes its table.
 
 pub mod api_key;
+pub mod audit_chain;
 pub mod audit_event;
 pub mod change_log;
 pub mod credential;

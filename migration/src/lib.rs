@@ -17,6 +17,7 @@ mod m20261203_000004_machine_identities;
 mod m20261203_000005_impersonation;
 mod m20261204_000001_account_administration;
 mod m20261204_000002_audit_search;
+mod m20261204_000003_audit_chain;
 pub mod seed;
 
 /// Every migration of the gateway, oldest first.
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_impersonation::Migration),
             Box::new(m20261204_000001_account_administration::Migration),
             Box::new(m20261204_000002_audit_search::Migration),
+            Box::new(m20261204_000003_audit_chain::Migration),
         ]
     }
 }

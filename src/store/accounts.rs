@@ -2,7 +2,8 @@
 //! organization manages, by that organization's admins (whether a reset link may be issued).
 
 use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait, sea_query::Expr,
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -72,8 +73,11 @@ impl Store {
         let txn = self.db.begin().await?;
         let now = self.clock.now();
         let account = live(&txn, user_id).await?;
+        // In one order (organization, then its chain heads), so that two of these never wait
+        // on each other.
         let memberships = membership::Entity::find()
             .filter(membership::Column::UserId.eq(user_id))
+            .order_by_asc(membership::Column::OrganizationId)
             .all(&txn)
             .await?;
         let mut events = Vec::with_capacity(memberships.len());

@@ -7,7 +7,7 @@
 //! (once, with no organization, for an account of none).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::LikeExpr;
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -15,9 +15,10 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use entity::audit_event;
+use entity::{audit_chain as audit_chains, audit_event};
 
 use super::{Store, StoreError};
+use crate::audit_chain;
 use crate::domain::Actor;
 
 /// What one audited change was about; the actor comes from the request.
@@ -113,8 +114,10 @@ async fn write<C: ConnectionTrait>(
     };
     let organizations = match (entry.organization_id, account) {
         (None, Some(account)) => {
+            // In one order, so that two of these never wait on each other's chain heads.
             let orgs: Vec<Option<Uuid>> = entity::membership::Entity::find()
                 .filter(entity::membership::Column::UserId.eq(account))
+                .order_by_asc(entity::membership::Column::OrganizationId)
                 .all(conn)
                 .await?
                 .into_iter()
@@ -124,39 +127,103 @@ async fn write<C: ConnectionTrait>(
         }
         (org, _) => vec![org],
     };
-    let rows = organizations
-        .into_iter()
-        .map(|organization_id| audit_event::ActiveModel {
-            id: Set(Uuid::now_v7()),
+    let actor_kind = actor.user_id.map(|_| {
+        if actor.impersonator_id.is_some() {
+            "impersonation"
+        } else {
+            actor.kind.as_str()
+        }
+    });
+    let target_id = entry.target_id.map(|id| id.to_string());
+    for organization_id in organizations {
+        let chain = audit_chain::chain_of(organization_id);
+        let (seq, prev_hash) = advance(conn, chain).await?;
+        // After the chain's head is held: ids and times grow along the chain.
+        let id = Uuid::now_v7();
+        // The system clock: when the row was written (its UUIDv7 id is from it too), not a
+        // decision about time. Microseconds: what every database keeps, so what is hashed.
+        let created_at = audit_chain::to_micros(Utc::now());
+        let hash = audit_chain::Hashed {
+            id,
+            organization_id,
+            actor_id: actor.user_id,
+            actor_email: actor.email.as_deref(),
+            actor_kind,
+            actor_credential_id: actor.credential_id,
+            impersonator_id: actor.impersonator_id,
+            action: entry.action,
+            target_type: entry.target_type,
+            target_id: target_id.as_deref(),
+            result,
+            before: entry.before.as_ref(),
+            after: entry.after.as_ref(),
+            ip: actor.ip.as_deref(),
+            user_agent: actor.user_agent.as_deref(),
+            request_id: actor.request_id.as_deref(),
+            created_at,
+        }
+        .hash(&prev_hash);
+        audit_event::Entity::insert(audit_event::ActiveModel {
+            id: Set(id),
             organization_id: Set(organization_id),
             actor_id: Set(actor.user_id),
             actor_email: Set(actor.email.clone()),
-            actor_kind: Set(actor.user_id.map(|_| {
-                if actor.impersonator_id.is_some() {
-                    "impersonation".to_owned()
-                } else {
-                    actor.kind.as_str().to_owned()
-                }
-            })),
+            actor_kind: Set(actor_kind.map(str::to_owned)),
             actor_credential_id: Set(actor.credential_id),
             impersonator_id: Set(actor.impersonator_id),
             action: Set(entry.action.to_owned()),
             target_type: Set(entry.target_type.to_owned()),
-            target_id: Set(entry.target_id.map(|id| id.to_string())),
+            target_id: Set(target_id.clone()),
             result: Set(result.to_owned()),
             before: Set(entry.before.clone()),
             after: Set(entry.after.clone()),
             ip: Set(actor.ip.clone()),
             user_agent: Set(actor.user_agent.clone()),
             request_id: Set(actor.request_id.clone()),
-            // The system clock: when the row was written (its UUIDv7 id is from it too), not a
-            // decision about time.
-            created_at: Set(Utc::now()),
-        });
-    audit_event::Entity::insert_many(rows)
+            created_at: Set(created_at),
+            chain_id: Set(Some(chain)),
+            seq: Set(Some(seq)),
+            prev_hash: Set(Some(prev_hash)),
+            hash: Set(Some(hash.clone())),
+        })
         .exec_without_returning(conn)
         .await?;
+        audit_chains::Entity::update_many()
+            .col_expr(audit_chains::Column::Hash, Expr::value(hash))
+            .filter(audit_chains::Column::ChainId.eq(chain))
+            .exec(conn)
+            .await?;
+    }
     Ok(())
+}
+
+/// Takes the next place in `chain`, holding its head (a row lock until the transaction ends):
+/// the new event's seq and the hash of the event before it. The head's hash is the new
+/// event's once it is written.
+async fn advance<C: ConnectionTrait>(conn: &C, chain: Uuid) -> Result<(i64, String), DbErr> {
+    audit_chains::Entity::insert(audit_chains::ActiveModel {
+        chain_id: Set(chain),
+        seq: Set(1),
+        hash: Set(audit_chain::GENESIS.to_owned()),
+        // The system clock: when the head moved, not a decision about time.
+        updated_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::column(audit_chains::Column::ChainId)
+            .value(
+                audit_chains::Column::Seq,
+                Expr::col((audit_chains::Entity, audit_chains::Column::Seq)).add(1),
+            )
+            .update_column(audit_chains::Column::UpdatedAt)
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    let head = audit_chains::Entity::find_by_id(chain)
+        .one(conn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("audit chain {chain}")))?;
+    Ok((head.seq, head.hash))
 }
 
 /// What a page of the trail is narrowed to; every field given must match.
@@ -272,5 +339,66 @@ impl Store {
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+}
+
+/// How an organization's chain verified, as `audit verify` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub organization_id: Uuid,
+    pub slug: String,
+    pub verdict: audit_chain::Verdict,
+}
+
+impl Store {
+    /// Verifies the audit chain of the organization with this slug against its head.
+    /// NOT_FOUND (`organization`) for an unknown slug. Reads the whole chain into memory.
+    pub async fn verify_audit_chain(&self, slug: &str) -> Result<ChainReport, StoreError> {
+        let org = entity::organization::Entity::find()
+            .filter(entity::organization::Column::Slug.eq(slug))
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound("organization"))?;
+        let mut rows = audit_event::Entity::find()
+            .filter(audit_event::Column::OrganizationId.eq(org.id))
+            .all(&self.db)
+            .await?;
+        rows.sort_by_key(|r| (r.seq.is_some(), r.seq, r.id));
+        let head = audit_chains::Entity::find_by_id(audit_chain::chain_of(Some(org.id)))
+            .one(&self.db)
+            .await?
+            .map(|h| h.seq);
+        let links: Vec<audit_chain::Link<'_>> = rows
+            .iter()
+            .map(|r| audit_chain::Link {
+                seq: r.seq,
+                event: audit_chain::Hashed {
+                    id: r.id,
+                    organization_id: r.organization_id,
+                    actor_id: r.actor_id,
+                    actor_email: r.actor_email.as_deref(),
+                    actor_kind: r.actor_kind.as_deref(),
+                    actor_credential_id: r.actor_credential_id,
+                    impersonator_id: r.impersonator_id,
+                    action: &r.action,
+                    target_type: &r.target_type,
+                    target_id: r.target_id.as_deref(),
+                    result: &r.result,
+                    before: r.before.as_ref(),
+                    after: r.after.as_ref(),
+                    ip: r.ip.as_deref(),
+                    user_agent: r.user_agent.as_deref(),
+                    request_id: r.request_id.as_deref(),
+                    created_at: r.created_at,
+                },
+                prev_hash: r.prev_hash.as_deref(),
+                hash: r.hash.as_deref(),
+            })
+            .collect();
+        Ok(ChainReport {
+            organization_id: org.id,
+            slug: org.slug.clone(),
+            verdict: audit_chain::verify(&links, head),
+        })
     }
 }

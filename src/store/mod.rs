@@ -43,7 +43,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 
 pub use accounts::DeletedAccount;
 pub use api_keys::{ExpiryNotice, KeyUse, LAST_IPS as KEY_LAST_IPS, NewApiKey};
-pub use audit::{AuditEvent, AuditFilter, AuditPage};
+pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport};
 pub use bindings::NewBinding;
 pub use error::{StoreError, connect_failure, redacted};
 pub use facts::PrincipalFacts;

@@ -25,6 +25,7 @@ mod attack_ssrf;
 mod attack_stale_cache;
 mod attack_websocket;
 mod audit;
+mod audit_chain;
 mod audit_search;
 mod auth;
 mod cache;
