@@ -15,12 +15,11 @@ use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::accounts::{User, accounts};
-use super::context::{ContextExt, parse_id};
+use super::context::ContextExt;
 use super::credentials::throttle;
 use super::error::ApiError;
 use crate::domain::Name;
-use crate::graphql::access::lookups::org_node;
-use crate::graphql::access::{ApiPermission, authorize};
+use crate::graphql::impersonation::{ForMember, for_member};
 use crate::graphql::machines::ensure_holds_power_of;
 
 #[derive(InputObject)]
@@ -146,25 +145,18 @@ impl AccountAdminMutation {
         ctx: &Context<'_>,
         input: ResetMemberPasswordInput,
     ) -> Result<ResetMemberPasswordPayload> {
-        let (caller, _) = ctx.signed_in()?;
-        let caller = caller.id;
-        ctx.not_impersonating()?;
-        let org = org_node(ctx, parse_id("organizationId", &input.organization_id)?).await?;
-        let granted = authorize(
+        let ForMember {
+            caller,
+            org,
+            granted,
+            subject,
+        } = for_member(
             ctx,
-            &org,
-            ApiPermission::MEMBERS_IMPERSONATE,
-            "organization",
+            &input.organization_id,
+            &input.user_id,
+            "this is your own account: use changePassword (or requestPasswordReset)",
         )
         .await?;
-        let subject = parse_id("userId", &input.user_id)?;
-        if subject == caller {
-            return Err(ApiError::bad_input(
-                "userId",
-                "this is your own account: use changePassword (or requestPasswordReset)",
-            )
-            .into());
-        }
         let store = granted.store(ctx);
         if store.membership(org.id(), subject).await?.is_none() {
             return Err(ApiError::not_found("member").into());

@@ -13,8 +13,11 @@
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
 
+use uuid::Uuid;
+
+use crate::domain::Node;
 use crate::graphql::access::lookups::org_node;
-use crate::graphql::access::{ApiPermission, OrgView, authorize};
+use crate::graphql::access::{ApiPermission, Granted, OrgView, authorize};
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::error::ApiError;
 use crate::graphql::machines::ensure_holds_power_of;
@@ -55,6 +58,46 @@ pub struct EndImpersonationPayload {
     pub ended: bool,
 }
 
+/// A caller cleared to act for a member: with their own session (not an API key nor an
+/// impersonation), holding `members:*:impersonate` at the organization, about another person.
+pub(crate) struct ForMember {
+    pub caller: Uuid,
+    pub org: Node,
+    pub granted: Granted,
+    pub subject: Uuid,
+}
+
+/// The gate of [`ForMember`], shared by `startImpersonation` and `resetMemberPassword` (both
+/// let the caller act as the member); `yourself` is the refusal when the member is the caller.
+pub(crate) async fn for_member(
+    ctx: &Context<'_>,
+    organization_id: &ID,
+    user_id: &ID,
+    yourself: &str,
+) -> Result<ForMember, ApiError> {
+    let (caller, _) = ctx.signed_in()?;
+    let caller = caller.id;
+    ctx.not_impersonating()?;
+    let org = org_node(ctx, parse_id("organizationId", organization_id)?).await?;
+    let granted = authorize(
+        ctx,
+        &org,
+        ApiPermission::MEMBERS_IMPERSONATE,
+        "organization",
+    )
+    .await?;
+    let subject = parse_id("userId", user_id)?;
+    if subject == caller {
+        return Err(ApiError::bad_input("userId", yourself));
+    }
+    Ok(ForMember {
+        caller,
+        org,
+        granted,
+        subject,
+    })
+}
+
 #[derive(Default)]
 pub struct ImpersonationMutation;
 
@@ -67,21 +110,18 @@ impl ImpersonationMutation {
         ctx: &Context<'_>,
         input: StartImpersonationInput,
     ) -> Result<ImpersonationPayload> {
-        let (caller, _) = ctx.signed_in()?;
-        let caller = caller.id;
-        ctx.not_impersonating()?;
-        let org = org_node(ctx, parse_id("organizationId", &input.organization_id)?).await?;
-        let granted = authorize(
+        let ForMember {
+            caller,
+            org,
+            granted,
+            subject,
+        } = for_member(
             ctx,
-            &org,
-            ApiPermission::MEMBERS_IMPERSONATE,
-            "organization",
+            &input.organization_id,
+            &input.user_id,
+            "you cannot impersonate yourself",
         )
         .await?;
-        let subject = parse_id("userId", &input.user_id)?;
-        if subject == caller {
-            return Err(ApiError::bad_input("userId", "you cannot impersonate yourself").into());
-        }
         if !(1..=MAX_MINUTES).contains(&input.minutes) {
             return Err(ApiError::bad_input(
                 "minutes",
