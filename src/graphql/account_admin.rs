@@ -105,7 +105,7 @@ impl AccountAdminMutation {
     ) -> Result<ChangeMyEmailPayload> {
         let (user, _) = ctx.account_wide()?;
         throttle(ctx, Some(&user.email))?;
-        let expires_at = accounts(ctx)
+        let (pending, expires_at) = accounts(ctx)
             .request_email_change(
                 user,
                 &input.password,
@@ -114,7 +114,7 @@ impl AccountAdminMutation {
             )
             .await?;
         Ok(ChangeMyEmailPayload {
-            pending_email: input.new_email.trim().to_lowercase(),
+            pending_email: pending.as_str().to_owned(),
             expires_at,
         })
     }

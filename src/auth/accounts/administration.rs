@@ -28,14 +28,15 @@ pub struct IssuedReset {
 
 impl Accounts<'_> {
     /// Sends `user` a link to `new_email` that makes it their email when used; the current
-    /// address is told. Needs the current password, and an SMTP server.
+    /// address is told. Needs the current password, and an SMTP server. Returns the address
+    /// as stored (normalized) and when the link expires.
     pub async fn request_email_change(
         &self,
         user: &User,
         password: &str,
         new_email: &str,
         actor: &Actor,
-    ) -> Result<DateTime<Utc>, AuthError> {
+    ) -> Result<(Email, DateTime<Utc>), AuthError> {
         let new_email = Email::parse("newEmail", new_email)?;
         if new_email.as_str() == user.email {
             return Err(InvalidInput::new("newEmail", "this is already your email").into());
@@ -90,9 +91,14 @@ impl Accounts<'_> {
             old = user.email,
         );
         let old = Email::parse("email", &user.email)?;
-        self.send_in_background(user, new_email, "Confirm your new email address", confirm);
+        self.send_in_background(
+            user,
+            new_email.clone(),
+            "Confirm your new email address",
+            confirm,
+        );
         self.send_in_background(user, old, "Your account's email is being changed", notice);
-        Ok(expires_at)
+        Ok((new_email, expires_at))
     }
 
     /// Deletes `user`'s account, given their password (see [`crate::store::Store::delete_account`]).
